@@ -1,0 +1,214 @@
+"""The world a user following the usual console walkthrough has before ecs-ship touches it.
+
+VPC, two subnets, a security group, an ECS cluster, a task-execution role, a CloudWatch log group, an ALB
+with a listener and a target group, and a Fargate service in awsvpc mode behind that target group, already
+running a first image. Made with plain boto3 through the sandbox's endpoint, exactly as a user's tooling
+would.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+REGION = "us-east-1"
+CONTAINER = "web"
+CONTAINER_PORT = 8080
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    path: str = "/health"
+    interval: int = 5  # AWS's minimum; the simulator scales check timing down (SimConfig)
+    timeout: int = 2
+    healthy_threshold: int = 2
+    unhealthy_threshold: int = 2
+    matcher: str = "200"
+    deregistration_delay: int = 2
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    name: str  # prefix for every resource
+    image: str  # the first image the service runs, "host:port/repo@sha256:…" or ":tag"
+    listener_port: int  # loopback port the ALB proxy serves
+    desired_count: int = 1
+    health: HealthCheck = field(default_factory=HealthCheck)
+    circuit_breaker: bool = False
+    rollback: bool = False
+    grace_period: int = 0
+    environment: dict[str, str] = field(default_factory=dict)
+    wait: bool = True  # wait for the first deployment to complete
+
+
+@dataclass(frozen=True)
+class World:
+    region: str
+    cluster: str
+    service: str
+    family: str
+    task_definition_arn: str
+    target_group_arn: str
+    load_balancer_arn: str
+    dns_name: str
+    listener_port: int
+    log_group: str
+    execution_role_arn: str
+    subnets: list[str]
+    security_group: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.dns_name}:{self.listener_port}"
+
+
+def clients(endpoint: str, region: str = REGION) -> dict[str, Any]:
+    kw: dict[str, Any] = {
+        "endpoint_url": endpoint,
+        "region_name": region,
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    return {name: boto3.client(name, **kw) for name in ("ec2", "ecs", "elbv2", "iam", "logs")}
+
+
+def container_definition(name: str, image: str, log_group: str, region: str, env: dict[str, str]) -> dict[str, Any]:
+    return {
+        "name": CONTAINER,
+        "image": image,
+        "essential": True,
+        "portMappings": [{"containerPort": CONTAINER_PORT, "protocol": "tcp"}],
+        "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": log_group,
+                "awslogs-region": region,
+                "awslogs-stream-prefix": "ecs",
+            },
+        },
+    }
+
+
+def bootstrap(endpoint: str, spec: WorldSpec, region: str = REGION) -> World:
+    c = clients(endpoint, region)
+    ec2, ecs, elbv2, iam, logs = c["ec2"], c["ecs"], c["elbv2"], c["iam"], c["logs"]
+    n = spec.name
+
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{region}{az}")["Subnet"]["SubnetId"]
+        for i, az in ((1, "a"), (2, "b"))
+    ]
+    sg = ec2.create_security_group(GroupName=f"{n}-sg", Description=f"{n} web", VpcId=vpc)["GroupId"]
+
+    cluster = ecs.create_cluster(clusterName=f"{n}-cluster")["cluster"]["clusterName"]
+    role = iam.create_role(
+        RoleName=f"{n}-ecsTaskExecutionRole",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    log_group = f"/ecs/{n}"
+    logs.create_log_group(logGroupName=log_group)
+
+    lb = elbv2.create_load_balancer(
+        Name=f"{n}-alb", Subnets=subnets, SecurityGroups=[sg], Scheme="internet-facing", Type="application"
+    )["LoadBalancers"][0]
+    hc = spec.health
+    tg = elbv2.create_target_group(
+        Name=f"{n}-tg"[:32],
+        Protocol="HTTP",
+        Port=CONTAINER_PORT,
+        VpcId=vpc,
+        TargetType="ip",
+        HealthCheckProtocol="HTTP",
+        HealthCheckPath=hc.path,
+        HealthCheckIntervalSeconds=hc.interval,
+        HealthCheckTimeoutSeconds=hc.timeout,
+        HealthyThresholdCount=hc.healthy_threshold,
+        UnhealthyThresholdCount=hc.unhealthy_threshold,
+        Matcher={"HttpCode": hc.matcher},
+    )["TargetGroups"][0]["TargetGroupArn"]
+    elbv2.modify_target_group_attributes(
+        TargetGroupArn=tg,
+        Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(hc.deregistration_delay)}],
+    )
+    elbv2.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=spec.listener_port,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}],
+    )
+
+    family = f"{n}-app"
+    td = ecs.register_task_definition(
+        family=family,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        executionRoleArn=role,
+        containerDefinitions=[container_definition(n, spec.image, log_group, region, spec.environment)],
+    )["taskDefinition"]["taskDefinitionArn"]
+    service = ecs.create_service(
+        cluster=cluster,
+        serviceName=f"{n}-svc",
+        taskDefinition=td,
+        desiredCount=spec.desired_count,
+        launchType="FARGATE",
+        networkConfiguration={
+            "awsvpcConfiguration": {"subnets": subnets, "securityGroups": [sg], "assignPublicIp": "ENABLED"}
+        },
+        loadBalancers=[{"targetGroupArn": tg, "containerName": CONTAINER, "containerPort": CONTAINER_PORT}],
+        healthCheckGracePeriodSeconds=spec.grace_period,
+        deploymentConfiguration={
+            "deploymentCircuitBreaker": {"enable": spec.circuit_breaker, "rollback": spec.rollback},
+            "maximumPercent": 200,
+            "minimumHealthyPercent": 100,
+        },
+    )["service"]["serviceName"]
+    world = World(
+        region=region,
+        cluster=cluster,
+        service=service,
+        family=family,
+        task_definition_arn=td,
+        target_group_arn=tg,
+        load_balancer_arn=lb["LoadBalancerArn"],
+        dns_name=lb["DNSName"],
+        listener_port=spec.listener_port,
+        log_group=log_group,
+        execution_role_arn=role,
+        subnets=subnets,
+        security_group=sg,
+    )
+    if spec.wait:
+        wait_rollout(endpoint, world, timeout=90)
+    return world
+
+
+def wait_rollout(endpoint: str, world: World, *, timeout: float, want: str = "COMPLETED") -> dict[str, Any]:
+    """Poll until the PRIMARY deployment's rolloutState is `want` (bounded); return the service."""
+    ecs = clients(endpoint, world.region)["ecs"]
+    deadline = time.monotonic() + timeout
+    last: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        last = ecs.describe_services(cluster=world.cluster, services=[world.service])["services"][0]
+        primary = next(d for d in last["deployments"] if d["status"] == "PRIMARY")
+        if primary.get("rolloutState") == want and len(last["deployments"]) == 1:
+            return last
+        if primary.get("rolloutState") == "FAILED" and want != "FAILED":
+            raise RuntimeError(f"deployment {primary['id']} failed: {primary.get('rolloutStateReason')}")
+        time.sleep(0.3)
+    events = [e["message"] for e in last.get("events", [])[:10]]
+    raise TimeoutError(f"service {world.service} not {want} after {timeout}s; events: {events}")

@@ -1,0 +1,592 @@
+"""Everything that touches moto's internals lives here, so a moto upgrade is one file's work.
+
+moto (pinned in pyproject.toml) speaks the real AWS wire protocol but simulates little: services start no
+tasks, ``update_service`` edits ``deployments[0]`` in place, every target reads ``healthy``. This module
+
+* runs moto's WSGI app on a loopback port behind a middleware that counts calls, injects throttling and
+  serialises requests against the simulator with one lock;
+* patches a few backend methods so the simulator hears about new deployments, ``list_tasks`` honours
+  ``serviceName``/``desiredStatus``, ``stop_task`` really stops, target health comes from real checks;
+* offers the simulator plain views of moto's objects and narrow setters, so ``simulator.py`` never imports
+  moto.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import parse_qs
+from wsgiref.types import StartResponse, WSGIEnvironment
+
+from moto.core.utils import utcnow
+from moto.ecs import models as ecs_models
+from moto.ecs import responses as ecs_responses
+from moto.elbv2 import models as elbv2_models
+from moto.logs import models as logs_models
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from .ledger import Ledger
+
+if TYPE_CHECKING:
+    from moto.ecs.models import EC2ContainerServiceBackend, Service
+
+ACCOUNT_ID = "123456789012"
+
+
+# --------------------------------------------------------------------------------------------
+# Plain views handed to the simulator
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ServiceKey:
+    account: str
+    region: str
+    cluster: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ServiceView:
+    key: ServiceKey
+    arn: str
+    cluster_arn: str
+    desired_count: int
+    task_definition_arn: str
+    load_balancers: list[dict[str, Any]]
+    circuit_breaker: dict[str, bool]
+    grace_period: int
+    launch_type: str
+    network_configuration: dict[str, Any]
+    status: str
+
+
+@dataclass(frozen=True)
+class TaskDefView:
+    arn: str
+    family: str
+    revision: int
+    container_definitions: list[dict[str, Any]]
+    network_mode: str
+
+
+@dataclass(frozen=True)
+class TargetGroupView:
+    arn: str
+    name: str
+    port: int
+    health_check_path: str
+    health_check_port: str
+    interval: float
+    timeout: float
+    healthy_threshold: int
+    unhealthy_threshold: int
+    matcher: str
+    deregistration_delay: float
+    health_check_enabled: bool
+
+
+@dataclass(frozen=True)
+class ListenerView:
+    arn: str
+    load_balancer_arn: str
+    dns_name: str
+    port: int
+    target_group_arns: list[str]
+
+
+@dataclass(frozen=True)
+class TargetHealth:
+    ip: str
+    port: int
+    state: str
+    reason: str | None
+    description: str | None
+
+
+class SimHooks(Protocol):
+    """What the simulator must answer, called from request threads with the world lock held."""
+
+    def on_deployment(self, key: ServiceKey, task_definition_arn: str, *, created: bool) -> str: ...
+
+    def on_desired_count(self, key: ServiceKey) -> None: ...
+
+    def on_stop_task(self, task_arn: str, reason: str) -> bool: ...
+
+    def target_health(self, target_group_arn: str) -> list[TargetHealth] | None: ...
+
+    def on_load_balancer(self, dns_name: str) -> None: ...
+
+
+# --------------------------------------------------------------------------------------------
+# Task objects moto serialises: plain attributes, no state machine of moto's own
+# --------------------------------------------------------------------------------------------
+class SimContainer:
+    """Serialised by moto as an ECS ``Container`` (attribute names are the snake_case members)."""
+
+    def __init__(self, task_arn: str, name: str, image: str, essential: bool) -> None:
+        self.container_arn = f"{task_arn.replace(':task/', ':container/')}/{uuid.uuid4()}"
+        self.task_arn = task_arn
+        self.name = name
+        self.image = image
+        self.image_digest: str | None = None
+        self.runtime_id: str | None = None
+        self.last_status = "PENDING"
+        self.exit_code: int | None = None
+        self.reason: str | None = None
+        self.health_status = "UNKNOWN"
+        self.network_bindings: list[dict[str, Any]] = []
+        self.network_interfaces: list[dict[str, Any]] = []
+        self.essential = essential
+
+
+class SimTask:
+    """Serialised by moto as an ECS ``Task``; stored in the backend beside moto's own tasks."""
+
+    def __init__(
+        self,
+        *,
+        service: ServiceView,
+        task_definition_arn: str,
+        started_by: str,
+        containers: list[tuple[str, str, bool]],
+    ) -> None:
+        self.id = uuid.uuid4().hex
+        self.cluster_name = service.key.cluster
+        self.cluster_arn = service.cluster_arn
+        self.task_arn = f"arn:aws:ecs:{service.key.region}:{service.key.account}:task/{service.key.cluster}/{self.id}"
+        self.task_definition_arn = task_definition_arn
+        self.started_by = started_by
+        self.group = f"service:{service.key.name}"
+        self.launch_type = service.launch_type
+        self.desired_status = "RUNNING"
+        self.last_status = "PROVISIONING"
+        self.health_status = "UNKNOWN"
+        self.stopped_reason: str | None = None
+        self.stop_code: str | None = None
+        self.created_at = utcnow()
+        self.started_at: datetime | None = None
+        self.stopping_at: datetime | None = None
+        self.stopped_at: datetime | None = None
+        self.container_instance_arn: str | None = None
+        self.platform_version = "1.4.0" if service.launch_type == "FARGATE" else None
+        self.tags: list[dict[str, str]] = []
+        self.overrides: dict[str, Any] = {}
+        self.connectivity = "CONNECTED"
+        self.attachments = [
+            {
+                "id": str(uuid.uuid4()),
+                "type": "ElasticNetworkInterface",
+                "status": "ATTACHED",
+                # Tasks share the host's loopback: the task's address is 127.0.0.1, its own port tells
+                # tasks apart.
+                "details": [{"name": "privateIPv4Address", "value": "127.0.0.1"}],
+            }
+        ]
+        self.containers = [SimContainer(self.task_arn, n, img, ess) for n, img, ess in containers]
+
+    def advance(self) -> None:
+        """moto's describe_tasks advances its state machine; the simulator drives ours instead."""
+
+
+def _stamp() -> datetime:
+    return utcnow()
+
+
+# --------------------------------------------------------------------------------------------
+# The world: backends, patches, views, setters
+# --------------------------------------------------------------------------------------------
+class MotoWorld:
+    """Access to moto's backends for one account, guarded by ``lock``."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.lock = threading.RLock()
+        self.ledger = ledger
+        self.hooks: SimHooks | None = None
+
+    # backends -----------------------------------------------------------------------------
+    def _ecs(self, region: str) -> EC2ContainerServiceBackend:
+        return ecs_models.ecs_backends[ACCOUNT_ID][region]
+
+    def _elbv2(self, region: str) -> Any:
+        return elbv2_models.elbv2_backends[ACCOUNT_ID][region]
+
+    def _logs(self, region: str) -> Any:
+        return logs_models.logs_backends[ACCOUNT_ID][region]
+
+    def _service(self, key: ServiceKey) -> Service:
+        return self._ecs(key.region).services[f"{key.cluster}:{key.name}"]
+
+    # views --------------------------------------------------------------------------------
+    def service_view(self, key: ServiceKey) -> ServiceView | None:
+        try:
+            svc = self._service(key)
+        except KeyError:
+            return None
+        conf = getattr(svc, "deployment_configuration", None) or {}
+        breaker = conf.get("deploymentCircuitBreaker") or {}
+        return ServiceView(
+            key=key,
+            arn=svc.arn,
+            cluster_arn=svc.cluster_arn,
+            desired_count=int(svc.desired_count or 0),
+            task_definition_arn=str(svc.task_definition),
+            load_balancers=list(svc.load_balancers or []),
+            circuit_breaker={
+                "enable": bool(breaker.get("enable")),
+                "rollback": bool(breaker.get("rollback")),
+            },
+            grace_period=int(getattr(svc, "health_check_grace_period_seconds", None) or 0),
+            launch_type=str(svc.launch_type or "FARGATE"),
+            network_configuration=dict(getattr(svc, "network_configuration", None) or {}),
+            status=str(svc.status),
+        )
+
+    def task_definition(self, region: str, ref: str) -> TaskDefView:
+        td = self._ecs(region).describe_task_definition(ref)
+        return TaskDefView(
+            arn=td.arn,
+            family=td.family,
+            revision=int(td.revision),
+            container_definitions=json.loads(json.dumps(td.container_definitions)),
+            network_mode=str(td.network_mode or "awsvpc"),
+        )
+
+    def target_group(self, region: str, arn: str) -> TargetGroupView | None:
+        tg = self._elbv2(region).target_groups.get(arn)
+        if tg is None:
+            return None
+        matcher = (tg.matcher or {}).get("HttpCode", "200") if getattr(tg, "matcher", None) else "200"
+        return TargetGroupView(
+            arn=tg.arn,
+            name=tg.name,
+            port=int(tg.port or 80),
+            health_check_path=str(tg.health_check_path or "/"),
+            health_check_port=str(tg.health_check_port or "traffic-port"),
+            interval=float(tg.health_check_interval_seconds),
+            timeout=float(tg.health_check_timeout_seconds),
+            healthy_threshold=int(tg.healthy_threshold_count),
+            unhealthy_threshold=int(tg.unhealthy_threshold_count),
+            matcher=str(matcher),
+            deregistration_delay=float(tg.attributes.get("deregistration_delay.timeout_seconds", 300)),
+            health_check_enabled=bool(tg.health_check_enabled),
+        )
+
+    def listeners(self, region: str) -> list[ListenerView]:
+        out: list[ListenerView] = []
+        for lb in self._elbv2(region).load_balancers.values():
+            for listener in lb.listeners.values():
+                arns: list[str] = []
+                for action in listener.default_actions:
+                    data = action.data
+                    if data.get("TargetGroupArn"):
+                        arns.append(data["TargetGroupArn"])
+                    for tg in (data.get("ForwardConfig") or {}).get("TargetGroups", []):
+                        arns.append(tg["TargetGroupArn"])
+                out.append(
+                    ListenerView(
+                        arn=listener.arn,
+                        load_balancer_arn=lb.arn,
+                        dns_name=lb.dns_name,
+                        port=int(listener.port),
+                        target_group_arns=arns,
+                    )
+                )
+        return out
+
+    def regions(self) -> list[str]:
+        return [r for r in ecs_models.ecs_backends[ACCOUNT_ID]]
+
+    # setters ------------------------------------------------------------------------------
+    def write_service(
+        self,
+        key: ServiceKey,
+        *,
+        deployments: list[dict[str, Any]],
+        running: int,
+        pending: int,
+        task_definition_arn: str | None = None,
+    ) -> None:
+        svc = self._service(key)
+        svc.deployments = deployments
+        svc.running_count = running
+        svc.pending_count = pending
+        if task_definition_arn is not None:
+            svc.task_definition = task_definition_arn
+
+    def add_event(self, key: ServiceKey, message: str) -> None:
+        svc = self._service(key)
+        # describe-services lists events newest first and keeps the last 100.
+        svc.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": _stamp(), "message": message})
+        del svc.events[100:]
+
+    def put_task(self, region: str, task: SimTask) -> None:
+        self._ecs(region).tasks.setdefault(task.cluster_name, {})[task.task_arn] = task
+
+    def ensure_log_stream(self, region: str, group: str, stream: str, create_group: bool) -> bool:
+        logs = self._logs(region)
+        if group not in logs.groups:
+            if not create_group:
+                return False
+            logs.create_log_group(group, {})
+        if stream not in logs.groups[group].streams:
+            logs.create_log_stream(group, stream)
+        return True
+
+    def put_log_lines(self, region: str, group: str, stream: str, lines: Iterable[tuple[int, str]]) -> None:
+        events = [{"timestamp": ts, "message": msg} for ts, msg in lines]
+        if events:
+            self._logs(region).put_log_events(group, stream, events)
+
+    # server -------------------------------------------------------------------------------
+    def install(self, hooks: SimHooks) -> None:
+        """Route moto's service/task/target calls through the simulator (one world per process)."""
+        _install_patches(self)
+        self.hooks = hooks
+
+    def uninstall(self) -> None:
+        global _current
+        self.hooks = None
+        if _current is self:
+            _current = None
+
+
+# --------------------------------------------------------------------------------------------
+# Patches (applied once per process; they consult the current world)
+# --------------------------------------------------------------------------------------------
+_current: MotoWorld | None = None
+_patched = False
+
+
+def _hooks() -> SimHooks | None:
+    return _current.hooks if _current is not None else None
+
+
+def _key(backend: Any, cluster: str, name: str) -> ServiceKey:
+    cluster_name = cluster.split("/")[-1]
+    return ServiceKey(backend.account_id, backend.region_name, cluster_name, name.split("/")[-1])
+
+
+def _install_patches(world: MotoWorld) -> None:
+    global _current, _patched
+    # moto's backends are process-wide: two simulators in one process would fight over one world.
+    if _current is not None and _current is not world and _current.hooks is not None:
+        raise RuntimeError("a sandbox is already running in this process; run another one in its own process")
+    _current = world
+    if _patched:
+        return
+    _patched = True
+
+    ecs_backend_cls = ecs_models.EC2ContainerServiceBackend
+    orig_create = ecs_backend_cls.create_service
+    orig_update = ecs_backend_cls.update_service
+    orig_list_tasks = ecs_backend_cls.list_tasks
+    orig_stop_task = ecs_backend_cls.stop_task
+
+    def create_service(self: Any, cluster_str: str, service_name: str, *args: Any, **kwargs: Any) -> Any:
+        service = orig_create(self, cluster_str, service_name, *args, **kwargs)
+        hooks = _hooks()
+        if hooks is not None and service.task_definition:
+            hooks.on_deployment(_key(self, cluster_str, service_name), service.task_definition, created=True)
+        return service
+
+    def update_service(self: Any, props: dict[str, Any]) -> Any:
+        cluster = props.get("cluster", "default")
+        name = str(props.get("service", "")).split("/")[-1]
+        before = self._get_service(cluster, name)
+        old_deployments = [dict(d) for d in before.deployments]
+        old_td = before.task_definition
+        old_desired = before.desired_count
+        forced = bool(props.get("force_new_deployment"))
+        requested_td = props.get("task_definition")
+        service = orig_update(self, props)
+        hooks = _hooks()
+        if hooks is None:
+            return service
+        # moto rewrote deployments[0] and counts; the simulator owns them.
+        service.deployments = old_deployments
+        key = _key(self, cluster, name)
+        new_td = old_td
+        if requested_td:
+            new_td = self.describe_task_definition(requested_td).arn
+        service.task_definition = new_td
+        if forced or new_td != old_td:
+            hooks.on_deployment(key, new_td, created=False)
+        elif service.desired_count != old_desired:
+            hooks.on_desired_count(key)
+        return service
+
+    def list_tasks(self: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        names = ["cluster_str", "container_instance", "family", "started_by", "service_name", "desiredStatus"]
+        params = dict(zip(names, args, strict=False))
+        params.update(kwargs)
+        service_name = params.get("service_name")
+        desired = params.get("desiredStatus") or "RUNNING"  # ECS lists RUNNING unless asked
+        params["desiredStatus"] = None
+        tasks = orig_list_tasks(self, **params)
+        if service_name:
+            group = f"service:{str(service_name).split('/')[-1]}"
+            tasks = [t for t in tasks if getattr(t, "group", None) == group]
+        return [t for t in tasks if t.desired_status == desired]
+
+    def stop_task(self: Any, cluster_str: str, task_str: str, reason: str) -> Any:
+        hooks = _hooks()
+        for tasks in self.tasks.values():
+            for arn, task in tasks.items():
+                if isinstance(task, SimTask) and (arn == task_str or arn.endswith("/" + task_str)):
+                    if hooks is not None:
+                        hooks.on_stop_task(arn, reason or "Task stopped by user")
+                    return task
+        return orig_stop_task(self, cluster_str, task_str, reason)
+
+    ecs_backend_cls.create_service = create_service  # type: ignore[method-assign]
+    ecs_backend_cls.update_service = update_service  # type: ignore[method-assign]
+    ecs_backend_cls.list_tasks = list_tasks  # type: ignore[method-assign]
+    ecs_backend_cls.stop_task = stop_task  # type: ignore[method-assign]
+
+    # create_service's response handler drops deploymentConfiguration and the grace period; keep them.
+    resp_cls = ecs_responses.EC2ContainerServiceResponse
+    orig_create_resp = resp_cls.create_service
+
+    def create_service_response(self: Any) -> Any:
+        conf = self._get_param("deploymentConfiguration")
+        grace = self._get_param("healthCheckGracePeriodSeconds")
+        cluster = self._get_param("cluster", "default")
+        name = self._get_param("serviceName")
+        result = orig_create_resp(self)
+        svc = self.ecs_backend._get_service(cluster, name)
+        svc.deployment_configuration = conf or {
+            "deploymentCircuitBreaker": {"enable": False, "rollback": False},
+            "maximumPercent": 200,
+            "minimumHealthyPercent": 100,
+        }
+        svc.health_check_grace_period_seconds = grace or 0
+        return result
+
+    resp_cls.create_service = create_service_response  # type: ignore[method-assign]
+
+    elb_cls = elbv2_models.ELBv2Backend
+    orig_health = elb_cls.describe_target_health
+    orig_create_lb = elb_cls.create_load_balancer
+
+    def describe_target_health(self: Any, target_group_arn: str, targets: list[dict[str, Any]]) -> Any:
+        hooks = _hooks()
+        sim = hooks.target_health(target_group_arn) if hooks is not None else None
+        if sim is None:
+            return orig_health(self, target_group_arn, targets)
+        tg = self.target_groups[target_group_arn]
+        wanted = {(t["Id"], int(t.get("Port", tg.port))) for t in targets or []}
+        out = []
+        for h in sim:
+            if wanted and (h.ip, h.port) not in wanted:
+                continue
+            out.append(
+                elbv2_models.FakeHealthStatus(h.ip, str(h.port), tg.health_check_port, h.state, h.reason, h.description)
+            )
+        return out
+
+    def create_load_balancer(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        lb = orig_create_lb(self, name, *args, **kwargs)
+        # The DNS name must resolve to the loopback proxy; *.localhost never leaves the machine.
+        lb.dns_name = f"{name}-{uuid.uuid4().hex[:10]}.{self.region_name}.elb.localhost".lower()
+        hooks = _hooks()
+        if hooks is not None:
+            hooks.on_load_balancer(lb.dns_name)
+        return lb
+
+    elb_cls.describe_target_health = describe_target_health  # type: ignore[method-assign]
+    elb_cls.create_load_balancer = create_load_balancer  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------------------------
+# The server
+# --------------------------------------------------------------------------------------------
+def _action_of(environ: WSGIEnvironment) -> tuple[str, str]:
+    """Return (service, action) of an AWS request; reads and restores the body for query protocols."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    service = "unknown"
+    if "Credential=" in auth:
+        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+        if len(scope) >= 4:
+            service = scope[3]
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return service, target.rsplit(".", 1)[-1]
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    form = parse_qs(body.decode("utf-8", "replace")) if body else {}
+    action = (form.get("Action") or query.get("Action") or [""])[0]
+    return service, action or environ.get("PATH_INFO", "")
+
+
+def _throttle_response(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+    if environ.get("HTTP_X_AMZ_TARGET"):
+        body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+        ctype = "application/x-amz-json-1.1"
+    else:
+        body = (
+            b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
+            b"<Message>Rate exceeded</Message></Error><RequestId>"
+            + uuid.uuid4().hex.encode()
+            + b"</RequestId></ErrorResponse>"
+        )
+        ctype = "text/xml"
+    start_response("400 Bad Request", [("Content-Type", ctype), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class _QuietHandler(MotoRequestHandler):
+    """The ledger records every call; an access line per poll would drown the test output."""
+
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+@dataclass
+class MotoServer:
+    """moto's server on 127.0.0.1, wrapped so every call is counted and serialised with the simulator."""
+
+    world: MotoWorld
+    port: int = 0
+    _server: BaseWSGIServer | None = None
+    _thread: threading.Thread | None = None
+    _app: Callable[..., Any] | None = field(default=None, repr=False)
+
+    @property
+    def endpoint(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def start(self) -> None:
+        app = DomainDispatcherApplication(create_backend_app)
+        world = self.world
+
+        def middleware(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+            service, action = _action_of(environ)
+            if world.ledger.record_call(service, action):
+                return _throttle_response(environ, start_response)
+            with world.lock:
+                # Materialise the body inside the lock: moto's response objects read live state.
+                return list(app(environ, start_response))
+
+        self._server = make_server("127.0.0.1", self.port, middleware, threaded=True, request_handler=_QuietHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)

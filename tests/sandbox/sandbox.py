@@ -1,0 +1,132 @@
+"""One object that brings the whole sandbox up and takes it down again.
+
+Order matters: packages, engine, registry, base image, then moto + simulator (the simulator pulls from the
+registry with its credentials). ``stop()`` undoes exactly what ``start()`` did, in reverse, and tolerates a
+partial start so an interrupted run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from . import images, services
+from .bootstrap import REGION, World, WorldSpec, bootstrap, clients
+from .hosts import HostsFile
+from .ledger import Ledger
+from .motoworld import MotoServer, MotoWorld
+from .simulator import SimConfig, Simulator
+
+DEFAULT_STATE_DIR = Path(os.environ.get("ECS_SHIP_SANDBOX_DIR", "/tmp/ecs-ship-sandbox"))
+
+
+@dataclass
+class Sandbox:
+    state_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ecs-ship-sandbox-")))
+    sim_config: SimConfig = field(default_factory=SimConfig)
+    install_packages: bool = True
+
+    ledger: Ledger = field(default_factory=Ledger)
+    engine: services.Engine | None = None
+    registry: services.Registry | None = None
+    docker: docker.DockerClient | None = None
+    world: MotoWorld | None = None
+    server: MotoServer | None = None
+    simulator: Simulator | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def start(self) -> Sandbox:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.install_packages:
+            services.ensure_packages()
+        self.engine = services.ensure_engine(self.state_dir)
+        self.docker = self.engine.client()
+        self.registry = services.start_registry(self.state_dir, password=secrets.token_urlsafe(18))
+        self.registry.login(self.docker)
+        images.ensure_base_image(self.docker)
+        self.sim_config.registry_auth[self.registry.address] = self.registry.auth_config
+        if self.sim_config.run_label == "default":
+            self.sim_config.run_label = secrets.token_hex(6)
+        self.world = MotoWorld(self.ledger)
+        self.simulator = Simulator(
+            self.world,
+            self.ledger,
+            self.docker,
+            self.sim_config,
+            hosts=HostsFile(tag=self.sim_config.run_label),
+            free_port=services.free_port,
+        )
+        self.simulator.start()
+        self.server = MotoServer(self.world)
+        self.server.start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self.simulator is not None:
+            self.simulator.stop()
+            self.simulator = None
+        if self.registry is not None:
+            services.stop_registry(self.registry)
+            self.registry = None
+        if self.docker is not None:
+            self.docker.close()
+            self.docker = None
+        if self.engine is not None:
+            services.stop_engine(self.engine)
+            self.engine = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- what clients need ----------------------------------------------------------------------
+    @property
+    def endpoint(self) -> str:
+        assert self.server is not None, "sandbox not started"
+        return self.server.endpoint
+
+    def env(self) -> dict[str, str]:
+        """Environment for any AWS client or tool (boto3, awscli, ecs-deploy, ecs-ship)."""
+        assert self.registry is not None
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "REGISTRY": self.registry.address,
+            "REGISTRY_USER": self.registry.user,
+            "REGISTRY_PASSWORD": self.registry.password,
+        }
+
+    def clients(self) -> dict[str, Any]:
+        return clients(self.endpoint)
+
+    def build_and_push(self, repo: str, version: str, **behaviour: Any) -> str:
+        """Build examples/hello with the given behaviour, push it; return ``registry/repo@sha256:…``."""
+        assert self.docker is not None and self.registry is not None
+        ref = f"{self.registry.address}/{repo}:{version}"
+        images.build_hello(self.docker, ref, version, **behaviour)
+        digest = images.push(self.docker, self.registry, ref)
+        return f"{self.registry.address}/{repo}@{digest}"
+
+    def bootstrap(self, spec: WorldSpec) -> World:
+        return bootstrap(self.endpoint, spec)

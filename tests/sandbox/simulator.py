@@ -1,0 +1,854 @@
+"""The half of ECS and the ALB that moto does not simulate, run against real containers.
+
+Per service it keeps deployments (PRIMARY first, then ACTIVE), runs each task as real containers on the host
+network, registers them in the service's target groups, health-checks them over real HTTP with the group's
+settings, replaces failed tasks, trips the circuit breaker, drains old tasks, and writes all of it back into
+moto's objects so any AWS client sees a consistent world. State changes happen under the world lock; docker
+and HTTP work happens outside it, in one thread per task and one per target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+
+from . import services
+from .hosts import HostsFile
+from .ledger import Ledger
+from .motoworld import (
+    MotoWorld,
+    ServiceKey,
+    ServiceView,
+    SimTask,
+    TargetGroupView,
+    TargetHealth,
+)
+from .proxy import ProxyPool
+
+LABEL = "ecs-ship.sandbox"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class SimConfig:
+    """Timings scaled down for tests; ECS's own values are minutes, not seconds."""
+
+    tick: float = 0.2
+    # AWS refuses health-check intervals under 5 s (timeouts under 2 s); the sandbox keeps the target
+    # group's real settings and runs its checks this much faster.
+    health_time_scale: float = 0.2
+    stop_timeout: float = 2.0  # docker stop grace (ECS: stopTimeout, default 30 s)
+    retry_delay: float = 1.0  # pause before replacing a failed task (ECS backs off too)
+    breaker_threshold: int | None = None  # None: ECS's rule, clamp(ceil(desired/2), 3, 200)
+    task_start_delay: float = 0.0  # fault: every task waits this long before its containers start
+    run_label: str = "default"  # containers carry it so a run can remove exactly its own
+    registry_auth: dict[str, dict[str, str]] = field(default_factory=dict)  # host -> username/password
+
+
+@dataclass
+class Target:
+    tg: TargetGroupView
+    ip: str
+    port: int
+    state: str = "initial"
+    reason: str | None = "Elb.RegistrationInProgress"
+    description: str | None = "Target registration is in progress"
+    ok_streak: int = 0
+    fail_streak: int = 0
+    drain_until: float | None = None
+    gone: bool = False
+
+    @property
+    def subject(self) -> str:
+        return f"{self.tg.arn}|{self.ip}:{self.port}"
+
+
+@dataclass
+class Deployment:
+    id: str
+    task_definition_arn: str
+    status: str  # PRIMARY | ACTIVE
+    desired: int
+    created: datetime = field(default_factory=_now)
+    updated: datetime = field(default_factory=_now)
+    rollout: str = "IN_PROGRESS"
+    rollout_reason: str = ""
+    failed: int = 0
+
+
+@dataclass
+class Task:
+    moto: SimTask
+    key: ServiceKey
+    deployment_id: str
+    ports: dict[str, int]
+    targets: list[Target] = field(default_factory=list)
+    docker_ids: dict[str, str] = field(default_factory=dict)
+    started_mono: float | None = None
+    draining_until: float | None = None
+    kill: threading.Event = field(default_factory=threading.Event)
+    done: bool = False
+
+    @property
+    def arn(self) -> str:
+        return self.moto.task_arn
+
+    @property
+    def short_id(self) -> str:
+        return self.moto.id
+
+    @property
+    def live(self) -> bool:
+        return self.moto.desired_status == "RUNNING"
+
+
+@dataclass
+class ServiceState:
+    key: ServiceKey
+    deployments: list[Deployment] = field(default_factory=list)
+    tasks: list[Task] = field(default_factory=list)
+    next_launch_at: float = 0.0
+    steady: bool = False
+
+
+def _match(code: int, matcher: str) -> bool:
+    for part in matcher.split(","):
+        part = part.strip()
+        if "-" in part:
+            lo, hi = part.split("-", 1)
+            if int(lo) <= code <= int(hi):
+                return True
+        elif part and int(part) == code:
+            return True
+    return False
+
+
+class Simulator:
+    def __init__(
+        self,
+        world: MotoWorld,
+        ledger: Ledger,
+        client: docker.DockerClient,
+        config: SimConfig,
+        hosts: HostsFile | None = None,
+        free_port: Callable[[], int] | None = None,
+    ) -> None:
+        self.world = world
+        self.ledger = ledger
+        self.docker = client
+        self.config = config
+        self.hosts = hosts
+        self._free_port = free_port or services.free_port
+        self.services: dict[ServiceKey, ServiceState] = {}
+        self.proxies = ProxyPool(self._route)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        self.world.install(self)
+        self._thread = threading.Thread(target=self._loop, name="ecs-simulator", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop every task it started and every proxy; remove its containers."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        with self.world.lock:
+            tasks = [t for s in self.services.values() for t in s.tasks if not t.done]
+            for t in tasks:
+                self._stop_task(t, "Service shutdown", "ServiceSchedulerInitiated", drain=False)
+        deadline = time.monotonic() + self.config.stop_timeout + 15
+        for th in self._threads:
+            th.join(timeout=max(0.1, deadline - time.monotonic()))
+        self.proxies.close()
+        self.world.uninstall()
+        self.remove_containers()
+        if self.hosts is not None:
+            self.hosts.clear()
+
+    def remove_containers(self) -> None:
+        for c in self.docker.containers.list(all=True, filters={"label": f"{LABEL}.run={self.config.run_label}"}):
+            with contextlib.suppress(docker.errors.APIError):
+                c.remove(force=True)
+
+    # --- hooks (request threads, world lock held) -----------------------------------------------
+    def on_deployment(self, key: ServiceKey, task_definition_arn: str, *, created: bool) -> str:
+        state = self.services.setdefault(key, ServiceState(key))
+        view = self.world.service_view(key)
+        desired = view.desired_count if view else 0
+        dep = Deployment(
+            id=f"ecs-svc/{uuid.uuid4().int % 10**19:019d}",
+            task_definition_arn=task_definition_arn,
+            status="PRIMARY",
+            desired=desired,
+        )
+        dep.rollout_reason = f"ECS deployment {dep.id} in progress."
+        for old in state.deployments:
+            old.status = "ACTIVE"
+            old.updated = _now()
+            if old.rollout == "IN_PROGRESS":
+                # ECS stops a rollout that a newer deployment replaced.
+                old.rollout = "STOPPED"
+                old.rollout_reason = f"ECS deployment {old.id} stopped: a newer deployment started."
+        state.deployments.insert(0, dep)
+        state.steady = False
+        state.next_launch_at = 0.0
+        self._publish(state)
+        return dep.id
+
+    def on_desired_count(self, key: ServiceKey) -> None:
+        state = self.services.get(key)
+        if state is not None:
+            state.steady = False
+            self._publish(state)
+
+    def on_stop_task(self, task_arn: str, reason: str) -> bool:
+        for state in self.services.values():
+            for t in state.tasks:
+                if t.arn == task_arn and t.live:
+                    self._stop_task(t, reason, "UserInitiated", drain=False)
+                    self._publish(state)
+                    return True
+        return False
+
+    def target_health(self, target_group_arn: str) -> list[TargetHealth] | None:
+        found: list[TargetHealth] = []
+        managed = False
+        for state in self.services.values():
+            view = self.world.service_view(state.key)
+            if view and any(lb.get("targetGroupArn") == target_group_arn for lb in view.load_balancers):
+                managed = True
+            for t in state.tasks:
+                for tgt in t.targets:
+                    if tgt.tg.arn == target_group_arn and not tgt.gone:
+                        managed = True
+                        found.append(TargetHealth(tgt.ip, tgt.port, tgt.state, tgt.reason, tgt.description))
+        return found if managed else None
+
+    def on_load_balancer(self, dns_name: str) -> None:
+        if self.hosts is not None:
+            self.hosts.add(dns_name)
+
+    # --- the control loop ----------------------------------------------------------------------
+    def _loop(self) -> None:
+        while not self._stop.wait(self.config.tick):
+            try:
+                with self.world.lock:
+                    for state in list(self.services.values()):
+                        self._reconcile(state)
+                        self._publish(state)
+                    self._sync_proxies()
+            except Exception as exc:  # keep simulating; a broken tick must not freeze the world
+                self.ledger.fact("simulator_error", "tick", repr(exc))
+
+    def _sync_proxies(self) -> None:
+        listeners = [lst for region in self.world.regions() for lst in self.world.listeners(region)]
+        self.proxies.sync(listeners)
+
+    def _route(self, target_group_arns: list[str]) -> list[tuple[str, int]]:
+        """Where the ALB may send a request: healthy targets; if none are healthy, all (fail open)."""
+        with self.world.lock:
+            candidates = [
+                tgt
+                for s in self.services.values()
+                for t in s.tasks
+                for tgt in t.targets
+                if tgt.tg.arn in target_group_arns and not tgt.gone and tgt.state != "draining"
+            ]
+            healthy = [(x.ip, x.port) for x in candidates if x.state == "healthy"]
+            if healthy:
+                return healthy
+            return [(x.ip, x.port) for x in candidates if x.state in ("unhealthy",)]
+
+    def _threshold(self, desired: int) -> int:
+        if self.config.breaker_threshold is not None:
+            return self.config.breaker_threshold
+        return min(200, max(3, math.ceil(desired / 2)))
+
+    def _reconcile(self, state: ServiceState) -> None:
+        key = state.key
+        view = self.world.service_view(key)
+        now = time.monotonic()
+        if view is None or view.status != "ACTIVE" or not state.deployments:
+            for t in state.tasks:
+                if t.live:
+                    self._stop_task(t, "Service deleted", "ServiceSchedulerInitiated", drain=False)
+            self._expire_targets(state, now)
+            return
+        primary = state.deployments[0]
+        primary.desired = view.desired_count
+
+        # Tasks of a failed or superseded deployment that never became healthy are not worth draining.
+        for dep in state.deployments[1:]:
+            dep.desired = 0
+
+        # Unhealthy targets past the grace period: ECS replaces the task.
+        for t in state.tasks:
+            if not t.live or t.started_mono is None:
+                continue
+            if now - t.started_mono < view.grace_period:
+                continue
+            bad = next((x for x in t.targets if x.state == "unhealthy"), None)
+            if bad is not None:
+                self._fail_task(
+                    state,
+                    t,
+                    f"Task failed ELB health checks in (target-group {bad.tg.arn})",
+                    "ServiceSchedulerInitiated",
+                )
+                self._event(
+                    key,
+                    f"(service {key.name}) (task {t.short_id}) failed ELB health checks in "
+                    f"(target-group {bad.tg.arn}).",
+                )
+
+        # Circuit breaker.
+        if (
+            view.circuit_breaker["enable"]
+            and primary.rollout == "IN_PROGRESS"
+            and primary.failed >= self._threshold(primary.desired)
+        ):
+            primary.rollout = "FAILED"
+            primary.rollout_reason = "ECS deployment circuit breaker: tasks failed to start."
+            primary.updated = _now()
+            self._event(
+                key, f"(service {key.name}) (deployment {primary.id}) deployment failed: tasks failed to start."
+            )
+            self.ledger.fact("deployment_failed", primary.id, primary.rollout_reason)
+            for t in state.tasks:
+                if t.deployment_id == primary.id and t.live:
+                    self._stop_task(t, "Deployment failed", "ServiceSchedulerInitiated", drain=False)
+            previous = self._previous_good(state)
+            if view.circuit_breaker["rollback"] and previous is not None:
+                new_id = self.on_deployment(key, previous, created=False)
+                self._event(key, f"(service {key.name}) rolling back to deployment {new_id}.")
+                self.ledger.fact("rollback_started", new_id, previous)
+                return
+
+        # Launch what PRIMARY lacks (not for a failed rollout: ECS stops trying).
+        mine = [t for t in state.tasks if t.deployment_id == primary.id and t.live]
+        if primary.rollout != "FAILED":
+            missing = primary.desired - len(mine)
+            if missing > 0 and now >= state.next_launch_at:
+                started = [self._launch(state, view, primary) for _ in range(missing)]
+                started_ids = ", ".join(f"(task {t.short_id})" for t in started if t)
+                if started_ids:
+                    self._event(key, f"(service {key.name}) has started {len(started)} tasks: {started_ids}.")
+            elif missing < 0:
+                for t in sorted(mine, key=lambda x: x.moto.created_at)[:-missing]:
+                    self._stop_task(
+                        t,
+                        f"Scaling activity initiated by (deployment {primary.id})",
+                        "ServiceSchedulerInitiated",
+                        drain=True,
+                    )
+
+        # Old deployments drain once PRIMARY serves at full strength.
+        ready = [t for t in mine if self._serving(t, view)]
+        if len(ready) >= primary.desired and primary.rollout != "FAILED":
+            draining: list[Task] = []
+            for dep in state.deployments[1:]:
+                for t in state.tasks:
+                    if t.deployment_id == dep.id and t.live:
+                        self._stop_task(
+                            t,
+                            f"Scaling activity initiated by (deployment {primary.id})",
+                            "ServiceSchedulerInitiated",
+                            drain=True,
+                        )
+                        draining.append(t)
+            if draining:
+                self._event(key, f"(service {key.name}) has begun draining connections on {len(draining)} tasks.")
+
+        # Containers of draining tasks stop after the deregistration delay.
+        for t in state.tasks:
+            if t.draining_until is not None and now >= t.draining_until and not t.kill.is_set():
+                t.kill.set()
+
+        self._expire_targets(state, now)
+
+        # Deployments whose tasks are all gone disappear; PRIMARY completes when alone and serving.
+        for dep in list(state.deployments[1:]):
+            if not any(t.deployment_id == dep.id and not t.done for t in state.tasks):
+                state.deployments.remove(dep)
+                self.ledger.fact("deployment_removed", dep.id)
+        if (
+            len(state.deployments) == 1
+            and primary.rollout == "IN_PROGRESS"
+            and len(ready) >= primary.desired
+            and all(t.done for t in state.tasks if t.deployment_id != primary.id)
+        ):
+            primary.rollout = "COMPLETED"
+            primary.rollout_reason = f"ECS deployment {primary.id} completed."
+            primary.updated = _now()
+            self.ledger.fact("deployment_completed", primary.id)
+            self._event(key, f"(service {key.name}) (deployment {primary.id}) deployment completed.")
+        if (
+            len(state.deployments) == 1
+            and len(ready) == primary.desired
+            and not state.steady
+            and all(t.done for t in state.tasks if t.deployment_id != primary.id or not t.live)
+        ):
+            state.steady = True
+            self._event(key, f"(service {key.name}) has reached a steady state.")
+            self.ledger.fact("steady_state", key.name)
+        # Forget stopped tasks' bookkeeping after a while, as ECS does (it keeps them about an hour).
+        state.tasks = [
+            t
+            for t in state.tasks
+            if not (t.done and t.moto.stopped_at and (_now() - t.moto.stopped_at).total_seconds() > 600)
+        ]
+
+    def _previous_good(self, state: ServiceState) -> str | None:
+        for dep in state.deployments[1:]:
+            if dep.rollout == "COMPLETED":
+                return dep.task_definition_arn
+        return state.deployments[1].task_definition_arn if len(state.deployments) > 1 else None
+
+    def _serving(self, t: Task, view: ServiceView) -> bool:
+        if t.moto.last_status != "RUNNING" or not t.live:
+            return False
+        if view.load_balancers:
+            return bool(t.targets) and all(x.state == "healthy" for x in t.targets)
+        return True
+
+    def _expire_targets(self, state: ServiceState, now: float) -> None:
+        for t in state.tasks:
+            for tgt in t.targets:
+                if tgt.state == "draining" and not tgt.gone and tgt.drain_until is not None and now >= tgt.drain_until:
+                    tgt.gone = True
+                    self.ledger.fact("target_deregistered", tgt.subject)
+                    self._event(
+                        state.key, f"(service {state.key.name}) deregistered 1 targets in (target-group {tgt.tg.arn})"
+                    )
+
+    # --- tasks ---------------------------------------------------------------------------------
+    def _launch(self, state: ServiceState, view: ServiceView, dep: Deployment) -> Task | None:
+        key = state.key
+        try:
+            td = self.world.task_definition(key.region, dep.task_definition_arn)
+        except Exception as exc:
+            self.ledger.fact("simulator_error", dep.task_definition_arn, repr(exc))
+            return None
+        containers = [(c["name"], c.get("image", ""), bool(c.get("essential", True))) for c in td.container_definitions]
+        moto_task = SimTask(service=view, task_definition_arn=td.arn, started_by=dep.id, containers=containers)
+        ports = {c["name"]: self._free_port() for c in td.container_definitions if c.get("portMappings")}
+        task = Task(moto=moto_task, key=key, deployment_id=dep.id, ports=ports)
+        state.tasks.append(task)
+        self.world.put_task(key.region, moto_task)
+        th = threading.Thread(
+            target=self._run_task,
+            args=(task, td.container_definitions, view),
+            name=f"task-{task.short_id[:8]}",
+            daemon=True,
+        )
+        self._threads.append(th)
+        th.start()
+        return task
+
+    def _stop_task(self, t: Task, reason: str, code: str, *, drain: bool) -> None:
+        if not t.live:
+            return
+        t.moto.desired_status = "STOPPED"
+        t.moto.stopped_reason = reason
+        t.moto.stop_code = code
+        t.moto.stopping_at = _now()
+        delay = 0.0
+        for tgt in t.targets:
+            if tgt.gone or tgt.state == "draining":
+                continue
+            delay = max(delay, tgt.tg.deregistration_delay)
+            tgt.state, tgt.reason, tgt.description = (
+                "draining",
+                "Target.DeregistrationInProgress",
+                "Target deregistration is in progress",
+            )
+            tgt.drain_until = time.monotonic() + tgt.tg.deregistration_delay
+            self.ledger.fact("target_draining", tgt.subject)
+        if t.moto.last_status == "RUNNING":
+            t.moto.last_status = "DEACTIVATING"
+        if drain and delay > 0:
+            t.draining_until = time.monotonic() + delay
+        else:
+            t.kill.set()
+
+    def _fail_task(self, state: ServiceState, t: Task, reason: str, code: str) -> None:
+        if not t.live:
+            return
+        for dep in state.deployments:
+            if dep.id == t.deployment_id:
+                dep.failed += 1
+                dep.updated = _now()
+        self._stop_task(t, reason, code, drain=False)
+        state.next_launch_at = time.monotonic() + self.config.retry_delay
+
+    def _run_task(self, task: Task, defs: list[dict[str, Any]], view: ServiceView) -> None:
+        """Own every docker call for one task: pull, start, watch, stop, report."""
+        key = task.key
+        started: dict[str, Any] = {}
+        log_threads: list[threading.Thread] = []
+        try:
+            with self.world.lock:
+                task.moto.last_status = "PENDING"
+            for d in defs:
+                self._pull(d.get("image", ""))
+            if self.config.task_start_delay and task.kill.wait(self.config.task_start_delay):
+                raise _Abort()
+            if task.kill.is_set():
+                raise _Abort()
+            sibling_env = {f"PORT_{n.upper().replace('-', '_')}": str(p) for n, p in task.ports.items()}
+            for d in defs:
+                name = d["name"]
+                env = {e["name"]: e["value"] for e in d.get("environment") or []}
+                env.update(sibling_env)
+                if name in task.ports:
+                    env["PORT"] = str(task.ports[name])
+                container = self.docker.containers.create(
+                    d["image"],
+                    command=d.get("command"),
+                    entrypoint=d.get("entryPoint"),
+                    working_dir=d.get("workingDirectory"),
+                    environment=env,
+                    network_mode="host",
+                    name=f"ecs-sim-{key.cluster}-{task.short_id[:12]}-{name}",
+                    labels={LABEL: "1", f"{LABEL}.run": self.config.run_label, f"{LABEL}.task": task.arn},
+                )
+                started[name] = container
+                container.start()
+                lt = self._ship_logs(task, d, container)
+                if lt is not None:
+                    log_threads.append(lt)
+            with self.world.lock:
+                task.started_mono = time.monotonic()
+                task.moto.last_status = "RUNNING"
+                task.moto.started_at = _now()
+                for c in task.moto.containers:
+                    c.last_status = "RUNNING"
+                    c.runtime_id = started[c.name].id
+                    c.image_digest = self._digest(started[c.name])
+                    c.network_bindings = (
+                        [
+                            {
+                                "bindIP": "127.0.0.1",
+                                "containerPort": task.ports[c.name],
+                                "hostPort": task.ports[c.name],
+                                "protocol": "tcp",
+                            }
+                        ]
+                        if c.name in task.ports
+                        else []
+                    )
+                task.docker_ids = {n: c.id for n, c in started.items()}
+                self.ledger.fact("task_started", task.arn, task.deployment_id)
+                self._register_targets(task, view)
+            self._watch(task, started)
+        except _Abort:
+            pass
+        except docker.errors.ImageNotFound as exc:
+            self._early_failure(task, f"CannotPullContainerError: {_short(exc)}")
+        except docker.errors.APIError as exc:
+            reason = (
+                f"CannotPullContainerError: {_short(exc)}"
+                if not started
+                else f"CannotStartContainerError: {_short(exc)}"
+            )
+            self._early_failure(task, reason)
+        except Exception as exc:  # a task must always end in STOPPED, whatever broke
+            self._early_failure(task, f"ResourceInitializationError: {_short(exc)}")
+        finally:
+            with self.world.lock:
+                if task.moto.last_status in ("RUNNING", "DEACTIVATING"):
+                    task.moto.last_status = "STOPPING"
+            codes = self._teardown(started)
+            for lt in log_threads:
+                lt.join(timeout=5)
+            with self.world.lock:
+                self._finish(task, codes)
+
+    def _pull(self, image: str) -> None:
+        repo, tag, digest = _split_image(image)
+        host = repo.split("/", 1)[0] if "/" in repo else ""
+        auth = self.config.registry_auth.get(host)
+        ref = digest or tag or "latest"
+        self.docker.api.pull(repo, tag=ref, auth_config=auth)  # raises APIError on failure
+        try:
+            self.docker.images.get(image)
+        except docker.errors.ImageNotFound as exc:
+            raise docker.errors.APIError(f"pull access denied or manifest unknown for {image}") from exc
+
+    def _digest(self, container: Any) -> str | None:
+        try:
+            digests = self.docker.images.get(container.image.id).attrs.get("RepoDigests") or []
+        except docker.errors.APIError:
+            return None
+        return str(digests[0].split("@", 1)[1]) if digests else None
+
+    def _watch(self, task: Task, started: dict[str, Any]) -> None:
+        essential = {c.name: c.essential for c in task.moto.containers}
+        exited: set[str] = set()
+        while not task.kill.wait(0.3):
+            for name, c in started.items():
+                if name in exited:
+                    continue
+                try:
+                    c.reload()
+                except docker.errors.NotFound:
+                    status, code = "exited", 137
+                else:
+                    status, code = c.status, int(c.attrs["State"].get("ExitCode", 0))
+                if status in ("exited", "dead"):
+                    exited.add(name)
+                    with self.world.lock:
+                        for mc in task.moto.containers:
+                            if mc.name == name:
+                                mc.last_status = "STOPPED"
+                                mc.exit_code = code
+                        if essential.get(name, True):
+                            state = self.services.get(task.key)
+                            if state is not None and task.live:
+                                self._fail_task(
+                                    state, task, "Essential container in task exited", "EssentialContainerExited"
+                                )
+
+    def _teardown(self, started: dict[str, Any]) -> dict[str, int]:
+        codes: dict[str, int] = {}
+        for name, c in started.items():
+            try:
+                c.stop(timeout=int(max(1, self.config.stop_timeout)))
+                c.reload()
+                codes[name] = int(c.attrs["State"].get("ExitCode", 0))
+            except docker.errors.APIError:
+                pass
+        return codes
+
+    def _early_failure(self, task: Task, reason: str) -> None:
+        with self.world.lock:
+            state = self.services.get(task.key)
+            if state is not None and task.live:
+                self._fail_task(state, task, reason, "TaskFailedToStart")
+            for c in task.moto.containers:
+                if c.last_status != "STOPPED":
+                    c.reason = reason
+
+    def _finish(self, task: Task, codes: dict[str, int]) -> None:
+        for c in task.moto.containers:
+            if c.exit_code is None and c.name in codes:
+                c.exit_code = codes[c.name]
+            c.last_status = "STOPPED"
+        if task.live:  # ended without anyone asking: treat as an exit
+            task.moto.desired_status = "STOPPED"
+            task.moto.stopped_reason = task.moto.stopped_reason or "Essential container in task exited"
+        task.moto.last_status = "STOPPED"
+        task.moto.stopped_at = _now()
+        task.done = True
+        for tgt in task.targets:
+            if not tgt.gone and tgt.state != "draining":
+                tgt.state, tgt.reason, tgt.description = (
+                    "draining",
+                    "Target.DeregistrationInProgress",
+                    "Target deregistration is in progress",
+                )
+                tgt.drain_until = time.monotonic() + tgt.tg.deregistration_delay
+        self.ledger.fact("task_stopped", task.arn, task.moto.stopped_reason or "")
+        self._event(task.key, f"(service {task.key.name}) has stopped 1 running tasks: (task {task.short_id}).")
+        state = self.services.get(task.key)
+        if state is not None:
+            self._publish(state)
+
+    # --- logs ------------------------------------------------------------------------------------
+    def _ship_logs(self, task: Task, d: dict[str, Any], container: Any) -> threading.Thread | None:
+        conf = d.get("logConfiguration") or {}
+        if conf.get("logDriver") != "awslogs":
+            return None
+        opts = conf.get("options") or {}
+        group = opts.get("awslogs-group")
+        if not group:
+            return None
+        prefix = opts.get("awslogs-stream-prefix")
+        stream = f"{prefix}/{d['name']}/{task.short_id}" if prefix else task.short_id
+        region = opts.get("awslogs-region", task.key.region)
+        with self.world.lock:
+            ok = self.world.ensure_log_stream(
+                region, group, stream, str(opts.get("awslogs-create-group", "")).lower() == "true"
+            )
+        if not ok:
+            self.ledger.fact("log_group_missing", task.arn, group)
+            return None
+
+        def pump() -> None:
+            buf = b""
+            try:
+                for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+                    buf += chunk
+                    *lines, buf = buf.split(b"\n")
+                    self._put_lines(region, group, stream, lines)
+            except Exception:  # the container went away; whatever was read is shipped
+                pass
+            if buf:
+                self._put_lines(region, group, stream, [buf])
+
+        th = threading.Thread(target=pump, name=f"logs-{task.short_id[:8]}", daemon=True)
+        th.start()
+        return th
+
+    def _put_lines(self, region: str, group: str, stream: str, lines: list[bytes]) -> None:
+        if not lines:
+            return
+        ts = int(time.time() * 1000)
+        with self.world.lock:
+            self.world.put_log_lines(region, group, stream, [(ts, ln.decode("utf-8", "replace")) for ln in lines])
+
+    # --- targets and health checks ----------------------------------------------------------------
+    def _register_targets(self, task: Task, view: ServiceView) -> None:
+        for lb in view.load_balancers:
+            arn = lb.get("targetGroupArn")
+            name = lb.get("containerName")
+            if not arn or name not in task.ports:
+                continue
+            tg = self.world.target_group(task.key.region, arn)
+            if tg is None:
+                continue
+            tgt = Target(tg=tg, ip="127.0.0.1", port=task.ports[name])
+            task.targets.append(tgt)
+            self.ledger.fact("target_initial", tgt.subject)
+            self._event(task.key, f"(service {task.key.name}) registered 1 targets in (target-group {arn})")
+            th = threading.Thread(target=self._check_loop, args=(task, tgt), name=f"hc-{tgt.port}", daemon=True)
+            self._threads.append(th)
+            th.start()
+
+    def _check_loop(self, task: Task, tgt: Target) -> None:
+        tg = tgt.tg
+        port = tgt.port if tg.health_check_port == "traffic-port" else int(tg.health_check_port)
+        url = f"http://{tgt.ip}:{port}{tg.health_check_path}"
+        session = requests.Session()
+        while not self._stop.is_set():
+            with self.world.lock:
+                if tgt.gone or tgt.state == "draining":
+                    return
+            timeout = max(0.5, tg.timeout * self.config.health_time_scale)
+            ok, reason, description = self._probe(session, url, tg.matcher, timeout)
+            with self.world.lock:
+                if tgt.gone or tgt.state == "draining":
+                    return
+                self._apply_check(task, tgt, ok, reason, description)
+            if self._stop.wait(tg.interval * self.config.health_time_scale):
+                return
+
+    @staticmethod
+    def _probe(session: requests.Session, url: str, matcher: str, timeout: float) -> tuple[bool, str, str]:
+        try:
+            r = session.get(url, timeout=timeout, allow_redirects=False)
+        except requests.Timeout:
+            return False, "Target.Timeout", "Request timed out"
+        except requests.RequestException:
+            return False, "Target.FailedHealthChecks", "Health checks failed"
+        if _match(r.status_code, matcher):
+            return True, "", ""
+        return False, "Target.ResponseCodeMismatch", f"Health checks failed with these codes: [{r.status_code}]"
+
+    def _apply_check(self, task: Task, tgt: Target, ok: bool, reason: str, description: str) -> None:
+        tg = tgt.tg
+        if ok:
+            tgt.ok_streak += 1
+            tgt.fail_streak = 0
+            if tgt.state != "healthy" and tgt.ok_streak >= tg.healthy_threshold:
+                tgt.state, tgt.reason, tgt.description = "healthy", None, None
+                self.ledger.fact("target_healthy", tgt.subject)
+            elif tgt.state == "initial":
+                tgt.reason, tgt.description = "Elb.InitialHealthChecking", "Initial health checks in progress"
+            return
+        tgt.fail_streak += 1
+        tgt.ok_streak = 0
+        if tgt.state == "initial" and tgt.fail_streak < tg.unhealthy_threshold:
+            tgt.reason, tgt.description = "Elb.InitialHealthChecking", "Initial health checks in progress"
+            return
+        if tgt.fail_streak >= tg.unhealthy_threshold:
+            if tgt.state != "unhealthy" or tgt.reason != reason:
+                self.ledger.fact("target_unhealthy", tgt.subject, reason)
+                self._event(
+                    task.key,
+                    f"(service {task.key.name}) (port {tgt.port}) is unhealthy in target-group {tg.name} "
+                    f"due to (reason {description}).",
+                )
+            tgt.state, tgt.reason, tgt.description = "unhealthy", reason, description
+
+    # --- writing back --------------------------------------------------------------------------------
+    def _event(self, key: ServiceKey, message: str) -> None:
+        with contextlib.suppress(KeyError):
+            self.world.add_event(key, message)
+
+    def _deployment_dicts(self, state: ServiceState, view: ServiceView | None) -> list[dict[str, Any]]:
+        out = []
+        for dep in state.deployments:
+            tasks = [t for t in state.tasks if t.deployment_id == dep.id and t.live]
+            out.append(
+                {
+                    "id": dep.id,
+                    "status": dep.status,
+                    "taskDefinition": dep.task_definition_arn,
+                    "desiredCount": dep.desired,
+                    "pendingCount": sum(1 for t in tasks if t.moto.last_status in ("PROVISIONING", "PENDING")),
+                    "runningCount": sum(1 for t in tasks if t.moto.last_status == "RUNNING"),
+                    "failedTasks": dep.failed,
+                    "createdAt": dep.created,
+                    "updatedAt": dep.updated,
+                    "launchType": view.launch_type if view else "FARGATE",
+                    "platformVersion": "1.4.0",
+                    "platformFamily": "Linux",
+                    "networkConfiguration": (view.network_configuration or None) if view else None,
+                    "rolloutState": dep.rollout,
+                    "rolloutStateReason": dep.rollout_reason,
+                }
+            )
+        return out
+
+    def _publish(self, state: ServiceState) -> None:
+        view = self.world.service_view(state.key)
+        if view is None:
+            return
+        deps = self._deployment_dicts(state, view)
+        self.world.write_service(
+            state.key,
+            deployments=deps,
+            running=sum(d["runningCount"] for d in deps),
+            pending=sum(d["pendingCount"] for d in deps),
+            task_definition_arn=state.deployments[0].task_definition_arn if state.deployments else None,
+        )
+
+
+class _Abort(Exception):
+    """The task was told to stop before its containers started."""
+
+
+def _short(exc: BaseException) -> str:
+    text = getattr(exc, "explanation", None) or str(exc)
+    return str(text).strip().splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _split_image(image: str) -> tuple[str, str | None, str | None]:
+    """'host:5000/repo:tag@sha256:x' -> (repo, tag, digest)."""
+    digest = None
+    if "@" in image:
+        image, digest = image.split("@", 1)
+    tag = None
+    last = image.rsplit("/", 1)[-1]
+    if ":" in last:
+        image, tag = image.rsplit(":", 1)
+    return image, tag, digest

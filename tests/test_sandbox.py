@@ -1,0 +1,522 @@
+"""Self-tests of the sandbox, through plain boto3 and the peers people use today.
+
+Each test drives the simulated ECS/ALB the way a deploy tool would and checks what a user could observe:
+deployments, task states and reasons, target health, service events, CloudWatch logs, and what the load
+balancer's DNS name serves.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import botocore.config
+import botocore.exceptions
+import docker
+import pytest
+import requests
+
+from tests.conftest import HelloImages
+from tests.sandbox.bootstrap import CONTAINER, World, clients, container_definition
+from tests.sandbox.hosts import MARKER
+from tests.sandbox.sandbox import Sandbox
+from tests.sandbox.simulator import LABEL
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+def register_revision(ecs: Any, w: World, image: str) -> str:
+    td = ecs.register_task_definition(
+        family=w.family,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        executionRoleArn=w.execution_role_arn,
+        containerDefinitions=[container_definition(w.family, image, w.log_group, w.region, {})],
+    )
+    return str(td["taskDefinition"]["taskDefinitionArn"])
+
+
+def describe(ecs: Any, w: World) -> dict[str, Any]:
+    return dict(ecs.describe_services(cluster=w.cluster, services=[w.service])["services"][0])
+
+
+def targets(elbv2: Any, w: World) -> dict[int, tuple[str, str | None, str | None]]:
+    out = {}
+    for d in elbv2.describe_target_health(TargetGroupArn=w.target_group_arn)["TargetHealthDescriptions"]:
+        th = d["TargetHealth"]
+        out[int(d["Target"]["Port"])] = (th["State"], th.get("Reason"), th.get("Description"))
+    return out
+
+
+def poll(fn: Callable[[], Any], until: Callable[[Any], bool], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = fn()
+        if until(value):
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {value!r}")
+
+
+class Hammer(threading.Thread):
+    """Keeps requesting a URL (bounded count and time) and records every failure."""
+
+    def __init__(self, url: str, limit: int = 5000, seconds: float = 120) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.limit = limit
+        self.seconds = seconds
+        self.bodies: list[str] = []
+        self.failures: list[str] = []
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        end = time.monotonic() + self.seconds
+        session = requests.Session()
+        while not self._halt.is_set() and len(self.bodies) + len(self.failures) < self.limit:
+            if time.monotonic() > end:
+                break
+            try:
+                r = session.get(self.url, timeout=5)
+                if r.status_code == 200:
+                    self.bodies.append(r.text.strip())
+                else:
+                    self.failures.append(f"{r.status_code} {r.text.strip()}")
+            except requests.RequestException as exc:
+                self.failures.append(repr(exc))
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=10)
+
+
+def served(w: World) -> str:
+    return requests.get(w.url + "/", timeout=5).text.strip()
+
+
+def completed(svc: dict[str, Any]) -> bool:
+    deps = svc["deployments"]
+    return len(deps) == 1 and deps[0]["rolloutState"] == "COMPLETED"
+
+
+# --------------------------------------------------------------------------------------------
+# the happy path: a rolling deployment
+# --------------------------------------------------------------------------------------------
+def test_new_revision_rolls_out_with_no_failed_request(
+    sandbox: Sandbox, make_world: Callable[..., World], hello: HelloImages
+) -> None:
+    w = make_world()
+    c = sandbox.clients()
+    ecs, elbv2 = c["ecs"], c["elbv2"]
+    assert served(w) == "hello v1"
+    before = describe(ecs, w)
+    old_ports = set(targets(elbv2, w))
+    assert [s for s, _, _ in targets(elbv2, w).values()] == ["healthy"]
+
+    td2 = register_revision(ecs, w, hello.get("v2"))
+    hammer = Hammer(w.url + "/")
+    hammer.start()
+    time.sleep(0.5)
+    resp = ecs.update_service(cluster=w.cluster, service=w.service, taskDefinition=td2, forceNewDeployment=True)
+    deps = resp["service"]["deployments"]
+    assert [d["status"] for d in deps] == ["PRIMARY", "ACTIVE"]
+    assert deps[0]["taskDefinition"] == td2 and deps[0]["rolloutState"] == "IN_PROGRESS"
+    assert deps[1]["taskDefinition"] == w.task_definition_arn
+    assert deps[0]["id"] != before["deployments"][0]["id"]
+    assert resp["service"]["taskDefinition"] == td2
+
+    seen: dict[int, list[str]] = {}
+    task_states: list[str] = []
+    new_task: str | None = None
+
+    def observe() -> dict[str, Any]:
+        nonlocal new_task
+        for port, (state, _, _) in targets(elbv2, w).items():
+            states = seen.setdefault(port, [])
+            if not states or states[-1] != state:
+                states.append(state)
+        if new_task is None:
+            arns = ecs.list_tasks(cluster=w.cluster, serviceName=w.service, startedBy=deps[0]["id"])["taskArns"]
+            new_task = arns[0] if arns else None
+        if new_task is not None:
+            st = ecs.describe_tasks(cluster=w.cluster, tasks=[new_task])["tasks"][0]["lastStatus"]
+            if not task_states or task_states[-1] != st:
+                task_states.append(st)
+        return describe(ecs, w)
+
+    svc = poll(observe, completed, 60, "the new deployment to complete")
+    # Old targets leave only after draining; keep watching until they are gone.
+    poll(lambda: (observe(), targets(elbv2, w))[1], lambda t: not (set(t) & old_ports), 30, "old targets to go")
+    time.sleep(0.5)
+    hammer.stop()
+
+    assert svc["taskDefinition"] == td2
+    assert svc["deployments"][0]["runningCount"] == 1 and svc["runningCount"] == 1
+    new_ports = set(seen) - old_ports
+    assert len(new_ports) == 1
+    (new_port,) = new_ports
+    assert seen[new_port][:2] == ["initial", "healthy"], seen
+    (old_port,) = old_ports
+    assert seen[old_port] == ["healthy", "draining"], seen
+    assert task_states[-1] == "RUNNING" and set(task_states) <= {"PROVISIONING", "PENDING", "RUNNING"}
+
+    assert hammer.failures == [], hammer.failures[:5]
+    assert len(hammer.bodies) > 20
+    assert hammer.bodies[0] == "hello v1" and hammer.bodies[-1] == "hello v2"
+    assert served(w) == "hello v2"
+
+    events = [e["message"] for e in svc["events"]]
+    assert any("has reached a steady state." in m for m in events)
+    assert any("registered 1 targets" in m for m in events)
+
+    # Ground truth: the new target was healthy before the old one began draining, and the old task stopped.
+    ledger = sandbox.ledger
+    healthy_at = ledger.facts_of("target_healthy", f"{w.target_group_arn}|127.0.0.1:{new_port}")[0].at
+    draining_at = ledger.facts_of("target_draining", f"{w.target_group_arn}|127.0.0.1:{old_port}")[0].at
+    assert healthy_at <= draining_at
+    stopped = ecs.list_tasks(cluster=w.cluster, serviceName=w.service, desiredStatus="STOPPED")["taskArns"]
+    old = ecs.describe_tasks(cluster=w.cluster, tasks=stopped)["tasks"]
+    assert [t["lastStatus"] for t in old] == ["STOPPED"]
+    assert old[0]["stoppedReason"].startswith("Scaling activity initiated by (deployment")
+
+
+def test_force_new_deployment_of_same_revision_replaces_tasks(
+    sandbox: Sandbox, make_world: Callable[..., World]
+) -> None:
+    w = make_world()
+    ecs = sandbox.clients()["ecs"]
+    first = ecs.list_tasks(cluster=w.cluster, serviceName=w.service)["taskArns"]
+    resp = ecs.update_service(cluster=w.cluster, service=w.service, forceNewDeployment=True)
+    deps = resp["service"]["deployments"]
+    assert len(deps) == 2 and deps[0]["taskDefinition"] == deps[1]["taskDefinition"] == w.task_definition_arn
+    poll(lambda: describe(ecs, w), completed, 60, "forced deployment to complete")
+    now = poll(
+        lambda: ecs.list_tasks(cluster=w.cluster, serviceName=w.service)["taskArns"],
+        lambda arns: len(arns) == 1 and arns != first,
+        30,
+        "the old task to be replaced",
+    )
+    assert now != first
+    assert served(w) == "hello v1"
+
+
+def test_update_without_force_or_new_revision_starts_no_deployment(
+    sandbox: Sandbox, make_world: Callable[..., World]
+) -> None:
+    w = make_world()
+    ecs = sandbox.clients()["ecs"]
+    resp = ecs.update_service(cluster=w.cluster, service=w.service, desiredCount=2)
+    assert len(resp["service"]["deployments"]) == 1
+    svc = poll(lambda: describe(ecs, w), lambda s: s["runningCount"] == 2, 30, "two running tasks")
+    assert len(svc["deployments"]) == 1
+    elbv2 = sandbox.clients()["elbv2"]
+    poll(
+        lambda: targets(elbv2, w),
+        lambda t: [s for s, _, _ in t.values()] == ["healthy", "healthy"],
+        30,
+        "two healthy targets",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# the ways deploys break
+# --------------------------------------------------------------------------------------------
+def test_broken_health_check_trips_breaker_and_rolls_back(
+    sandbox: Sandbox, make_world: Callable[..., World], hello: HelloImages
+) -> None:
+    w = make_world(circuit_breaker=True, rollback=True)
+    c = sandbox.clients()
+    ecs, elbv2 = c["ecs"], c["elbv2"]
+    td_bad = register_revision(ecs, w, hello.get("v3", health="500"))
+    dep_id = ecs.update_service(cluster=w.cluster, service=w.service, taskDefinition=td_bad)["service"]["deployments"][
+        0
+    ]["id"]
+
+    reasons: set[tuple[str, str | None, str | None]] = set()
+    rollouts: set[tuple[str, str, str]] = set()
+    served_during: list[str] = []
+
+    def observe() -> dict[str, Any]:
+        reasons.update(targets(elbv2, w).values())
+        svc = describe(ecs, w)
+        rollouts.update((d["id"], d["rolloutState"], d.get("rolloutStateReason", "")) for d in svc["deployments"])
+        served_during.append(served(w))
+        return svc
+
+    def rolled_back(svc: dict[str, Any]) -> bool:
+        return (
+            completed(svc)
+            and svc["deployments"][0]["taskDefinition"] == w.task_definition_arn
+            and svc["deployments"][0]["id"] != dep_id
+        )
+
+    svc = poll(observe, rolled_back, 120, "the breaker to roll back")
+
+    assert ("unhealthy", "Target.ResponseCodeMismatch", "Health checks failed with these codes: [500]") in reasons
+    failed = [r for r in rollouts if r[0] == dep_id and r[1] == "FAILED"]
+    assert failed and "circuit breaker" in failed[0][2]
+    assert svc["taskDefinition"] == w.task_definition_arn
+    stopped = ecs.list_tasks(cluster=w.cluster, serviceName=w.service, desiredStatus="STOPPED")["taskArns"]
+    bad = [t for t in ecs.describe_tasks(cluster=w.cluster, tasks=stopped)["tasks"] if t["taskDefinitionArn"] == td_bad]
+    health_stops = [t for t in bad if t["stoppedReason"].startswith("Task failed ELB health checks in (target-group")]
+    assert len(health_stops) >= 3  # ECS's threshold for one desired task
+    assert all(t["lastStatus"] == "STOPPED" and t["startedBy"] == dep_id for t in bad)
+    events = [e["message"] for e in svc["events"]]
+    assert any("is unhealthy in target-group" in m and "[500]" in m for m in events)
+    assert any("deployment failed: tasks failed to start" in m for m in events)
+    # The old task never stopped serving: every request during the failed rollout saw v1.
+    assert set(served_during) == {"hello v1"}
+
+
+def test_crash_at_start_reports_exit_code_and_logs(
+    sandbox: Sandbox, make_world: Callable[..., World], hello: HelloImages
+) -> None:
+    w = make_world()
+    c = sandbox.clients()
+    ecs, logs = c["ecs"], c["logs"]
+    td_bad = register_revision(ecs, w, hello.get("v4", crash=True))
+    dep_id = ecs.update_service(cluster=w.cluster, service=w.service, taskDefinition=td_bad, forceNewDeployment=True)[
+        "service"
+    ]["deployments"][0]["id"]
+
+    def crashed() -> list[dict[str, Any]]:
+        arns = ecs.list_tasks(cluster=w.cluster, startedBy=dep_id, desiredStatus="STOPPED")["taskArns"]
+        if not arns:
+            return []
+        return [t for t in ecs.describe_tasks(cluster=w.cluster, tasks=arns)["tasks"] if t["lastStatus"] == "STOPPED"]
+
+    tasks = poll(crashed, bool, 60, "a crashed task")
+    task = tasks[0]
+    assert task["stoppedReason"] == "Essential container in task exited"
+    assert task["stopCode"] == "EssentialContainerExited"
+    container = task["containers"][0]
+    assert container["name"] == CONTAINER and container["exitCode"] == 3
+
+    stream = f"ecs/{CONTAINER}/{task['taskArn'].split('/')[-1]}"
+    messages = poll(
+        lambda: [e["message"] for e in logs.get_log_events(logGroupName=w.log_group, logStreamName=stream)["events"]],
+        lambda m: any(line.startswith("fatal:") for line in m),
+        10,
+        "the fatal line in CloudWatch Logs",
+    )
+    assert any(line.startswith("fatal:") for line in messages)
+
+    svc = poll(
+        lambda: describe(ecs, w),
+        lambda s: s["deployments"][0]["failedTasks"] >= 2,
+        60,
+        "the scheduler to retry and count failures",
+    )
+    # No circuit breaker here: ECS keeps trying and the old deployment keeps serving.
+    assert svc["deployments"][0]["rolloutState"] == "IN_PROGRESS"
+    assert svc["deployments"][1]["runningCount"] == 1
+    assert served(w) == "hello v1"
+
+
+def test_user_stop_task_is_replaced(sandbox: Sandbox, make_world: Callable[..., World]) -> None:
+    w = make_world()
+    ecs = sandbox.clients()["ecs"]
+    (arn,) = ecs.list_tasks(cluster=w.cluster, serviceName=w.service)["taskArns"]
+    ecs.stop_task(cluster=w.cluster, task=arn, reason="operator says so")
+    task = poll(
+        lambda: ecs.describe_tasks(cluster=w.cluster, tasks=[arn])["tasks"][0],
+        lambda t: t["lastStatus"] == "STOPPED",
+        30,
+        "the task to stop",
+    )
+    assert task["stoppedReason"] == "operator says so" and task["stopCode"] == "UserInitiated"
+    poll(
+        lambda: ecs.list_tasks(cluster=w.cluster, serviceName=w.service)["taskArns"],
+        lambda a: len(a) == 1 and a != [arn],
+        30,
+        "a replacement task",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# counting and faults
+# --------------------------------------------------------------------------------------------
+def test_ledger_counts_calls_and_separates_writes(sandbox: Sandbox, make_world: Callable[..., World]) -> None:
+    w = make_world()
+    ecs = sandbox.clients()["ecs"]
+    mark = sandbox.ledger.mark()
+    describe(ecs, w)
+    ecs.list_tasks(cluster=w.cluster)
+    assert sandbox.ledger.writes_since(mark) == []
+    ecs.update_service(cluster=w.cluster, service=w.service, forceNewDeployment=True)
+    writes = [(c.service, c.action) for c in sandbox.ledger.writes_since(mark)]
+    assert writes == [("ecs", "UpdateService")]
+    assert sandbox.ledger.count_by_action(mark)["DescribeServices"] >= 1
+
+
+def test_throttling_fault_is_served_as_aws_does(sandbox: Sandbox, make_world: Callable[..., World]) -> None:
+    w = make_world()
+    kw: dict[str, Any] = {
+        "endpoint_url": sandbox.endpoint,
+        "region_name": w.region,
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    import boto3
+
+    patient = boto3.client("ecs", config=botocore.config.Config(retries={"mode": "standard", "max_attempts": 5}), **kw)
+    sandbox.ledger.throttle("DescribeServices", 2)
+    resp = patient.describe_services(cluster=w.cluster, services=[w.service])
+    assert resp["ResponseMetadata"]["RetryAttempts"] == 2
+
+    impatient = boto3.client(
+        "elbv2", config=botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 1}), **kw
+    )
+    sandbox.ledger.throttle("DescribeTargetHealth", 1)
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        impatient.describe_target_health(TargetGroupArn=w.target_group_arn)
+    assert err.value.response["Error"]["Code"] == "Throttling"
+    throttled = [c for c in sandbox.ledger.calls_since() if c.throttled]
+    assert {c.action for c in throttled} >= {"DescribeServices", "DescribeTargetHealth"}
+
+
+def test_slow_task_start_fault(sandbox: Sandbox, make_world: Callable[..., World]) -> None:
+    assert sandbox.simulator is not None
+    w = make_world()
+    ecs = sandbox.clients()["ecs"]
+    sandbox.simulator.config.task_start_delay = 3.0
+    try:
+        t0 = time.monotonic()
+        ecs.update_service(cluster=w.cluster, service=w.service, forceNewDeployment=True)
+        poll(lambda: describe(ecs, w), completed, 60, "the slowed deployment")
+        assert time.monotonic() - t0 >= 3.0
+    finally:
+        sandbox.simulator.config.task_start_delay = 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# isolation and cleanup
+# --------------------------------------------------------------------------------------------
+def test_tasks_run_on_host_network_bound_to_loopback(sandbox: Sandbox, make_world: Callable[..., World]) -> None:
+    make_world()
+    assert sandbox.docker is not None
+    ours = sandbox.docker.containers.list(filters={"label": LABEL})
+    assert ours
+    for container in ours:
+        assert container.attrs["HostConfig"]["NetworkMode"] == "host"
+    listening = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    for port in {
+        int(c.attrs["Config"]["Env"][0].split("=")[1])
+        for c in ours
+        if c.attrs["Config"]["Env"] and c.attrs["Config"]["Env"][0].startswith("PORT=")
+    }:
+        local = [line.split()[1] for line in listening if line.split()[3] == "0A"]  # 0A = LISTEN
+        bound = [addr for addr in local if int(addr.split(":")[1], 16) == port]
+        assert bound and all(addr.startswith("0100007F") for addr in bound), (port, bound)
+
+
+def test_up_and_down_leave_nothing_behind(tmp_path: Path) -> None:
+    """`python -m tests.sandbox up` in its own process (moto's state is per process), then `down`."""
+    env = {**os.environ, "ECS_SHIP_SANDBOX_DIR": str(tmp_path), "PYTHONPATH": str(Path(__file__).parents[1])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.sandbox", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        envfile = tmp_path / "env.sh"
+        deadline = time.monotonic() + 180
+        while not envfile.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert envfile.exists(), proc.stderr.read() if proc.poll() is not None else "no env.sh in 180s"
+        values = dict(shlex.split(line)[1].split("=", 1) for line in envfile.read_text().splitlines())
+        for key in (
+            "AWS_ENDPOINT_URL",
+            "AWS_REGION",
+            "AWS_ACCESS_KEY_ID",
+            "REGISTRY",
+            "REGISTRY_USER",
+            "SERVICE_URL",
+            "ECS_CLUSTER",
+            "ECS_SERVICE",
+        ):
+            assert values.get(key), key
+        assert requests.get(values["SERVICE_URL"] + "/", timeout=5).text.strip() == "hello v1"
+        ecs = clients(values["AWS_ENDPOINT_URL"])["ecs"]
+        svc = ecs.describe_services(cluster=values["ECS_CLUSTER"], services=[values["ECS_SERVICE"]])["services"][0]
+        assert completed(svc)
+        label = values["ECS_SHIP_SANDBOX_RUN"]
+        registry = values["REGISTRY"]
+        down = subprocess.run(
+            [sys.executable, "-m", "tests.sandbox", "down"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert down.returncode == 0, down.stderr
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    client = docker.from_env()
+    assert client.containers.list(all=True, filters={"label": f"{LABEL}.run={label}"}) == []
+    assert f"{MARKER} {label}" not in Path("/etc/hosts").read_text()
+    assert not (tmp_path / "env.sh").exists() and not (tmp_path / "sandbox.pid").exists()
+    for url in (values["SERVICE_URL"], values["AWS_ENDPOINT_URL"], f"http://{registry}/v2/"):
+        with pytest.raises(requests.ConnectionError):
+            requests.get(url, timeout=2)
+
+
+# --------------------------------------------------------------------------------------------
+# peers complete against the sandbox unchanged
+# --------------------------------------------------------------------------------------------
+def _tool(name: str) -> str:
+    path = Path(sys.executable).parent / name
+    found = str(path) if path.exists() else shutil.which(name)
+    assert found, f"{name} is not installed (pip install -e '.[test]')"
+    return found
+
+
+def test_awscli_wait_services_stable(sandbox: Sandbox, make_world: Callable[..., World], hello: HelloImages) -> None:
+    w = make_world()
+    ecs = sandbox.clients()["ecs"]
+    td2 = register_revision(ecs, w, hello.get("v2"))
+    ecs.update_service(cluster=w.cluster, service=w.service, taskDefinition=td2)
+    env = {**sandbox.env(), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run(
+        [_tool("aws"), "ecs", "wait", "services-stable", "--cluster", w.cluster, "--services", w.service],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    svc = describe(ecs, w)
+    assert len(svc["deployments"]) == 1 and svc["runningCount"] == 1
+    assert served(w) == "hello v2"
+
+
+def test_fabfuel_ecs_deploy(sandbox: Sandbox, make_world: Callable[..., World], hello: HelloImages) -> None:
+    w = make_world()
+    env = {**sandbox.env(), "PATH": "/usr/bin:/bin"}
+    image = hello.get("v2")
+    proc = subprocess.run(
+        [_tool("ecs"), "deploy", w.cluster, w.service, "--image", CONTAINER, image, "--timeout", "120"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ecs = clients(sandbox.endpoint)["ecs"]
+    svc = describe(ecs, w)
+    assert svc["taskDefinition"].endswith(":2")
+    assert served(w) == "hello v2"
