@@ -53,6 +53,9 @@ class SimConfig:
     health_time_scale: float = 0.2
     stop_timeout: float = 2.0  # docker stop grace (ECS: stopTimeout, default 30 s)
     retry_delay: float = 1.0  # pause before replacing a failed task (ECS backs off too)
+    # ECS notices an unhealthy target on its own schedule, not the instant the ALB marks it; tools get a
+    # window in which describe_target_health shows the reason code.
+    unhealthy_replace_delay: float = 2.0
     breaker_threshold: int | None = None  # None: ECS's rule, clamp(ceil(desired/2), 3, 200)
     task_start_delay: float = 0.0  # fault: every task waits this long before its containers start
     run_label: str = "default"  # containers carry it so a run can remove exactly its own
@@ -70,6 +73,7 @@ class Target:
     ok_streak: int = 0
     fail_streak: int = 0
     drain_until: float | None = None
+    unhealthy_since: float | None = None
     gone: bool = False
 
     @property
@@ -305,7 +309,16 @@ class Simulator:
                 continue
             if now - t.started_mono < view.grace_period:
                 continue
-            bad = next((x for x in t.targets if x.state == "unhealthy"), None)
+            bad = next(
+                (
+                    x
+                    for x in t.targets
+                    if x.state == "unhealthy"
+                    and x.unhealthy_since is not None
+                    and now - x.unhealthy_since >= self.config.unhealthy_replace_delay
+                ),
+                None,
+            )
             if bad is not None:
                 self._fail_task(
                     state,
@@ -770,6 +783,7 @@ class Simulator:
             tgt.fail_streak = 0
             if tgt.state != "healthy" and tgt.ok_streak >= tg.healthy_threshold:
                 tgt.state, tgt.reason, tgt.description = "healthy", None, None
+                tgt.unhealthy_since = None
                 self.ledger.fact("target_healthy", tgt.subject)
             elif tgt.state == "initial":
                 tgt.reason, tgt.description = "Elb.InitialHealthChecking", "Initial health checks in progress"
@@ -787,6 +801,8 @@ class Simulator:
                     f"(service {task.key.name}) (port {tgt.port}) is unhealthy in target-group {tg.name} "
                     f"due to (reason {description}).",
                 )
+            if tgt.state != "unhealthy":
+                tgt.unhealthy_since = time.monotonic()
             tgt.state, tgt.reason, tgt.description = "unhealthy", reason, description
 
     # --- writing back --------------------------------------------------------------------------------
