@@ -14,11 +14,12 @@ $(STAMP): pyproject.toml
 
 # Runs as root on a fresh Debian machine: the sandbox installs docker.io, docker-registry, apache2-utils and
 # busybox-static with apt when missing, and starts dockerd and a registry itself.
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check runner tests
+	$(VENV)/bin/ruff check runner tests bench
+	$(VENV)/bin/ruff format --check runner tests bench
 	$(VENV)/bin/mypy runner
 
 # Start the sandbox by hand (Ctrl-C or `make sandbox-down` to stop).

@@ -1,0 +1,478 @@
+"""The `ecs-ship` command: argument parsing, the stages in order, and the one error handler.
+
+Exit codes: 0 ok, 1 deploy failed (rolled back or not), 2 bad input (spec, arguments, credentials; no AWS
+write was made), 3 unexpected error, 130 interrupted. Library modules raise; only ``main`` decides what a
+failure prints and returns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.exceptions
+import requests
+
+from . import __version__, aws, deploy, image, plan, watch
+from .errors import DeployError, DeploymentFailed, InputError, SpecError
+from .gha import Reporter
+from .spec import ServiceSpec, Spec, load_spec
+
+
+class Interrupted(DeployError):
+    exit_code = 130
+
+
+# --------------------------------------------------------------------------------------------
+# arguments
+# --------------------------------------------------------------------------------------------
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ecs-ship",
+        description="Ship a Docker image to an ECS service behind an ALB and prove it healthy.",
+    )
+    p.add_argument("--version", action="version", version=f"ecs-ship {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--spec", default="ecs-ship.yml", help="deploy spec (default: ecs-ship.yml)")
+        sp.add_argument("--env", default=None, help="environment overlay from the spec's `environments:`")
+        sp.add_argument(
+            "--service",
+            action="append",
+            default=None,
+            metavar="NAME",
+            help="only this service of a multi-service spec (repeatable)",
+        )
+
+    sp = sub.add_parser("validate", help="check the spec and print what it resolves to")
+    common(sp)
+    for name, text in (
+        ("plan", "print the exact API calls a deploy would make; no writes"),
+        ("render", "print the task definition a deploy would register"),
+        ("deploy", "build, push, register, deploy and watch until healthy"),
+    ):
+        sp = sub.add_parser(name, help=text)
+        common(sp)
+        sp.add_argument("--image-tag", default=None, help="deploy this existing tag (no build)")
+        sp.add_argument("--skip-build", action="store_true", help="use the tag for this commit; fail if missing")
+        if name == "deploy":
+            sp.add_argument("--dry-run", action="store_true", help="same as `ecs-ship plan`")
+            sp.add_argument("--timeout", type=float, default=None, help="seconds to wait (overrides wait.timeout)")
+            sp.add_argument("--no-rollback", action="store_true", help="on failure leave the service as it is")
+    sp = sub.add_parser("rollback", help="point the service back at a previous revision and watch it")
+    common(sp)
+    sp.add_argument("--to-revision", type=int, default=None, help="revision number (default: the previous one)")
+    sp.add_argument("--timeout", type=float, default=None)
+    sp = sub.add_parser("status", help="deployments, tasks, target health and the URL")
+    common(sp)
+    return p
+
+
+@dataclass
+class Context:
+    args: argparse.Namespace
+    out: Reporter
+    cancel: threading.Event = field(default_factory=threading.Event)
+    clock: Callable[[], float] = time.time
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Services of one spec often share an image: build and push each repository:tag once.
+    shipped: dict[tuple[str, str], image.ShippedImage] = field(default_factory=dict)
+    ship_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def sleep(self, seconds: float) -> None:
+        if self.cancel.wait(seconds):
+            raise Interrupted("interrupted")
+
+
+# --------------------------------------------------------------------------------------------
+# the stages of one service
+# --------------------------------------------------------------------------------------------
+def sayer(ctx: Context, label: str) -> Callable[[str], None]:
+    """Every line of a service carries its label, so parallel deploys stay readable."""
+
+    def say(line: str) -> None:
+        ctx.out.line(line, label)
+
+    return say
+
+
+def resolve_images(
+    ctx: Context, svc: ServiceSpec, spec: Spec, state: plan.CurrentState, clients: aws.Clients, *, dry_run: bool
+) -> dict[str, str]:
+    args = ctx.args
+    label = svc.name
+    if not svc.images:
+        return {}
+    values = image.tag_values(image.git_info(spec.path.parent), spec.env)
+    docker_client = None
+    refs: dict[str, str] = {}
+    current_images = {
+        c["name"]: c.get("image", "") for c in state.task_definition["taskDefinition"].get("containerDefinitions", [])
+    }
+    for img in svc.images:
+        tag = args.image_tag or image.image_tag(img, values)
+        host, path = image.split_repository(img.repository)
+        if docker_client is None and not dry_run and not args.image_tag:
+            docker_client = _docker()
+        creds = image.resolve_credentials(host, clients=clients, docker_client=docker_client, mask=ctx.out.mask)
+        registry = image.RegistryAPI(host, creds)
+        if dry_run:
+            digest = registry.manifest_digest(path, tag)
+            refs[img.container] = f"{img.repository}@{digest}" if digest else f"{img.repository}:{tag} (to be built)"
+            continue
+        previous = current_images.get(img.container, "")
+        cache = [previous] if previous.startswith(img.repository) else []
+        with ctx.ship_lock, ctx.out.group(f"image {img.repository}:{tag}"):
+            shipped = ctx.shipped.get((img.repository, tag)) or image.ship(
+                img,
+                tag,
+                docker_client=docker_client,
+                registry=registry,
+                log=sayer(ctx, label),
+                build_allowed=not (args.image_tag or args.skip_build),
+                cache_from=cache,
+                labels={"org.opencontainers.image.revision": values.get("git_sha", "")},
+            )
+            ctx.shipped[(img.repository, tag)] = shipped
+        ctx.out.line(f"image for {img.container}: {shipped.ref}", label)
+        ctx.results.setdefault(label, {})["image"] = shipped.ref
+        ctx.results[label]["image-digest"] = shipped.digest
+        refs[img.container] = shipped.ref
+    return refs
+
+
+def _docker() -> Any:
+    import docker
+    import docker.errors
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        raise InputError(f"failed to reach a Docker engine: {exc}", fix="start Docker or set DOCKER_HOST") from exc
+    return client
+
+
+def watch_deployment(
+    ctx: Context,
+    svc: ServiceSpec,
+    clients: aws.Clients,
+    deployment_id: str,
+    task_definition: dict[str, Any],
+    until: str,
+    timeout: float,
+    since: float,
+) -> watch.Outcome:
+    reader = watch.Reader(clients, svc.cluster, svc.service, ctx.clock)
+    service = reader.describe_service()
+    goal = watch.Goal(deployment_id, "", until, watch.bindings_of(service))
+    watcher = watch.Watcher(
+        reader=reader,
+        goal=goal,
+        timeout=timeout,
+        interval=svc.wait.poll_interval,
+        say=sayer(ctx, svc.name),
+        clock=ctx.clock,
+        sleep=ctx.sleep,
+        log_tail=watch.log_tail_reader(clients, task_definition),
+        since=since,
+    )
+    return watcher.run()
+
+
+def smoke_check(ctx: Context, svc: ServiceSpec, url: str | None) -> str | None:
+    """None when the check passes (or is off); else why it failed."""
+    if svc.smoke is None:
+        return None
+    if not url:
+        return "smoke check: the service has no load balancer URL to check"
+    target = url.rstrip("/") + svc.smoke.path
+    try:
+        resp = requests.get(target, timeout=svc.smoke.timeout)
+    except requests.RequestException as exc:
+        return f"smoke check: GET {target} failed: {exc}"
+    if resp.status_code != svc.smoke.expect_status:
+        return f"smoke check: GET {target} answered {resp.status_code}, expected {svc.smoke.expect_status}"
+    if svc.smoke.contains and svc.smoke.contains not in resp.text:
+        return f"smoke check: GET {target} did not contain {svc.smoke.contains!r}"
+    ctx.out.line(f"smoke check: GET {target} -> {resp.status_code}", svc.name)
+    return None
+
+
+def deploy_service(ctx: Context, spec: Spec, svc: ServiceSpec) -> None:
+    args = ctx.args
+    label = svc.name
+    say = sayer(ctx, label)
+    clients = aws.make_clients(svc.region)
+    state = deploy.read_state(clients, svc.cluster, svc.service)
+    dry_run = args.command in ("plan", "render") or getattr(args, "dry_run", False)
+    refs = resolve_images(ctx, svc, spec, state, clients, dry_run=dry_run)
+    the_plan = plan.make_plan(svc, state, refs)
+    for w in the_plan.warnings:
+        ctx.out.warning(w, label)
+    if args.command == "render":
+        ctx.out.raw(json.dumps(the_plan.document, indent=2, default=str))
+        return
+    if dry_run:
+        for line in the_plan.lines():
+            ctx.out.raw(line)
+        ctx.out.raw("dry run: nothing was changed")
+        return
+
+    started = ctx.clock()
+    result = ctx.results.setdefault(label, {})
+    result["previous-task-definition-arn"] = state.task_definition_arn
+    if state.url:
+        result["service-url"] = state.url
+    applied = deploy.apply(the_plan, clients)
+    result["task-definition-arn"] = applied.task_definition_arn
+    result["deployment-id"] = applied.deployment_id
+    verb = "registered" if applied.registered else "reusing"
+    say(f"{verb} {applied.task_definition_arn.rsplit('/', 1)[-1]}; started deployment {applied.deployment_id}")
+    timeout = args.timeout if args.timeout is not None else svc.wait.timeout
+    try:
+        outcome = watch_deployment(
+            ctx, svc, clients, applied.deployment_id, the_plan.document, svc.wait.until, timeout, started
+        )
+    except Interrupted:
+        raise Interrupted(
+            f"interrupted while watching {svc.service}: deployment {applied.deployment_id} "
+            f"({applied.task_definition_arn.rsplit('/', 1)[-1]}) continues in ECS",
+            fix=f"`ecs-ship status` shows it; `ecs-ship rollback` returns to "
+            f"{applied.previous_task_definition_arn.rsplit('/', 1)[-1]}",
+        ) from None
+    result["milestones"] = outcome.milestones
+    failure = None if outcome.ok else outcome.verdict.reason
+    diagnosis = outcome.diagnosis
+    if failure is None:
+        failure = smoke_check(ctx, svc, state.url)
+        diagnosis = [failure] if failure else []
+    if failure is None:
+        say(
+            f"deployed {applied.task_definition_arn.rsplit('/', 1)[-1]} in {ctx.clock() - started:.1f}s"
+            + (f"; serving at {state.url}" if state.url else "")
+        )
+        return
+
+    for line in diagnosis:
+        say(line)
+    rollback = svc.on_failure == "rollback" and not args.no_rollback
+    if not rollback:
+        raise DeploymentFailed(
+            f"failed to deploy {svc.service}: {failure}",
+            diagnosis=diagnosis,
+            fix=f"the service was left on {applied.task_definition_arn.rsplit('/', 1)[-1]}; "
+            "`ecs-ship rollback` returns to the previous revision",
+        )
+    rolled = roll_back(ctx, svc, clients, applied.previous_task_definition_arn, timeout)
+    raise DeploymentFailed(
+        f"failed to deploy {svc.service}: {failure}",
+        diagnosis=diagnosis,
+        rolled_back=rolled,
+        fix=None if rolled else "the rollback did not become healthy either; check `ecs-ship status`",
+    )
+
+
+def roll_back(ctx: Context, svc: ServiceSpec, clients: aws.Clients, target_arn: str, timeout: float) -> bool:
+    say = sayer(ctx, svc.name)
+    service = deploy._describe_service(clients, svc.cluster, svc.service)
+    primary = next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), None)
+    started = ctx.clock()
+    if primary is not None and primary.get("taskDefinition") == target_arn and primary.get("rolloutState") != "FAILED":
+        # ECS's circuit breaker already rolled back: watch its deployment rather than start another.
+        deployment_id = str(primary["id"])
+        say(f"ECS is already rolling back to {target_arn.rsplit('/', 1)[-1]} (deployment {deployment_id})")
+    else:
+        deployment_id = deploy.start_deployment(clients, svc.cluster, svc.service, target_arn)
+        say(f"rolling back to {target_arn.rsplit('/', 1)[-1]} (deployment {deployment_id})")
+    td = clients.ecs.describe_task_definition(taskDefinition=target_arn)["taskDefinition"]
+    outcome = watch_deployment(ctx, svc, clients, deployment_id, td, svc.wait.until, timeout, started)
+    if outcome.ok:
+        say(f"rolled back: {target_arn.rsplit('/', 1)[-1]} is serving again")
+        ctx.results.setdefault(svc.name, {})["rolled-back-to"] = target_arn
+        return True
+    for line in outcome.diagnosis:
+        say(f"rollback: {line}")
+    return False
+
+
+def rollback_command(ctx: Context, spec: Spec, svc: ServiceSpec) -> None:
+    clients = aws.make_clients(svc.region)
+    service = deploy._describe_service(clients, svc.cluster, svc.service)
+    target = deploy.previous_revision(clients, service, ctx.args.to_revision)
+    timeout = ctx.args.timeout if ctx.args.timeout is not None else svc.wait.timeout
+    if not roll_back(ctx, svc, clients, target, timeout):
+        raise DeploymentFailed(f"failed to roll back {svc.service} to {target.rsplit('/', 1)[-1]}")
+
+
+def status_command(ctx: Context, spec: Spec, svc: ServiceSpec) -> None:
+    clients = aws.make_clients(svc.region)
+    state = deploy.read_state(clients, svc.cluster, svc.service)
+    s = state.service
+    out = ctx.out.raw
+    out(
+        f"service {svc.service} in cluster {svc.cluster} ({clients.region}): {s.get('status')}, "
+        f"running {s.get('runningCount')}/{s.get('desiredCount')}, "
+        f"revision {state.task_definition_arn.rsplit('/', 1)[-1]}"
+    )
+    for d in s.get("deployments", []):
+        out(
+            f"  deployment {d['id']} {d.get('status')}: {d.get('taskDefinition', '').rsplit('/', 1)[-1]} "
+            f"rollout {d.get('rolloutState')} running {d.get('runningCount')}/{d.get('desiredCount')} "
+            f"failed {d.get('failedTasks', 0)}"
+        )
+    arns = clients.ecs.list_tasks(cluster=svc.cluster, serviceName=svc.service).get("taskArns", [])
+    if arns:
+        for t in clients.ecs.describe_tasks(cluster=svc.cluster, tasks=arns[:100]).get("tasks", []):
+            out(
+                f"  task {t['taskArn'].rsplit('/', 1)[-1]} {t.get('lastStatus')} "
+                f"{t.get('taskDefinitionArn', '').rsplit('/', 1)[-1]} (deployment {t.get('startedBy', '?')})"
+            )
+    for tg in state.target_groups:
+        for d in clients.elbv2.describe_target_health(TargetGroupArn=tg.arn).get("TargetHealthDescriptions", []):
+            th = d.get("TargetHealth", {})
+            why = f" ({th.get('Reason')}: {th.get('Description')})" if th.get("Reason") else ""
+            out(f"  target {d['Target']['Id']}:{d['Target'].get('Port')} in {tg.name}: {th.get('State')}{why}")
+    out(f"  url: {state.url or '(no load balancer)'}")
+
+
+def validate_command(ctx: Context, spec: Spec, svc: ServiceSpec) -> None:
+    out = ctx.out.raw
+    out(f"{svc.name}: service {svc.service} in cluster {svc.cluster}" + (f" ({svc.region})" if svc.region else ""))
+    for img in svc.images:
+        out(f"  builds {img.container}: {img.repository}:{img.tag} from {img.context} ({img.platform})")
+    out(
+        f"  task definition: {svc.task_definition.kind}"
+        + (f" {svc.task_definition.path}" if svc.task_definition.path else "")
+    )
+    out(f"  waits until {svc.wait.until} (timeout {svc.wait.timeout:.0f}s); on failure: {svc.on_failure}")
+
+
+COMMANDS: dict[str, Callable[[Context, Spec, ServiceSpec], None]] = {
+    "validate": validate_command,
+    "plan": deploy_service,
+    "render": deploy_service,
+    "deploy": deploy_service,
+    "rollback": rollback_command,
+    "status": status_command,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# running every service, and the one error handler
+# --------------------------------------------------------------------------------------------
+def selected(spec: Spec, names: Sequence[str] | None) -> list[ServiceSpec]:
+    if not names:
+        return list(spec.services)
+    known = {s.name: s for s in spec.services}
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise InputError(
+            f"failed to select services: {', '.join(missing)} not in the spec", fix=f"choose from: {', '.join(known)}"
+        )
+    return [known[n] for n in names]
+
+
+def run(ctx: Context) -> int:
+    spec = load_spec(ctx.args.spec, env=ctx.args.env)
+    services = selected(spec, ctx.args.service)
+    command = COMMANDS[ctx.args.command]
+    if len(services) == 1:
+        command(ctx, spec, services[0])
+        return 0
+    # Several services deploy in parallel; each one's failure is reported, the worst exit code wins.
+    errors: list[BaseException] = []
+    with ThreadPoolExecutor(max_workers=len(services)) as pool:
+        futures = {pool.submit(command, ctx, spec, s): s for s in services}
+        try:
+            for fut, s in futures.items():
+                while not fut.done():
+                    time.sleep(0.1)
+                exc = fut.exception()
+                if exc is not None:
+                    errors.append(exc)
+                    report(ctx.out, exc, label=s.name)
+        except KeyboardInterrupt:
+            ctx.cancel.set()
+            raise
+    if not errors:
+        return 0
+    return max(exit_code(e) for e in errors)
+
+
+def exit_code(exc: BaseException) -> int:
+    if isinstance(exc, DeployError):
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    if isinstance(exc, aws.CREDENTIAL_ERRORS) or aws.error_code(exc) in aws.CREDENTIAL_CODES:
+        return 2
+    return 3
+
+
+def report(out: Reporter, exc: BaseException, label: str | None = None) -> None:
+    prefix = f"[{label}] " if label else ""
+    if isinstance(exc, SpecError):
+        out.error(
+            prefix + str(exc) + (f"\n  fix: {exc.fix}" if exc.fix else ""),
+            file=exc.file,
+            line=exc.line,
+            title="ecs-ship spec",
+        )
+    elif isinstance(exc, DeploymentFailed):
+        text = prefix + str(exc)
+        text += "\n  the service was rolled back to its previous revision" if exc.rolled_back else ""
+        text += f"\n  fix: {exc.fix}" if exc.fix else ""
+        out.error(text, title="ecs-ship deploy failed")
+    elif isinstance(exc, DeployError):
+        out.error(prefix + str(exc) + (f"\n  fix: {exc.fix}" if exc.fix else ""))
+    elif isinstance(exc, aws.CREDENTIAL_ERRORS) or aws.error_code(exc) in aws.CREDENTIAL_CODES:
+        out.error(
+            prefix + f"failed to authenticate to AWS: {exc}\n  fix: configure credentials (AWS_PROFILE, "
+            "aws-actions/configure-aws-credentials with OIDC, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
+        )
+    elif isinstance(exc, botocore.exceptions.ClientError):
+        out.error(prefix + f"AWS refused a call: {exc}")
+    else:
+        out.error(prefix + f"unexpected error: {exc!r}\n" + "".join(traceback.format_exception(exc)))
+
+
+@contextmanager
+def _interrupts(ctx: Context) -> Iterator[None]:
+    try:
+        yield
+    except KeyboardInterrupt:
+        ctx.cancel.set()
+        raise
+
+
+def main(argv: Sequence[str] | None = None, *, out: Reporter | None = None) -> int:
+    reporter = out or Reporter()
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exc:  # argparse already printed the usage error
+        return 0 if exc.code == 0 else 2
+    ctx = Context(args=args, out=reporter)
+    try:
+        with _interrupts(ctx):
+            return run(ctx)
+    except KeyboardInterrupt:
+        reporter.error("interrupted; ECS continues whatever deployment was started — `ecs-ship status` shows it")
+        return 130
+    except BaseException as exc:
+        report(reporter, exc)
+        return exit_code(exc)
+
+
+def entry() -> None:
+    sys.exit(main())

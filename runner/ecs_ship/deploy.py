@@ -1,0 +1,144 @@
+"""Side effects: read the service's state (read-only calls) and apply a plan (the only writes ecs-ship makes).
+
+Task-definition revisions are never deregistered: the revision a service runs, and the one it would roll
+back to, must stay registered, and keeping every revision costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import botocore.exceptions
+
+from .aws import Clients, error_code
+from .errors import DeployError, InputError
+from .plan import CurrentState, Plan, TargetGroupInfo
+
+
+def _describe_service(clients: Clients, cluster: str, service: str) -> dict[str, Any]:
+    try:
+        resp = clients.ecs.describe_services(cluster=cluster, services=[service])
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) == "ClusterNotFoundException":
+            raise InputError(
+                f"failed to find cluster {cluster!r} in {clients.region}",
+                fix="check `cluster:` in the spec (and the region)",
+            ) from exc
+        raise
+    found = [s for s in resp.get("services", []) if s.get("status") != "INACTIVE"]
+    if not found:
+        raise InputError(
+            f"failed to find service {service!r} in cluster {cluster!r} ({clients.region})",
+            fix="check `service:` in the spec; ecs-ship deploys to an existing service",
+        )
+    return dict(found[0])
+
+
+def service_url(clients: Clients, target_group_arn: str, load_balancer_arns: tuple[str, ...]) -> str | None:
+    """The stable address: the ALB's DNS name and the port of the listener that forwards to the group."""
+    if not load_balancer_arns:
+        return None
+    lb = clients.elbv2.describe_load_balancers(LoadBalancerArns=list(load_balancer_arns[:1]))["LoadBalancers"][0]
+    listeners = clients.elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"]).get("Listeners", [])
+
+    def forwards(listener: Mapping[str, Any]) -> bool:
+        for action in listener.get("DefaultActions", []):
+            if action.get("TargetGroupArn") == target_group_arn:
+                return True
+            groups = (action.get("ForwardConfig") or {}).get("TargetGroups", [])
+            if any(g.get("TargetGroupArn") == target_group_arn for g in groups):
+                return True
+        return False
+
+    chosen = next((lst for lst in listeners if forwards(lst)), listeners[0] if listeners else None)
+    if chosen is None:
+        return f"http://{lb['DNSName']}"
+    scheme = "https" if chosen.get("Protocol") == "HTTPS" else "http"
+    port = int(chosen.get("Port", 80))
+    default = 443 if scheme == "https" else 80
+    return f"{scheme}://{lb['DNSName']}" + ("" if port == default else f":{port}")
+
+
+def read_state(clients: Clients, cluster: str, service: str) -> CurrentState:
+    svc = _describe_service(clients, cluster, service)
+    td = clients.ecs.describe_task_definition(taskDefinition=svc["taskDefinition"], include=["TAGS"])
+    td.pop("ResponseMetadata", None)
+    groups: list[TargetGroupInfo] = []
+    arns = [lb["targetGroupArn"] for lb in svc.get("loadBalancers", []) if lb.get("targetGroupArn")]
+    if arns:
+        for tg in clients.elbv2.describe_target_groups(TargetGroupArns=arns).get("TargetGroups", []):
+            groups.append(
+                TargetGroupInfo(
+                    arn=tg["TargetGroupArn"],
+                    name=tg.get("TargetGroupName", ""),
+                    health_check_path=tg.get("HealthCheckPath"),
+                    load_balancer_arns=tuple(tg.get("LoadBalancerArns", [])),
+                )
+            )
+    url = service_url(clients, groups[0].arn, groups[0].load_balancer_arns) if groups else None
+    return CurrentState(service=svc, task_definition=td, target_groups=tuple(groups), url=url)
+
+
+@dataclass(frozen=True)
+class Applied:
+    task_definition_arn: str
+    previous_task_definition_arn: str
+    deployment_id: str
+    registered: bool
+
+
+def start_deployment(clients: Clients, cluster: str, service: str, task_definition_arn: str) -> str:
+    """update_service with forceNewDeployment; return the id of the deployment it created."""
+    resp = clients.ecs.update_service(
+        cluster=cluster, service=service, taskDefinition=task_definition_arn, forceNewDeployment=True
+    )
+    deployments = resp["service"].get("deployments", [])
+    primary = [d for d in deployments if d.get("status") == "PRIMARY"]
+    if not primary:
+        raise DeployError(f"failed to start a deployment of {service}: update_service returned no PRIMARY deployment")
+    return str(primary[0]["id"])
+
+
+def apply(plan: Plan, clients: Clients) -> Applied:
+    arn = plan.previous_task_definition_arn
+    for call in plan.calls:
+        if call.operation == "modify_target_group":
+            clients.elbv2.modify_target_group(**call.params)
+        elif call.operation == "register_task_definition":
+            arn = clients.ecs.register_task_definition(**plan.document)["taskDefinition"]["taskDefinitionArn"]
+        elif call.operation == "update_service":
+            deployment_id = start_deployment(clients, plan.spec.cluster, plan.spec.service, arn)
+            return Applied(arn, plan.previous_task_definition_arn, deployment_id, plan.register)
+    raise DeployError(f"failed to apply the plan for {plan.spec.service}: it has no update_service call")
+
+
+def previous_revision(clients: Clients, service: Mapping[str, Any], to_revision: int | None) -> str:
+    """What `ecs-ship rollback` returns to: --to-revision N, or the revision before the running one."""
+    current = str(service["taskDefinition"])
+    family, _, rev = current.rsplit("/", 1)[-1].rpartition(":")
+    if to_revision is not None:
+        target = f"{family}:{to_revision}"
+        try:
+            arn = clients.ecs.describe_task_definition(taskDefinition=target)["taskDefinition"]["taskDefinitionArn"]
+        except botocore.exceptions.ClientError as exc:
+            raise InputError(f"failed to find task definition {target}", fix="pick a revision that exists") from exc
+        return str(arn)
+    # Mid-rollout, the ACTIVE deployment's revision is what was serving before.
+    for d in service.get("deployments", []):
+        if d.get("status") == "ACTIVE" and d.get("taskDefinition") != current:
+            return str(d["taskDefinition"])
+    pages = clients.ecs.get_paginator("list_task_definitions").paginate(
+        familyPrefix=family, status="ACTIVE", sort="DESC"
+    )
+    for page in pages:
+        for arn in page.get("taskDefinitionArns", []):
+            # familyPrefix is a prefix match: "app" also lists "app-worker".
+            name, _, number = arn.rsplit("/", 1)[-1].rpartition(":")
+            if name == family and int(number) < int(rev):
+                return str(arn)
+    raise InputError(
+        f"failed to find a revision of {family} older than {rev} to roll back to",
+        fix="pass --to-revision N",
+    )

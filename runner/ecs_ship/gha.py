@@ -1,0 +1,128 @@
+"""Where output goes: plain timestamped lines, plus GitHub Actions' own channels when GITHUB_ACTIONS=true.
+
+In Actions: step outputs via $GITHUB_OUTPUT, a job summary via $GITHUB_STEP_SUMMARY, ``::error::``
+annotations (with file and line for spec errors), ``::group::`` around build and push logs, and
+``::add-mask::`` for every secret before anything could print it. Every line printed anywhere also has
+registered secrets replaced, so a token echoed by a tool (a registry error, say) never reaches the log.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+class Reporter:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.stream = stream or sys.stdout
+        self.env = dict(os.environ if environ is None else environ)
+        self.in_actions = self.env.get("GITHUB_ACTIONS") == "true"
+        self._secrets: set[str] = set()
+        self._lock = threading.Lock()
+
+    # --- secrets --------------------------------------------------------------------------------
+    def mask(self, secret: str) -> None:
+        if not secret or secret in self._secrets:
+            return
+        with self._lock:
+            self._secrets.add(secret)
+            if self.in_actions:
+                self._write(f"::add-mask::{secret}")
+
+    def redact(self, text: str) -> str:
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
+    # --- lines ----------------------------------------------------------------------------------
+    def _write(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def line(self, text: str, label: str | None = None) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        prefix = f"[{label}] " if label else ""
+        with self._lock:
+            for part in self.redact(text).splitlines() or [""]:
+                self._write(f"{stamp} {prefix}{part}")
+
+    def raw(self, text: str) -> None:
+        with self._lock:
+            self._write(self.redact(text))
+
+    def error(
+        self, message: str, *, file: str | None = None, line: int | None = None, title: str | None = None
+    ) -> None:
+        message = self.redact(message)
+        with self._lock:
+            if self.in_actions:
+                props = []
+                if file:
+                    props.append(f"file={_escape_property(file)}")
+                if line:
+                    props.append(f"line={line}")
+                if title:
+                    props.append(f"title={_escape_property(title)}")
+                self._write(f"::error {','.join(props)}::{_escape_data(message)}".replace("::error ::", "::error::"))
+            else:
+                for part in message.splitlines():
+                    sys.stderr.write(f"error: {part}\n")
+                sys.stderr.flush()
+
+    def warning(self, message: str, label: str | None = None) -> None:
+        if self.in_actions:
+            with self._lock:
+                self._write(f"::warning::{_escape_data(self.redact(message))}")
+        else:
+            self.line(f"warning: {message}", label)
+
+    @contextmanager
+    def group(self, title: str) -> Iterator[None]:
+        if self.in_actions:
+            with self._lock:
+                self._write(f"::group::{self.redact(title)}")
+        try:
+            yield
+        finally:
+            if self.in_actions:
+                with self._lock:
+                    self._write("::endgroup::")
+
+    # --- step outputs and summary ---------------------------------------------------------------
+    def output(self, name: str, value: str) -> None:
+        path = self.env.get("GITHUB_OUTPUT")
+        if not path:
+            return
+        value = self.redact(value)
+        with self._lock, Path(path).open("a", encoding="utf-8") as f:
+            if "\n" in value:
+                delim = f"ecs_ship_{uuid.uuid4().hex}"
+                f.write(f"{name}<<{delim}\n{value}\n{delim}\n")
+            else:
+                f.write(f"{name}={value}\n")
+
+    def summary(self, markdown: str) -> None:
+        path = self.env.get("GITHUB_STEP_SUMMARY")
+        if not path:
+            return
+        with self._lock, Path(path).open("a", encoding="utf-8") as f:
+            f.write(self.redact(markdown) + "\n")

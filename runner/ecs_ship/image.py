@@ -1,0 +1,416 @@
+"""Build, log in, push and read back the digest of each image the spec builds (docker-py + the registry API).
+
+The registry is the hand-off between build and deploy, so the digest that gets deployed is the one read back
+from the registry after the push, never a local image id. A tag that already exists in the registry (the same
+commit built before) is not built or pushed again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import subprocess
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import docker
+import docker.auth
+import docker.errors
+import requests
+
+from .aws import RETRY_CONFIG, Clients
+from .errors import DeployError, InputError
+from .spec import ImageSpec, render_tag
+
+Log = Callable[[str], None]
+Mask = Callable[[str], None]
+
+ECR_HOST = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+DOCKER_HUB = "docker.io"
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+    ]
+)
+AUTH_FAILURE = ("unauthorized", "authentication required", "no basic auth credentials", "denied", "forbidden")
+
+
+# --------------------------------------------------------------------------------------------
+# naming
+# --------------------------------------------------------------------------------------------
+def split_repository(repository: str) -> tuple[str, str]:
+    """'ghcr.io/o/r' -> ('ghcr.io', 'o/r'); 'user/app' -> ('docker.io', 'user/app'); 'nginx' -> library/nginx."""
+    first, _, rest = repository.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first, rest
+    path = repository if rest else f"library/{repository}"
+    return DOCKER_HUB, path
+
+
+def _insecure(host: str) -> bool:
+    # Docker itself talks plain HTTP to loopback registries; everything else is HTTPS.
+    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+    return name in ("localhost", "[::1]") or name.startswith("127.")
+
+
+@dataclass(frozen=True)
+class GitInfo:
+    sha: str
+    dirty: bool
+
+    @property
+    def short_sha(self) -> str:
+        return self.sha[:7]
+
+
+def git_info(folder: Path, environ: Mapping[str, str] | None = None) -> GitInfo | None:
+    """The commit being shipped: $GITHUB_SHA in Actions (the checkout may be detached), else `git` in folder."""
+    env = os.environ if environ is None else environ
+    if env.get("GITHUB_SHA"):
+        return GitInfo(env["GITHUB_SHA"], dirty=False)
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return GitInfo(sha, dirty=bool(status)) if sha else None
+
+
+def tag_values(git: GitInfo | None, env_name: str | None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = os.environ if environ is None else environ
+    values: dict[str, str] = {}
+    if git is not None:
+        # An uncommitted change must not reuse (and so silently skip) the clean commit's tag.
+        suffix = "-dirty" if git.dirty else ""
+        values["git_sha"] = git.sha + suffix
+        values["git_short_sha"] = git.short_sha + suffix
+    if env.get("GITHUB_RUN_NUMBER"):
+        values["run_number"] = env["GITHUB_RUN_NUMBER"]
+    if env_name:
+        values["env"] = env_name
+    return values
+
+
+def image_tag(spec: ImageSpec, values: Mapping[str, str]) -> str:
+    missing = sorted(set(re.findall(r"{(\w+)}", spec.tag)) - set(values))
+    if missing:
+        hints = {
+            "git_sha": "run inside a git checkout or set GITHUB_SHA",
+            "git_short_sha": "run inside a git checkout or set GITHUB_SHA",
+            "run_number": "set GITHUB_RUN_NUMBER (GitHub Actions sets it)",
+            "env": "pass --env",
+        }
+        raise InputError(
+            f"failed to render the tag {spec.tag!r} of container {spec.container!r}: no value for "
+            + ", ".join("{" + m + "}" for m in missing),
+            fix="; ".join(hints.get(m, "") for m in missing) + ", or pass --image-tag to deploy an existing tag",
+        )
+    return render_tag(spec.tag, values)
+
+
+# --------------------------------------------------------------------------------------------
+# credentials
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str
+    source: str  # where they came from, for messages (never the secret itself)
+
+    def auth_config(self) -> dict[str, str]:
+        return {"username": self.username, "password": self.password}
+
+
+def resolve_credentials(
+    host: str,
+    *,
+    clients: Clients | None,
+    docker_client: docker.DockerClient | None,
+    mask: Mask,
+    environ: Mapping[str, str] | None = None,
+) -> Credentials | None:
+    env = os.environ if environ is None else environ
+    ecr = ECR_HOST.match(host)
+    if ecr:
+        return _ecr_credentials(ecr["account"], ecr["region"], clients, mask)
+    pairs = [("ECS_SHIP_REGISTRY_USERNAME", "ECS_SHIP_REGISTRY_PASSWORD")]
+    if host == "ghcr.io":
+        pairs.append(("GITHUB_ACTOR", "GITHUB_TOKEN"))
+    if host == DOCKER_HUB:
+        pairs.append(("DOCKERHUB_USERNAME", "DOCKERHUB_TOKEN"))
+    for user_var, password_var in pairs:
+        if env.get(user_var) and env.get(password_var):
+            mask(env[password_var])
+            return Credentials(env[user_var], env[password_var], f"${user_var}/${password_var}")
+    if docker_client is not None:
+        # The user's `docker login` (config.json, credential helpers) counts too.
+        index = "https://index.docker.io/v1/" if host == DOCKER_HUB else host
+        # docker-py keeps the parsed config.json here; it has no public accessor.
+        conf = docker.auth.resolve_authconfig(getattr(docker_client.api, "_auth_configs", {}), index)
+        if conf and conf.get("password"):
+            mask(str(conf["password"]))
+            return Credentials(str(conf.get("username", "")), str(conf["password"]), "docker config")
+    return None
+
+
+def _ecr_credentials(account: str, region: str, clients: Clients | None, mask: Mask) -> Credentials:
+    if clients is not None and clients.region == region:
+        ecr = clients.ecr
+    else:
+        ecr = boto3.client("ecr", region_name=region, config=RETRY_CONFIG)
+    try:
+        data = ecr.get_authorization_token(registryIds=[account])["authorizationData"][0]
+    except Exception as exc:
+        raise InputError(
+            f"failed to log in to ECR {account} in {region}: {exc}",
+            fix="grant ecr:GetAuthorizationToken to the deploying role",
+        ) from exc
+    user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+    mask(password)
+    mask(data["authorizationToken"])
+    return Credentials(user, password, "ecr:GetAuthorizationToken")
+
+
+# --------------------------------------------------------------------------------------------
+# the registry API
+# --------------------------------------------------------------------------------------------
+class RegistryAPI:
+    """Just enough of the distribution API to answer "does this tag exist, and what is its digest"."""
+
+    def __init__(self, host: str, credentials: Credentials | None, session: requests.Session | None = None) -> None:
+        self.host = host
+        self.credentials = credentials
+        self.session = session or requests.Session()
+        api_host = "registry-1.docker.io" if host == DOCKER_HUB else host
+        self.base = f"{'http' if _insecure(host) else 'https'}://{api_host}"
+        self._headers: dict[str, str] = {}
+
+    def manifest_digest(self, path: str, reference: str) -> str | None:
+        url = f"{self.base}/v2/{path}/manifests/{reference}"
+        try:
+            resp = self._request("HEAD", url, path)
+            if resp.status_code == 200 and not resp.headers.get("Docker-Content-Digest"):
+                resp = self._request("GET", url, path)
+                return "sha256:" + hashlib.sha256(resp.content).hexdigest()
+        except requests.RequestException as exc:
+            raise DeployError(
+                f"failed to reach registry {self.host}: {exc}", fix="check that the registry is up and reachable"
+            ) from exc
+        if resp.status_code == 404:
+            return None
+        if resp.status_code in (401, 403):
+            raise InputError(
+                f"failed to read {path}:{reference} from registry {self.host}: HTTP {resp.status_code}",
+                fix=_credentials_fix(self.host),
+            )
+        if resp.status_code != 200:
+            raise DeployError(f"failed to read {path}:{reference} from registry {self.host}: HTTP {resp.status_code}")
+        return str(resp.headers["Docker-Content-Digest"])
+
+    def _request(self, method: str, url: str, path: str) -> requests.Response:
+        headers = {"Accept": MANIFEST_TYPES, **self._headers}
+        resp = self.session.request(method, url, headers=headers, timeout=30)
+        if resp.status_code != 401:
+            return resp
+        challenge = resp.headers.get("WWW-Authenticate", "")
+        if challenge.lower().startswith("basic") and self.credentials:
+            token = base64.b64encode(f"{self.credentials.username}:{self.credentials.password}".encode()).decode()
+            self._headers = {"Authorization": f"Basic {token}"}
+        elif challenge.lower().startswith("bearer"):
+            self._headers = {"Authorization": f"Bearer {self._bearer(challenge, path)}"}
+        else:
+            return resp
+        return self.session.request(method, url, headers={"Accept": MANIFEST_TYPES, **self._headers}, timeout=30)
+
+    def _bearer(self, challenge: str, path: str) -> str:
+        params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+        realm = params.pop("realm", "")
+        params.setdefault("scope", f"repository:{path}:pull")
+        auth = (self.credentials.username, self.credentials.password) if self.credentials else None
+        resp = self.session.get(realm, params=params, auth=auth, timeout=30)
+        if resp.status_code != 200:
+            raise InputError(
+                f"failed to get a registry token from {realm}: HTTP {resp.status_code}",
+                fix=_credentials_fix(self.host),
+            )
+        body = resp.json()
+        return str(body.get("token") or body.get("access_token") or "")
+
+
+def _credentials_fix(host: str) -> str:
+    if ECR_HOST.match(host):
+        return "grant the deploying role ecr:GetAuthorizationToken and push/pull on the repository"
+    extra = " (or GITHUB_ACTOR/GITHUB_TOKEN)" if host == "ghcr.io" else ""
+    extra = " (or DOCKERHUB_USERNAME/DOCKERHUB_TOKEN)" if host == DOCKER_HUB else extra
+    return f"set ECS_SHIP_REGISTRY_USERNAME and ECS_SHIP_REGISTRY_PASSWORD{extra}, or `docker login {host}`"
+
+
+# --------------------------------------------------------------------------------------------
+# build and push
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ShippedImage:
+    container: str
+    repository: str
+    tag: str
+    digest: str
+    built: bool
+    pushed: bool
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}@{self.digest}"
+
+
+def _stream_errors(chunks: Iterable[Mapping[str, Any]], on_line: Callable[[Mapping[str, Any]], None]) -> str | None:
+    error = None
+    for chunk in chunks:
+        if "error" in chunk or "errorDetail" in chunk:
+            detail = chunk.get("errorDetail") or {}
+            error = str(chunk.get("error") or detail.get("message") or chunk)
+            continue
+        on_line(chunk)
+    return error
+
+
+def build(
+    spec: ImageSpec,
+    tag: str,
+    docker_client: docker.DockerClient,
+    log: Log,
+    *,
+    cache_from: list[str] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> None:
+    ref = f"{spec.repository}:{tag}"
+    tail: list[str] = []
+
+    def on_line(chunk: Mapping[str, Any]) -> None:
+        text = str(chunk.get("stream") or "").rstrip()
+        if text:
+            for line in text.splitlines():
+                log(line)
+                tail.append(line)
+                del tail[:-20]
+
+    try:
+        stream = docker_client.api.build(
+            path=str(spec.context),
+            dockerfile=str(spec.dockerfile),
+            tag=ref,
+            buildargs=dict(spec.build_args),
+            target=spec.target,
+            platform=spec.platform,
+            cache_from=cache_from or None,
+            labels=dict(labels or {}),
+            rm=True,
+            forcerm=True,
+            pull=False,
+            decode=True,
+        )
+        error = _stream_errors(stream, on_line)
+    except docker.errors.APIError as exc:
+        error = str(exc.explanation or exc)
+    if error:
+        raise DeployError(
+            f"failed to build image for container {spec.container!r}: {error}",
+            fix=f"reproduce locally: docker build --platform {spec.platform} -f {spec.dockerfile} {spec.context}",
+        )
+
+
+def push(
+    repository: str, tag: str, credentials: Credentials | None, docker_client: docker.DockerClient, log: Log
+) -> str | None:
+    """Push and return the digest the engine reports. docker-py's push never raises on registry errors."""
+    reported: dict[str, str] = {}
+    seen: set[tuple[str, str]] = set()
+
+    def on_line(chunk: Mapping[str, Any]) -> None:
+        aux = chunk.get("aux") or {}
+        if aux.get("Digest"):
+            reported["digest"] = str(aux["Digest"])
+        status = str(chunk.get("status") or "")
+        layer = str(chunk.get("id") or "")
+        if status in ("Pushed", "Layer already exists") or status.startswith("Mounted from"):
+            if (layer, status) not in seen:
+                seen.add((layer, status))
+                log(f"{layer}: {status}")
+        elif status and not chunk.get("progressDetail") and status not in ("Pushing", "Preparing", "Waiting"):
+            log(status)
+
+    try:
+        stream = docker_client.api.push(
+            repository,
+            tag=tag,
+            auth_config=credentials.auth_config() if credentials else None,
+            stream=True,
+            decode=True,
+        )
+        error = _stream_errors(stream, on_line)
+    except docker.errors.APIError as exc:
+        error = str(exc.explanation or exc)
+    if error:
+        host = split_repository(repository)[0]
+        if any(word in error.lower() for word in AUTH_FAILURE):
+            raise InputError(f"failed to push {repository}:{tag}: {error}", fix=_credentials_fix(host))
+        raise DeployError(
+            f"failed to push {repository}:{tag}: {error}", fix=f"check that registry {host} is up and reachable"
+        )
+    return reported.get("digest")
+
+
+def ship(
+    spec: ImageSpec,
+    tag: str,
+    *,
+    docker_client: docker.DockerClient | None,
+    registry: RegistryAPI,
+    log: Log,
+    build_allowed: bool = True,
+    cache_from: list[str] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> ShippedImage:
+    """Make sure `repository:tag` is in the registry (building and pushing only if it is not); return its digest."""
+    host, path = split_repository(spec.repository)
+    existing = registry.manifest_digest(path, tag)
+    if existing:
+        log(f"{spec.repository}:{tag} is already in the registry ({existing}); not building it again")
+        return ShippedImage(spec.container, spec.repository, tag, existing, built=False, pushed=False)
+    if not build_allowed:
+        raise InputError(
+            f"failed to find image {spec.repository}:{tag} in registry {host}",
+            fix="push that tag first, or deploy without --image-tag/--skip-build to build it",
+        )
+    if docker_client is None:
+        raise InputError("failed to build: no Docker engine answered", fix="start Docker or set DOCKER_HOST")
+    build(spec, tag, docker_client, log, cache_from=cache_from, labels=labels)
+    reported = push(spec.repository, tag, registry.credentials, docker_client, log)
+    digest = registry.manifest_digest(path, tag)
+    if digest is None:
+        raise DeployError(
+            f"failed to read back {spec.repository}:{tag} after pushing it: the registry does not have it"
+        )
+    if reported and reported != digest:
+        raise DeployError(
+            f"failed to confirm the push of {spec.repository}:{tag}: the engine reported {reported}, "
+            f"the registry serves {digest}",
+            fix="another push to the same tag raced this one; use a unique tag such as {git_sha}",
+        )
+    return ShippedImage(spec.container, spec.repository, tag, digest, built=True, pushed=True)

@@ -1,0 +1,170 @@
+"""Pure: spec + the service's current state + the images to deploy -> the exact API calls to make.
+
+Nothing here talks to AWS. ``deploy.py`` reads the state and applies the plan; ``--dry-run`` and
+``ecs-ship plan`` print it instead, which is why every write the deploy makes is listed here first.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import taskdef
+from .errors import InputError
+from .spec import ServiceSpec
+
+
+@dataclass(frozen=True)
+class TargetGroupInfo:
+    arn: str
+    name: str
+    health_check_path: str | None
+    load_balancer_arns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CurrentState:
+    """What the read phase found (read-only calls only)."""
+
+    service: Mapping[str, Any]  # describe_services entry
+    task_definition: Mapping[str, Any]  # describe_task_definition response (taskDefinition + tags)
+    target_groups: tuple[TargetGroupInfo, ...]
+    url: str | None  # http(s)://<ALB DNS name>[:port] of the first target group's listener
+
+    @property
+    def task_definition_arn(self) -> str:
+        return str(self.service["taskDefinition"])
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    service: str
+    operation: str
+    params: Mapping[str, Any]
+    why: str
+
+    def summary(self) -> str:
+        shown = {k: v for k, v in self.params.items() if k != "containerDefinitions"}
+        if "containerDefinitions" in self.params:
+            shown["containerDefinitions"] = f"<{len(self.params['containerDefinitions'])} containers>"
+        args = ", ".join(f"{k}={v!r}" for k, v in shown.items())
+        return f"{self.service}.{self.operation}({args})  # {self.why}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: ServiceSpec
+    document: dict[str, Any]  # the task definition to register (or the unchanged current one)
+    register: bool
+    previous_task_definition_arn: str
+    diff: str
+    warnings: tuple[str, ...]
+    calls: tuple[ApiCall, ...]
+    url: str | None
+    images: Mapping[str, str] = field(default_factory=dict)  # container -> image reference
+
+    def lines(self) -> list[str]:
+        s = self.spec
+        out = [f"service {s.service} in cluster {s.cluster}"]
+        out.append(f"  running revision: {self.previous_task_definition_arn.rsplit('/', 1)[-1]}")
+        for container, ref in self.images.items():
+            out.append(f"  image for {container}: {ref}")
+        if self.register:
+            out.append("  task definition changes:")
+            out += ["    " + line for line in self.diff.splitlines()]
+        else:
+            out.append("  task definition unchanged: the running revision is redeployed")
+        out += [f"  warning: {w}" for w in self.warnings]
+        out.append("  API calls:")
+        out += [f"    {i}. {c.summary()}" for i, c in enumerate(self.calls, 1)]
+        if self.url:
+            out.append(f"  service URL: {self.url}")
+        return out
+
+
+def base_document(spec: ServiceSpec, state: CurrentState) -> dict[str, Any]:
+    source = spec.task_definition
+    if source.kind == "current" or source.document is None:
+        return taskdef.normalise(state.task_definition)
+    return taskdef.normalise(source.document)
+
+
+def make_plan(spec: ServiceSpec, state: CurrentState, images: Mapping[str, str]) -> Plan:
+    svc = state.service
+    if svc.get("status") != "ACTIVE":
+        raise InputError(
+            f"failed to plan a deployment of service {spec.service}: it is {svc.get('status', 'missing')} "
+            f"in cluster {spec.cluster}",
+            fix="create the service first (console, Terraform or `aws ecs create-service`)",
+        )
+    controller = (svc.get("deploymentController") or {}).get("type", "ECS")
+    if controller != "ECS":
+        raise InputError(
+            f"failed to plan a deployment of service {spec.service}: its deployment controller is {controller}",
+            fix="ecs-ship drives rolling (ECS) deployments; use CodeDeploy's own tooling for blue/green services",
+        )
+    calls: list[ApiCall] = []
+    warnings: list[str] = []
+
+    wanted = spec.load_balancer.health_check_path
+    for tg in state.target_groups:
+        if wanted and tg.health_check_path != wanted:
+            if not spec.load_balancer.apply_health_check_path:
+                raise InputError(
+                    f"failed to plan a deployment of service {spec.service}: target group {tg.name} checks "
+                    f"{tg.health_check_path!r} but the spec's load_balancer.health_check_path is {wanted!r}",
+                    fix="fix the path in the spec, or set load_balancer.apply_health_check_path: true to change "
+                    "the target group",
+                )
+            calls.append(
+                ApiCall(
+                    "elbv2",
+                    "modify_target_group",
+                    {"TargetGroupArn": tg.arn, "HealthCheckPath": wanted},
+                    f"health check path {tg.health_check_path!r} -> {wanted!r}",
+                )
+            )
+    if wanted and not state.target_groups:
+        warnings.append(
+            f"load_balancer.health_check_path is {wanted!r} but service {spec.service} has no target group; "
+            "success is judged by the tasks alone"
+        )
+
+    base = base_document(spec, state)
+    rendered = taskdef.render(base, images, allow_host_volumes=spec.allow_host_volumes)
+    warnings += rendered.warnings
+    current = taskdef.normalise(state.task_definition)
+    register = not taskdef.same_definition(rendered.document, current)
+    current_label = state.task_definition_arn.rsplit("/", 1)[-1]
+    diff = taskdef.diff(current, rendered.document, old_label=current_label, new_label="new") if register else ""
+    target = "<new revision>" if register else state.task_definition_arn
+    if register:
+        calls.append(
+            ApiCall(
+                "ecs",
+                "register_task_definition",
+                copy.deepcopy(rendered.document),
+                f"new revision of {rendered.document['family']}",
+            )
+        )
+    calls.append(
+        ApiCall(
+            "ecs",
+            "update_service",
+            {"cluster": spec.cluster, "service": spec.service, "taskDefinition": target, "forceNewDeployment": True},
+            "start a new deployment",
+        )
+    )
+    return Plan(
+        spec=spec,
+        document=rendered.document,
+        register=register,
+        previous_task_definition_arn=state.task_definition_arn,
+        diff=diff,
+        warnings=tuple(warnings),
+        calls=tuple(calls),
+        url=state.url,
+        images=dict(images),
+    )

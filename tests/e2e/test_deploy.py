@@ -1,0 +1,370 @@
+"""ecs-ship end to end: the real CLI, real docker builds and pushes to the authenticated registry, moto
+server and the ECS/ALB simulator. Each test makes its own service and its own app repository (a git
+checkout of examples/hello), and checks what a user sees: exit code, output, and what the ALB serves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.sandbox.bootstrap import World
+from tests.sandbox.sandbox import Sandbox
+from tests.test_sandbox import Hammer, describe, served, targets
+
+ROOT = Path(__file__).resolve().parents[2]
+HELLO = ROOT / "examples" / "hello"
+
+
+@dataclass
+class App:
+    """A user's repository: the hello app, its ecs-ship.yml, committed to git."""
+
+    root: Path
+
+    @property
+    def spec(self) -> Path:
+        return self.root / "ecs-ship.yml"
+
+    def commit(self, message: str = "change") -> str:
+        subprocess.run(["git", "add", "-A"], cwd=self.root, check=True, capture_output=True)
+        subprocess.run(["git", "commit", "-qm", message], cwd=self.root, check=True, capture_output=True)
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=self.root, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    def write_spec(self, text: str) -> None:
+        self.spec.write_text(textwrap.dedent(text))
+        self.commit("spec")
+
+
+def spec_for(w: World, *, repo: str, build_args: dict[str, str] | None = None, extra: str = "") -> str:
+    doc: dict[str, Any] = {
+        "version": 1,
+        "region": w.region,
+        "cluster": w.cluster,
+        "service": w.service,
+        "images": [
+            {"container": "web", "repository": "${REGISTRY}/" + repo, "context": ".", "build_args": build_args or {}}
+        ],
+        "load_balancer": {"health_check_path": "/health"},
+        # stable: the old tasks are drained, so the URL serves only the new version afterwards.
+        "wait": {"until": "stable", "timeout": 90, "poll_interval": 0.5},
+    }
+    return yaml.safe_dump(doc, sort_keys=False) + textwrap.dedent(extra)
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Callable[..., App]:
+    def make() -> App:
+        root = tmp_path / f"app-{uuid.uuid4().hex[:6]}"
+        shutil.copytree(HELLO, root, ignore=shutil.ignore_patterns("ecs-ship.yml", "README.md"))
+        (root / "NONCE").write_text(uuid.uuid4().hex)  # every app repository gets its own commit ids
+        for cmd in (
+            ["git", "init", "-q"],
+            ["git", "config", "user.email", "dev@example.invalid"],
+            ["git", "config", "user.name", "dev"],
+        ):
+            subprocess.run(cmd, cwd=root, check=True, capture_output=True)
+        app = App(root)
+        app.commit("initial")
+        return app
+
+    return make
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+def ecs_ship(
+    sandbox: Sandbox, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300
+) -> Run:
+    assert sandbox.registry is not None
+    full_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "AWS_"))},
+        **sandbox.env(),
+        "ECS_SHIP_REGISTRY_USERNAME": sandbox.registry.user,
+        "ECS_SHIP_REGISTRY_PASSWORD": sandbox.registry.password,
+        "PYTHONPATH": f"{ROOT / 'runner'}:{ROOT}",
+        **(env or {}),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "ecs_ship", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def writes(sandbox: Sandbox, mark: int) -> list[str]:
+    return [c.action for c in sandbox.ledger.writes_since(mark)]
+
+
+# --------------------------------------------------------------------------------------------
+# deploys that work
+# --------------------------------------------------------------------------------------------
+def test_first_deploy_then_redeploy_of_same_commit(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+) -> None:
+    w = make_world()
+    app = make_app()
+    repo = f"e2e-{uuid.uuid4().hex[:6]}"
+    app.write_spec(spec_for(w, repo=repo, build_args={"VERSION": "v2"}))
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=app.root, capture_output=True, text=True).stdout.strip()
+
+    mark = sandbox.ledger.mark()
+    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+    assert run.code == 0, run.text
+    assert served(w) == "hello v2"
+    assert f"{repo}:{sha}" in run.text  # tag = the commit
+    assert "Successfully built" in run.text or "Successfully tagged" in run.text
+    assert writes(sandbox, mark) == ["RegisterTaskDefinition", "UpdateService"]
+    ecs = sandbox.clients()["ecs"]
+    svc = describe(ecs, w)
+    assert svc["taskDefinition"].endswith(":2")
+    image = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"][
+        "containerDefinitions"
+    ][0]["image"]
+    assert image.startswith(f"{sandbox.registry.address}/{repo}@sha256:")  # type: ignore[union-attr]
+    first_deployment = svc["deployments"][0]["id"]
+
+    # Same commit again: nothing to build or push, no new revision, but still a forced deployment.
+    mark = sandbox.ledger.mark()
+    again = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+    assert again.code == 0, again.text
+    assert "already in the registry" in again.text
+    assert "Successfully built" not in again.text
+    assert writes(sandbox, mark) == ["UpdateService"]
+    svc = describe(ecs, w)
+    assert svc["taskDefinition"].endswith(":2")
+    assert svc["deployments"][0]["id"] != first_deployment
+    assert served(w) == "hello v2"
+
+
+def test_new_version_switches_with_no_failed_request(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+) -> None:
+    w = make_world()
+    app = make_app()
+    app.write_spec(
+        spec_for(
+            w,
+            repo=f"e2e-{uuid.uuid4().hex[:6]}",
+            build_args={"VERSION": "v7"},
+            extra="smoke:\n  path: /\n  contains: hello v7\n",
+        )
+    )
+    hammer = Hammer(w.url + "/")
+    hammer.start()
+    try:
+        run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+    finally:
+        hammer.stop()
+    assert run.code == 0, run.text
+    assert "smoke check: GET" in run.text
+    assert hammer.failures == []
+    assert "hello v1" in hammer.bodies and hammer.bodies[-1] == "hello v7"
+    assert "serving:" in run.text and w.url in run.text
+
+
+def test_dry_run_and_plan_make_no_write(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+) -> None:
+    w = make_world()
+    app = make_app()
+    app.write_spec(spec_for(w, repo=f"e2e-{uuid.uuid4().hex[:6]}"))
+    mark = sandbox.ledger.mark()
+    for args in (("deploy", "--dry-run"), ("plan",), ("render",), ("status",), ("validate",)):
+        run = ecs_ship(sandbox, *args, "--spec", str(app.spec))
+        assert run.code == 0, (args, run.text)
+    assert writes(sandbox, mark) == []
+    assert sandbox.ledger.count_by_action(mark)["DescribeServices"] >= 3
+    plan = ecs_ship(sandbox, "plan", "--spec", str(app.spec))
+    assert "ecs.register_task_definition(" in plan.out and "ecs.update_service(" in plan.out
+    assert "forceNewDeployment=True" in plan.out
+    assert "(to be built)" in plan.out
+    assert served(w) == "hello v1"
+
+
+# --------------------------------------------------------------------------------------------
+# deploys that fail
+# --------------------------------------------------------------------------------------------
+def test_broken_health_is_diagnosed_and_rolled_back(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+) -> None:
+    w = make_world()
+    app = make_app()
+    app.write_spec(spec_for(w, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"VERSION": "v3", "HEALTH": "500"}))
+    ecs = sandbox.clients()["ecs"]
+    before = describe(ecs, w)["taskDefinition"]
+    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+    assert run.code == 1, run.text
+    assert "Target.ResponseCodeMismatch" in run.text
+    assert "Health checks failed with these codes: [500]" in run.text
+    assert "rolled back" in run.text
+    svc = describe(ecs, w)
+    assert svc["taskDefinition"] == before
+    assert len(svc["deployments"]) == 1
+    assert served(w) == "hello v1"
+
+
+def test_crash_at_start_shows_exit_code_and_log_line(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+) -> None:
+    w = make_world()
+    app = make_app()
+    app.write_spec(spec_for(w, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"VERSION": "v4", "CRASH": "1"}))
+    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec), "--no-rollback")
+    assert run.code == 1, run.text
+    assert "Essential container in task exited" in run.text
+    assert "exit code 3" in run.text
+    assert "fatal: hello v4 refusing to start" in run.text  # from CloudWatch Logs
+    assert "rolled back" not in run.text
+    assert served(w) == "hello v1"  # the old task still serves: ECS never stopped it
+
+
+def test_timeout_fails_without_waiting_forever(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+) -> None:
+    # Within the grace period neither ECS nor ecs-ship may judge the slow starter: only the timeout can end it.
+    w = make_world(grace_period=120)
+    app = make_app()
+    app.write_spec(spec_for(w, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"START_DELAY": "60"}))
+    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec), "--timeout", "6", "--no-rollback")
+    assert run.code == 1, run.text
+    assert "timed out after 6s" in run.text
+
+
+def test_bad_input_exits_2_and_writes_nothing(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+) -> None:
+    w = make_world()
+    app = make_app()
+    mark = sandbox.ledger.mark()
+    app.write_spec(spec_for(w, repo="x").replace("wait:", "waitt:"))
+    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+    assert run.code == 2 and "waitt" in run.err and "did you mean 'wait'" in run.err, run.text
+
+    app.write_spec(spec_for(w, repo="x").replace(w.service, "no-such-service"))
+    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+    assert run.code == 2 and "no-such-service" in run.err, run.text
+
+    app.write_spec(spec_for(w, repo="x").replace("/health", "/healthz"))
+    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+    assert run.code == 2 and "/healthz" in run.err and "apply_health_check_path" in run.err, run.text
+
+    app.write_spec(spec_for(w, repo=f"e2e-{uuid.uuid4().hex[:6]}"))
+    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec), "--image-tag", "does-not-exist")
+    assert run.code == 2 and "does-not-exist" in run.err, run.text
+
+    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec), env={"ECS_SHIP_REGISTRY_PASSWORD": "wrong"})
+    assert run.code == 2 and "wrong" not in run.text, run.text
+    assert writes(sandbox, mark) == []
+    assert served(w) == "hello v1"
+
+
+# --------------------------------------------------------------------------------------------
+# shapes of tasks and specs
+# --------------------------------------------------------------------------------------------
+def test_task_definition_file_from_describe_output(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+) -> None:
+    w = make_world()
+    app = make_app()
+    ecs = sandbox.clients()["ecs"]
+    described = ecs.describe_task_definition(taskDefinition=w.task_definition_arn, include=["TAGS"])
+    described.pop("ResponseMetadata")
+    doc = json.loads(json.dumps(described, default=str))
+    doc["taskDefinition"]["containerDefinitions"][0]["environment"] = [{"name": "GREETING", "value": "hi"}]
+    (app.root / "taskdef.json").write_text(json.dumps(doc, indent=2))
+    app.write_spec(
+        spec_for(
+            w, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"VERSION": "v5"}, extra="task_definition: taskdef.json\n"
+        )
+    )
+    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+    assert run.code == 0, run.text
+    td = ecs.describe_task_definition(taskDefinition=describe(ecs, w)["taskDefinition"])["taskDefinition"]
+    assert td["containerDefinitions"][0]["environment"] == [{"name": "GREETING", "value": "hi"}]
+    assert served(w) == "hello v5"
+
+
+def test_two_container_task(sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]) -> None:
+    w = make_world()
+    app = make_app()
+    ecs = sandbox.clients()["ecs"]
+    base = ecs.describe_task_definition(taskDefinition=w.task_definition_arn)["taskDefinition"]
+    web = base["containerDefinitions"][0]
+    sidecar = {**web, "name": "sidecar", "essential": False, "environment": [{"name": "VERSION", "value": "sidecar"}]}
+    doc: dict[str, Any] = {
+        k: base[k] for k in ("family", "networkMode", "requiresCompatibilities", "cpu", "memory", "executionRoleArn")
+    }
+    doc["containerDefinitions"] = [web, sidecar]
+    (app.root / "taskdef.json").write_text(json.dumps(doc, indent=2))
+    app.write_spec(
+        spec_for(
+            w, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"VERSION": "v6"}, extra="task_definition: taskdef.json\n"
+        )
+    )
+    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+    assert run.code == 0, run.text
+    svc = describe(ecs, w)
+    tasks = ecs.describe_tasks(
+        cluster=w.cluster, tasks=ecs.list_tasks(cluster=w.cluster, serviceName=w.service)["taskArns"]
+    )["tasks"]
+    assert {c["name"] for c in tasks[0]["containers"]} == {"web", "sidecar"}
+    assert all(c["lastStatus"] == "RUNNING" for c in tasks[0]["containers"])
+    td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
+    images = {c["name"]: c["image"] for c in td["containerDefinitions"]}
+    assert images["sidecar"] == web["image"] and images["web"] != web["image"]  # only the built one changed
+    assert served(w) == "hello v6"
+
+
+def test_two_services_in_one_spec_deploy_in_parallel(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+) -> None:
+    a, b = make_world(), make_world()
+    app = make_app()
+    repo = f"e2e-{uuid.uuid4().hex[:6]}"
+    app.write_spec(f"""\
+        version: 1
+        region: {a.region}
+        images:
+          - container: web
+            repository: ${{REGISTRY}}/{repo}
+            build_args: {{VERSION: v8}}
+        load_balancer: {{health_check_path: /health}}
+        wait: {{timeout: 90, poll_interval: 0.5}}
+        services:
+          - {{name: first, cluster: {a.cluster}, service: {a.service}}}
+          - {{name: second, cluster: {b.cluster}, service: {b.service}}}
+        """)
+    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+    assert run.code == 0, run.text
+    assert "[first]" in run.out and "[second]" in run.out
+    assert served(a) == "hello v8" and served(b) == "hello v8"
+    elbv2 = sandbox.clients()["elbv2"]
+    assert "healthy" in [s for s, _, _ in targets(elbv2, a).values()]
