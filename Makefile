@@ -18,8 +18,8 @@ test: lint
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check runner tests bench
-	$(VENV)/bin/ruff format --check runner tests bench
+	$(VENV)/bin/ruff check runner tests
+	$(VENV)/bin/ruff format --check runner tests
 	$(VENV)/bin/mypy runner
 
 # Start the sandbox by hand (Ctrl-C or `make sandbox-down` to stop).

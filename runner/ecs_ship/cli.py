@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import threading
 import time
@@ -145,8 +146,9 @@ def resolve_images(
             )
             ctx.shipped[(img.repository, tag)] = shipped
         ctx.out.line(f"image for {img.container}: {shipped.ref}", label)
-        ctx.results.setdefault(label, {})["image"] = shipped.ref
-        ctx.results[label]["image-digest"] = shipped.digest
+        ctx.results.setdefault(label, {}).setdefault("images", {})[img.container] = shipped.ref
+        ctx.results[label].setdefault("image", shipped.ref)
+        ctx.results[label].setdefault("image-digest", shipped.digest)
         refs[img.container] = shipped.ref
     return refs
 
@@ -244,7 +246,8 @@ def deploy_service(ctx: Context, spec: Spec, svc: ServiceSpec) -> None:
         outcome = watch_deployment(
             ctx, svc, clients, applied.deployment_id, the_plan.document, svc.wait.until, timeout, started
         )
-    except Interrupted:
+    except (Interrupted, KeyboardInterrupt):
+        ctx.cancel.set()
         raise Interrupted(
             f"interrupted while watching {svc.service}: deployment {applied.deployment_id} "
             f"({applied.task_definition_arn.rsplit('/', 1)[-1]}) continues in ECS",
@@ -262,12 +265,17 @@ def deploy_service(ctx: Context, spec: Spec, svc: ServiceSpec) -> None:
             f"deployed {applied.task_definition_arn.rsplit('/', 1)[-1]} in {ctx.clock() - started:.1f}s"
             + (f"; serving at {state.url}" if state.url else "")
         )
+        result["outcome"] = "deployed"
+        summarise(ctx, svc, result)
         return
 
     for line in diagnosis:
         say(line)
     rollback = svc.on_failure == "rollback" and not args.no_rollback
     if not rollback:
+        result["outcome"] = "failed, left as is"
+        result["diagnosis"] = diagnosis
+        summarise(ctx, svc, result)
         raise DeploymentFailed(
             f"failed to deploy {svc.service}: {failure}",
             diagnosis=diagnosis,
@@ -275,12 +283,50 @@ def deploy_service(ctx: Context, spec: Spec, svc: ServiceSpec) -> None:
             "`ecs-ship rollback` returns to the previous revision",
         )
     rolled = roll_back(ctx, svc, clients, applied.previous_task_definition_arn, timeout)
+    result["outcome"] = "failed, rolled back" if rolled else "failed, rollback unhealthy"
+    result["diagnosis"] = diagnosis
+    summarise(ctx, svc, result)
     raise DeploymentFailed(
         f"failed to deploy {svc.service}: {failure}",
         diagnosis=diagnosis,
         rolled_back=rolled,
         fix=None if rolled else "the rollback did not become healthy either; check `ecs-ship status`",
     )
+
+
+def _rev(arn: str | None) -> str:
+    return arn.rsplit("/", 1)[-1] if arn else "?"
+
+
+def summarise(ctx: Context, svc: ServiceSpec, result: dict[str, Any]) -> None:
+    """The closing lines (and, in GitHub Actions, the job summary) of one service's deploy."""
+    say = sayer(ctx, svc.name)
+    milestones = result.get("milestones") or {}
+    say(f"summary: {result.get('outcome')}")
+    for container, ref in (result.get("images") or {}).items():
+        say(f"  image {container}: {ref}")
+    say(f"  revision: {_rev(result.get('previous-task-definition-arn'))} -> {_rev(result.get('task-definition-arn'))}")
+    say(f"  deployment: {result.get('deployment-id')}")
+    if milestones:
+        say("  milestones: " + ", ".join(f"{k} {v:.1f}s" for k, v in milestones.items()))
+    if result.get("service-url"):
+        say(f"  url: {result['service-url']}")
+    rows = [
+        f"### ecs-ship: {svc.service} ({svc.cluster}) — {result.get('outcome')}",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| image `{c}` | `{r}` |" for c, r in (result.get("images") or {}).items()),
+        f"| revision | `{_rev(result.get('previous-task-definition-arn'))}` → "
+        f"`{_rev(result.get('task-definition-arn'))}` |",
+        f"| deployment | `{result.get('deployment-id')}` |",
+        *(f"| {k} | {v:.1f} s |" for k, v in milestones.items()),
+    ]
+    if result.get("service-url"):
+        rows.append(f"| URL | {result['service-url']} |")
+    if result.get("diagnosis"):
+        rows += ["", "**Why it failed**", "", "```", *result["diagnosis"], "```"]
+    ctx.out.summary("\n".join(rows) + "\n")
 
 
 def roll_back(ctx: Context, svc: ServiceSpec, clients: aws.Clients, target_arn: str, timeout: float) -> bool:
@@ -463,15 +509,45 @@ def main(argv: Sequence[str] | None = None, *, out: Reporter | None = None) -> i
     except SystemExit as exc:  # argparse already printed the usage error
         return 0 if exc.code == 0 else 2
     ctx = Context(args=args, out=reporter)
+    if threading.current_thread() is threading.main_thread():
+        # A cancelled CI job gets SIGTERM: end the same known way as Ctrl-C.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         with _interrupts(ctx):
-            return run(ctx)
+            try:
+                return run(ctx)
+            finally:
+                write_outputs(ctx)
     except KeyboardInterrupt:
         reporter.error("interrupted; ECS continues whatever deployment was started — `ecs-ship status` shows it")
         return 130
     except BaseException as exc:
         report(reporter, exc)
         return exit_code(exc)
+
+
+OUTPUTS = (
+    "image",
+    "image-digest",
+    "task-definition-arn",
+    "previous-task-definition-arn",
+    "deployment-id",
+    "service-url",
+)
+
+
+def write_outputs(ctx: Context) -> None:
+    """Step outputs: per key for a single service; a JSON map by service name when there are several."""
+    if not ctx.results:
+        return
+    if len(ctx.results) == 1:
+        (result,) = ctx.results.values()
+        for key in OUTPUTS:
+            if result.get(key):
+                ctx.out.output(key, str(result[key]))
+    ctx.out.output(
+        "results", json.dumps({k: {o: v.get(o) for o in OUTPUTS if v.get(o)} for k, v in ctx.results.items()})
+    )
 
 
 def entry() -> None:

@@ -129,15 +129,17 @@ def previous_revision(clients: Clients, service: Mapping[str, Any], to_revision:
     for d in service.get("deployments", []):
         if d.get("status") == "ACTIVE" and d.get("taskDefinition") != current:
             return str(d["taskDefinition"])
-    pages = clients.ecs.get_paginator("list_task_definitions").paginate(
-        familyPrefix=family, status="ACTIVE", sort="DESC"
-    )
+    pages = clients.ecs.get_paginator("list_task_definitions").paginate(familyPrefix=family, status="ACTIVE")
+    older: list[tuple[int, str]] = []
     for page in pages:
         for arn in page.get("taskDefinitionArns", []):
-            # familyPrefix is a prefix match: "app" also lists "app-worker".
+            # familyPrefix is a prefix match ("app" also lists "app-worker"), and not every implementation
+            # honours `sort`: filter and order here.
             name, _, number = arn.rsplit("/", 1)[-1].rpartition(":")
             if name == family and int(number) < int(rev):
-                return str(arn)
+                older.append((int(number), str(arn)))
+    if older:
+        return max(older)[1]
     raise InputError(
         f"failed to find a revision of {family} older than {rev} to roll back to",
         fix="pass --to-revision N",

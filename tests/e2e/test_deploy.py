@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -368,3 +369,106 @@ def test_two_services_in_one_spec_deploy_in_parallel(
     assert served(a) == "hello v8" and served(b) == "hello v8"
     elbv2 = sandbox.clients()["elbv2"]
     assert "healthy" in [s for s, _, _ in targets(elbv2, a).values()]
+
+
+# --------------------------------------------------------------------------------------------
+# redeploys, rollbacks, interrupts, outputs
+# --------------------------------------------------------------------------------------------
+def test_image_tag_redeploy_and_rollback_command(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+) -> None:
+    w = make_world()
+    app = make_app()
+    repo = f"e2e-{uuid.uuid4().hex[:6]}"
+    app.write_spec(spec_for(w, repo=repo, build_args={"VERSION": "v2"}))
+    sha_v2 = subprocess.run(["git", "rev-parse", "HEAD"], cwd=app.root, capture_output=True, text=True).stdout.strip()
+    assert ecs_ship(sandbox, "deploy", "--spec", str(app.spec)).code == 0
+    app.write_spec(spec_for(w, repo=repo, build_args={"VERSION": "v3"}))
+    assert ecs_ship(sandbox, "deploy", "--spec", str(app.spec)).code == 0
+    assert served(w) == "hello v3"
+
+    # workflow_dispatch redeploy of an earlier build: no build, the tag's digest is deployed.
+    mark = sandbox.ledger.mark()
+    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec), "--image-tag", sha_v2)
+    assert run.code == 0, run.text
+    assert "Successfully built" not in run.text and "already in the registry" in run.text
+    assert writes(sandbox, mark) == ["RegisterTaskDefinition", "UpdateService"]
+    assert served(w) == "hello v2"
+    ecs = sandbox.clients()["ecs"]
+    assert describe(ecs, w)["taskDefinition"].endswith(":4")
+
+    # On demand: back one revision (v3), then to an explicit one (the very first, v1).
+    run = ecs_ship(sandbox, "rollback", "--spec", str(app.spec))
+    assert run.code == 0, run.text
+    assert describe(ecs, w)["taskDefinition"].endswith(":3") and served(w) == "hello v3"
+    run = ecs_ship(sandbox, "rollback", "--spec", str(app.spec), "--to-revision", "1")
+    assert run.code == 0, run.text
+    assert describe(ecs, w)["taskDefinition"].endswith(":1") and served(w) == "hello v1"
+    listed = ecs.list_task_definitions(familyPrefix=w.family)["taskDefinitionArns"]
+    assert len(listed) == 4  # nothing was deregistered
+
+
+def test_interrupt_leaves_a_known_state(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+) -> None:
+    w = make_world(grace_period=120)
+    app = make_app()
+    app.write_spec(spec_for(w, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"START_DELAY": "60"}))
+    assert sandbox.registry is not None
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "AWS_"))},
+        **sandbox.env(),
+        "ECS_SHIP_REGISTRY_USERNAME": sandbox.registry.user,
+        "ECS_SHIP_REGISTRY_PASSWORD": sandbox.registry.password,
+        "PYTHONPATH": f"{ROOT / 'runner'}:{ROOT}",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ecs_ship", "deploy", "--spec", str(app.spec)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "task " in line and "RUNNING" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, "".join(seen) + out + err
+    assert "continues in ECS" in err and "ecs-ship rollback" in err
+    ecs = sandbox.clients()["ecs"]
+    svc = describe(ecs, w)
+    assert len(svc["deployments"]) == 2  # the deployment goes on; the old one still serves
+    assert served(w) == "hello v1"
+
+
+def test_github_actions_outputs_and_summary(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App], tmp_path: Path
+) -> None:
+    w = make_world()
+    app = make_app()
+    app.write_spec(spec_for(w, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"VERSION": "v9"}))
+    outputs, summary = tmp_path / "out", tmp_path / "summary.md"
+    assert sandbox.registry is not None
+    run = ecs_ship(
+        sandbox,
+        "deploy",
+        "--spec",
+        str(app.spec),
+        env={"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(outputs), "GITHUB_STEP_SUMMARY": str(summary)},
+    )
+    assert run.code == 0, run.text
+    values = dict(line.split("=", 1) for line in outputs.read_text().splitlines() if "=" in line)
+    assert values["image"].startswith(f"{sandbox.registry.address}/") and "@sha256:" in values["image"]
+    assert values["image-digest"].startswith("sha256:")
+    assert values["task-definition-arn"].endswith(":2") and values["previous-task-definition-arn"].endswith(":1")
+    assert values["deployment-id"].startswith("ecs-svc/")
+    assert values["service-url"] == w.url
+    assert f"::add-mask::{sandbox.registry.password}" in run.out
+    assert sandbox.registry.password not in run.out.replace(f"::add-mask::{sandbox.registry.password}", "")
+    assert "::group::image" in run.out
+    text = summary.read_text()
+    assert "deployed" in text and "`" + values["image"] + "`" in text
