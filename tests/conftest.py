@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import textwrap
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,5 +52,49 @@ def make_world(sandbox: Sandbox, hello: HelloImages) -> Callable[..., World]:
         kw.setdefault("image", hello.get("v1"))
         name = kw.pop("name", "w" + uuid.uuid4().hex[:8])
         return sandbox.bootstrap(WorldSpec(name=name, listener_port=free_port(), **kw))
+
+    return make
+
+
+HELLO = Path(__file__).resolve().parents[1] / "examples" / "hello"
+
+
+@dataclass
+class App:
+    """A user's repository: the hello app, its ecs-ship.yml, committed to git."""
+
+    root: Path
+
+    @property
+    def spec(self) -> Path:
+        return self.root / "ecs-ship.yml"
+
+    def commit(self, message: str = "change") -> str:
+        subprocess.run(["git", "add", "-A"], cwd=self.root, check=True, capture_output=True)
+        subprocess.run(["git", "commit", "-qm", message], cwd=self.root, check=True, capture_output=True)
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=self.root, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    def write_spec(self, text: str) -> None:
+        self.spec.write_text(textwrap.dedent(text))
+        self.commit("spec")
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Callable[..., App]:
+    def make() -> App:
+        root = tmp_path / f"app-{uuid.uuid4().hex[:6]}"
+        shutil.copytree(HELLO, root, ignore=shutil.ignore_patterns("ecs-ship.yml", "README.md"))
+        (root / "NONCE").write_text(uuid.uuid4().hex)  # every app repository gets its own commit ids
+        for cmd in (
+            ["git", "init", "-q"],
+            ["git", "config", "user.email", "dev@example.invalid"],
+            ["git", "config", "user.name", "dev"],
+        ):
+            subprocess.run(cmd, cwd=root, check=True, capture_output=True)
+        app = App(root)
+        app.commit("initial")
+        return app
 
     return make

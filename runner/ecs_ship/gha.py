@@ -77,7 +77,7 @@ class Reporter:
             if self.in_actions:
                 props = []
                 if file:
-                    props.append(f"file={_escape_property(file)}")
+                    props.append(f"file={_escape_property(self._workspace_relative(file))}")
                 if line:
                     props.append(f"line={line}")
                 if title:
@@ -87,6 +87,16 @@ class Reporter:
                 for part in message.splitlines():
                     sys.stderr.write(f"error: {part}\n")
                 sys.stderr.flush()
+
+    def _workspace_relative(self, file: str) -> str:
+        """Annotations attach to files by their path from the repository root."""
+        workspace = self.env.get("GITHUB_WORKSPACE")
+        if not workspace:
+            return file
+        try:
+            return str(Path(file).resolve().relative_to(Path(workspace).resolve()))
+        except ValueError:
+            return file
 
     def warning(self, message: str, label: str | None = None) -> None:
         if self.in_actions:

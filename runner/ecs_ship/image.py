@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import os
 import re
 import subprocess
@@ -50,7 +51,8 @@ def split_repository(repository: str) -> tuple[str, str]:
     """'ghcr.io/o/r' -> ('ghcr.io', 'o/r'); 'user/app' -> ('docker.io', 'user/app'); 'nginx' -> library/nginx."""
     first, _, rest = repository.partition("/")
     if rest and ("." in first or ":" in first or first == "localhost"):
-        return first, rest
+        # Docker Hub's official images live under library/, also when the host is written out.
+        return first, f"library/{rest}" if first == DOCKER_HUB and "/" not in rest else rest
     path = repository if rest else f"library/{repository}"
     return DOCKER_HUB, path
 
@@ -58,7 +60,13 @@ def split_repository(repository: str) -> tuple[str, str]:
 def _insecure(host: str) -> bool:
     # Docker itself talks plain HTTP to loopback registries; everything else is HTTPS.
     name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
-    return name in ("localhost", "[::1]") or name.startswith("127.")
+    if name in ("localhost", "[::1]"):
+        return True
+    try:
+        # An IP literal only: a DNS name such as 127.example.com is not loopback.
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -208,7 +216,8 @@ class RegistryAPI:
             resp = self._request("HEAD", url, path)
             if resp.status_code == 200 and not resp.headers.get("Docker-Content-Digest"):
                 resp = self._request("GET", url, path)
-                return "sha256:" + hashlib.sha256(resp.content).hexdigest()
+                if resp.status_code == 200:  # otherwise the body is an error page, not the manifest
+                    return "sha256:" + hashlib.sha256(resp.content).hexdigest()
         except requests.RequestException as exc:
             raise DeployError(
                 f"failed to reach registry {self.host}: {exc}", fix="check that the registry is up and reachable"

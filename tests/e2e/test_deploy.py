@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,37 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
+from tests.conftest import App
 from tests.sandbox.bootstrap import World
 from tests.sandbox.sandbox import Sandbox
 from tests.test_sandbox import Hammer, describe, served, targets
 
 ROOT = Path(__file__).resolve().parents[2]
-HELLO = ROOT / "examples" / "hello"
-
-
-@dataclass
-class App:
-    """A user's repository: the hello app, its ecs-ship.yml, committed to git."""
-
-    root: Path
-
-    @property
-    def spec(self) -> Path:
-        return self.root / "ecs-ship.yml"
-
-    def commit(self, message: str = "change") -> str:
-        subprocess.run(["git", "add", "-A"], cwd=self.root, check=True, capture_output=True)
-        subprocess.run(["git", "commit", "-qm", message], cwd=self.root, check=True, capture_output=True)
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=self.root, check=True, capture_output=True, text=True
-        ).stdout.strip()
-
-    def write_spec(self, text: str) -> None:
-        self.spec.write_text(textwrap.dedent(text))
-        self.commit("spec")
 
 
 def spec_for(w: World, *, repo: str, build_args: dict[str, str] | None = None, extra: str = "") -> str:
@@ -65,25 +41,6 @@ def spec_for(w: World, *, repo: str, build_args: dict[str, str] | None = None, e
         "wait": {"until": "stable", "timeout": 90, "poll_interval": 0.5},
     }
     return yaml.safe_dump(doc, sort_keys=False) + textwrap.dedent(extra)
-
-
-@pytest.fixture
-def make_app(tmp_path: Path) -> Callable[..., App]:
-    def make() -> App:
-        root = tmp_path / f"app-{uuid.uuid4().hex[:6]}"
-        shutil.copytree(HELLO, root, ignore=shutil.ignore_patterns("ecs-ship.yml", "README.md"))
-        (root / "NONCE").write_text(uuid.uuid4().hex)  # every app repository gets its own commit ids
-        for cmd in (
-            ["git", "init", "-q"],
-            ["git", "config", "user.email", "dev@example.invalid"],
-            ["git", "config", "user.name", "dev"],
-        ):
-            subprocess.run(cmd, cwd=root, check=True, capture_output=True)
-        app = App(root)
-        app.commit("initial")
-        return app
-
-    return make
 
 
 @dataclass
