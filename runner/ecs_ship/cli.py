@@ -18,12 +18,13 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
 import requests
 
-from . import __version__, aws, deploy, image, plan, watch
+from . import __version__, aws, deploy, image, local, plan, watch
 from .errors import DeployError, DeploymentFailed, InputError, SpecError
 from .gha import Reporter
 from .spec import ServiceSpec, Spec, load_spec
@@ -76,6 +77,26 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--timeout", type=float, default=None)
     sp = sub.add_parser("status", help="deployments, tasks, target health and the URL")
     common(sp)
+    sp = sub.add_parser("run-local", help="run the task definition a deploy would register on the local Docker engine")
+    common(sp)
+    sp.add_argument("--image-tag", default=None, help="run this existing tag, pulled from the registry (no build)")
+    sp.add_argument(
+        "--mount",
+        action="append",
+        default=[],
+        metavar="SRC:DST[:ro]",
+        help="bind-mount SRC (relative to the current folder) at DST in the containers the spec builds, "
+        "for development only (repeatable)",
+    )
+    sp.add_argument(
+        "--env-file",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="KEY=VALUE lines set in every container, e.g. values for secrets that are not fetched (repeatable)",
+    )
+    sp.add_argument("--port", type=int, default=None, help="serve the main container on this port of 127.0.0.1")
     return p
 
 
@@ -188,6 +209,7 @@ def watch_deployment(
         sleep=ctx.sleep,
         log_tail=watch.log_tail_reader(clients, task_definition),
         since=since,
+        progress=ctx.out.progress if ctx.out.live else None,
     )
     return watcher.run()
 
@@ -236,6 +258,10 @@ def deploy_service(ctx: Context, spec: Spec, svc: ServiceSpec) -> None:
     result["previous-task-definition-arn"] = state.task_definition_arn
     if state.url:
         result["service-url"] = state.url
+    if the_plan.register:
+        with ctx.out.group("task definition changes"):
+            for line in the_plan.diff.splitlines():
+                say(line)
     applied = deploy.apply(the_plan, clients)
     result["task-definition-arn"] = applied.task_definition_arn
     result["deployment-id"] = applied.deployment_id
@@ -269,8 +295,9 @@ def deploy_service(ctx: Context, spec: Spec, svc: ServiceSpec) -> None:
         summarise(ctx, svc, result)
         return
 
+    say("deployment failed; why:")
     for line in diagnosis:
-        say(line)
+        say(f"  {line}")
     rollback = svc.on_failure == "rollback" and not args.no_rollback
     if not rollback:
         result["outcome"] = "failed, left as is"
@@ -404,7 +431,58 @@ def validate_command(ctx: Context, spec: Spec, svc: ServiceSpec) -> None:
     out(f"  waits until {svc.wait.until} (timeout {svc.wait.timeout:.0f}s); on failure: {svc.on_failure}")
 
 
+class LocalTaskStopped(DeployError):
+    """run-local ended because the task did: an essential container's exit code, or 1 if it never got ready."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"the local task stopped (exit code {code})")
+        self.exit_code = code
+
+
+@contextmanager
+def _cancel_on_signals(ctx: Context) -> Iterator[None]:
+    """Ctrl-C and SIGTERM end run-local the normal way (stop, remove, exit 0), not as an interruption."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def cancel(signum: int, frame: object) -> None:
+        ctx.cancel.set()
+
+    previous = {s: signal.signal(s, cancel) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def run_local_command(ctx: Context, spec: Spec, svc: ServiceSpec) -> None:
+    args = ctx.args
+    try:
+        clients: aws.Clients | None = aws.make_clients(svc.region)
+    except InputError:
+        clients = None  # only a `current` task definition needs AWS, and run_local says so then
+    options = local.LocalOptions(
+        image_tag=args.image_tag, mounts=tuple(args.mount), env_files=tuple(args.env_file), port=args.port
+    )
+    with _cancel_on_signals(ctx):
+        code = local.run_local(
+            svc,
+            spec,
+            options,
+            docker_client=_docker(),
+            say=sayer(ctx, svc.name),
+            cancel=ctx.cancel,
+            clients=clients,
+            mask=ctx.out.mask,
+        )
+    if code:
+        raise LocalTaskStopped(code)
+
+
 COMMANDS: dict[str, Callable[[Context, Spec, ServiceSpec], None]] = {
+    "run-local": run_local_command,
     "validate": validate_command,
     "plan": deploy_service,
     "render": deploy_service,
@@ -432,6 +510,11 @@ def selected(spec: Spec, names: Sequence[str] | None) -> list[ServiceSpec]:
 def run(ctx: Context) -> int:
     spec = load_spec(ctx.args.spec, env=ctx.args.env)
     services = selected(spec, ctx.args.service)
+    if ctx.args.command == "run-local" and len(services) != 1:
+        raise InputError(
+            "failed to choose a service to run locally: the spec has several",
+            fix="pick one with --service NAME: " + ", ".join(s.name for s in services),
+        )
     command = COMMANDS[ctx.args.command]
     if len(services) == 1:
         command(ctx, spec, services[0])

@@ -36,6 +36,9 @@ class Reporter:
         self.stream = stream or sys.stdout
         self.env = dict(os.environ if environ is None else environ)
         self.in_actions = self.env.get("GITHUB_ACTIONS") == "true"
+        # A terminal gets one live status line under the log; logs and pipes get only whole lines.
+        self.live = not self.in_actions and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._status = ""
         self._secrets: set[str] = set()
         self._lock = threading.Lock()
 
@@ -55,8 +58,22 @@ class Reporter:
 
     # --- lines ----------------------------------------------------------------------------------
     def _write(self, text: str) -> None:
+        if self._status:
+            self.stream.write("\r\033[K")  # clear the status line, print the log line, then redraw it
         self.stream.write(text + "\n")
+        if self._status:
+            self.stream.write(self._status)
         self.stream.flush()
+
+    def progress(self, text: str) -> None:
+        """Replace the live status line (terminals only); an empty text removes it."""
+        if not self.live:
+            return
+        with self._lock:
+            width = 200
+            self._status = self.redact(text)[:width]
+            self.stream.write("\r\033[K" + self._status)
+            self.stream.flush()
 
     def line(self, text: str, label: str | None = None) -> None:
         stamp = time.strftime("%H:%M:%S")

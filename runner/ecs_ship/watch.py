@@ -363,11 +363,19 @@ class Watcher:
     log_tail: Callable[[TaskState], list[str]] | None = None
     jitter: Callable[[], float] = field(default_factory=lambda: random.Random().random)
     since: float | None = None  # only events after this time are news
+    progress: Callable[[str], None] | None = None  # a live one-line status, for terminals
     # Unhealthy targets seen while watching: ECS may stop the task (and drain its target) before the next
     # poll, and the diagnosis must still name the reason code.
     unhealthy_seen: dict[tuple[str, str, int], TargetState] = field(default_factory=dict, init=False, repr=False)
 
     def run(self) -> Outcome:
+        try:
+            return self._run()
+        finally:
+            if self.progress is not None:
+                self.progress("")  # the status line must not outlive the watch
+
+    def _run(self) -> Outcome:
         start = self.clock()
         since = self.since if self.since is not None else start
         seen_events: set[str] = set()
@@ -411,6 +419,8 @@ class Watcher:
                         self.say(f"target {tg.id}:{tg.port} in {tg.tg_name}: {desc}")
 
             verdict = assess(snap, self.goal)
+            if self.progress is not None:
+                self.progress(self.status_line(snap, verdict, snap.at - start))
             if verdict.kind in ("serving", "stable"):
                 if "serving" not in milestones:
                     milestones["serving"] = snap.at - start
@@ -432,6 +442,17 @@ class Watcher:
             # Jitter spreads the polls of parallel deploys; the interval bounds the API rate.
             delay = self.interval * (0.8 + 0.4 * self.jitter())
             self.sleep(min(delay, max(0.0, self.timeout - elapsed)))
+
+    def status_line(self, snap: Snapshot, verdict: Verdict, elapsed: float) -> str:
+        ours = next((d for d in snap.deployments if d.id == self.goal.deployment_id), None)
+        mine = [t for t in snap.tasks if t.started_by == self.goal.deployment_id and t.desired_status == "RUNNING"]
+        targets = [tg for t in mine for tg in targets_of(t, self.goal, snap.targets)]
+        healthy = sum(1 for tg in targets if tg.state == "healthy")
+        running = f"{ours.running}/{ours.desired}" if ours else "?"
+        return (
+            f"… {elapsed:5.1f}s  {verdict.kind:8} tasks running {running}  targets healthy {healthy}/"
+            f"{max(len(targets), ours.desired if ours else 0)}  deployments {len(snap.deployments)}"
+        )
 
     def diagnose(self, snap: Snapshot, verdict: Verdict, since: float) -> list[str]:
         lines: list[str] = [verdict.reason]

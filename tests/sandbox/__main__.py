@@ -131,10 +131,15 @@ def main(argv: list[str] | None = None) -> int:
     p_up = sub.add_parser("up", help="start the sandbox and stay up until Ctrl-C or `down`")
     p_up.add_argument("--no-world", action="store_true", help="do not bootstrap the hello service")
     sub.add_parser("down", help="stop a sandbox started with `up`")
+    sub.add_parser("demo", help="start, deploy v1, roll out v2, fail v3 and roll back, tear down (make demo)")
     args = parser.parse_args(argv)
     state_dir = DEFAULT_STATE_DIR
     if args.command == "up":
         return up(state_dir, with_world=not args.no_world)
+    if args.command == "demo":
+        from .demo import main as demo
+
+        return demo()
     return down(state_dir)
 
 

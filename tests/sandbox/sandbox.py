@@ -115,6 +115,9 @@ class Sandbox:
             "REGISTRY": self.registry.address,
             "REGISTRY_USER": self.registry.user,
             "REGISTRY_PASSWORD": self.registry.password,
+            # The names ecs-ship reads registry credentials from.
+            "ECS_SHIP_REGISTRY_USERNAME": self.registry.user,
+            "ECS_SHIP_REGISTRY_PASSWORD": self.registry.password,
         }
 
     def clients(self) -> dict[str, Any]:

@@ -241,3 +241,24 @@ def test_events_are_printed_once_and_only_new_ones() -> None:
     _, lines, _ = run([s1, s2, s2, s3])
     events = [line for line in lines if line.startswith("event:")]
     assert events == ["event: (service s) has started 1 tasks: (task t1)."]
+
+
+def test_live_status_line_is_drawn_and_cleared() -> None:
+    script = Script(
+        [snap(deployments=(dep(running=1, rollout="COMPLETED"),), tasks=(task(),), targets=(target("healthy"),))]
+    )
+    shown: list[str] = []
+    w = Watcher(
+        reader=script,
+        goal=GOAL,
+        timeout=10,
+        interval=2.0,
+        say=lambda _: None,  # type: ignore[arg-type]
+        clock=script.clock,
+        sleep=script.sleep,
+        jitter=lambda: 0.5,
+        progress=shown.append,
+    )
+    assert w.run().ok
+    assert "targets healthy 1/1" in shown[0] and "tasks running 1/1" in shown[0]
+    assert shown[-1] == ""

@@ -1,0 +1,59 @@
+"""GitHub Actions I/O: masking, annotations, outputs, and the terminal status line."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from ecs_ship.gha import Reporter
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_secrets_are_masked_and_redacted_everywhere(tmp_path: Path) -> None:
+    out = io.StringIO()
+    outputs = tmp_path / "out"
+    r = Reporter(out, {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(outputs)})
+    r.mask("s3cret")
+    r.line("login with s3cret failed", "api")
+    r.output("note", "token=s3cret")
+    text = out.getvalue()
+    assert text.splitlines()[0] == "::add-mask::s3cret"
+    assert "s3cret" not in "\n".join(text.splitlines()[1:]) and "login with *** failed" in text
+    assert outputs.read_text() == "note=token=***\n"
+
+
+def test_error_annotation_names_the_file_from_the_workspace(tmp_path: Path) -> None:
+    (tmp_path / "deploy").mkdir()
+    spec = tmp_path / "deploy" / "ecs-ship.yml"
+    out = io.StringIO()
+    r = Reporter(out, {"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(tmp_path)})
+    r.error("bad key: x\nsecond line", file=str(spec), line=7, title="ecs-ship spec")
+    assert out.getvalue() == "::error file=deploy/ecs-ship.yml,line=7,title=ecs-ship spec::bad key: x%0Asecond line\n"
+
+
+def test_multiline_outputs_use_a_delimiter(tmp_path: Path) -> None:
+    outputs = tmp_path / "out"
+    Reporter(io.StringIO(), {"GITHUB_OUTPUT": str(outputs)}).output("diff", "a\nb")
+    lines = outputs.read_text().splitlines()
+    assert lines[0].startswith("diff<<") and lines[1:3] == ["a", "b"] and lines[3] == lines[0].split("<<")[1]
+
+
+def test_status_line_only_on_a_terminal() -> None:
+    plain = io.StringIO()
+    r = Reporter(plain, {})
+    r.progress("working")
+    r.line("hello")
+    assert "working" not in plain.getvalue() and not r.live
+
+    tty = Tty()
+    r = Reporter(tty, {})
+    r.progress("working")
+    r.line("hello")
+    r.progress("")
+    text = tty.getvalue()
+    # The log line is printed above a redrawn status line, which is removed at the end.
+    assert text.startswith("\r\033[Kworking\r\033[K") and "hello\nworking" in text and text.endswith("\r\033[K")
