@@ -432,11 +432,12 @@ def validate_command(ctx: Context, spec: Spec, svc: ServiceSpec) -> None:
 
 
 class LocalTaskStopped(DeployError):
-    """run-local ended because the task did: an essential container's exit code, or 1 if it never got ready."""
+    """run-local ended because the task did. Exit 1 like a failed deploy: the container's own code (which may
+    be 2 or 3) is in the message, so it is never mistaken for ecs-ship's bad-input or unexpected-error codes."""
 
     def __init__(self, code: int) -> None:
-        super().__init__(f"the local task stopped (exit code {code})")
-        self.exit_code = code
+        super().__init__(f"the local task stopped (exit code {code})", fix="its log lines above say why")
+        self.container_exit_code = code
 
 
 @contextmanager

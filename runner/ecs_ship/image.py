@@ -89,7 +89,8 @@ def git_info(folder: Path, environ: Mapping[str, str] | None = None) -> GitInfo 
             ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, check=True, timeout=30
         ).stdout.strip()
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            # Untracked (not ignored) files count: `COPY . .` would put them in the image.
+            ["git", "status", "--porcelain", "--untracked-files=normal"],
             cwd=folder,
             capture_output=True,
             text=True,

@@ -429,3 +429,73 @@ def test_github_actions_outputs_and_summary(
     assert "::group::image" in run.out
     text = summary.read_text()
     assert "deployed" in text and "`" + values["image"] + "`" in text
+
+
+def test_run_local_command_reports_the_container_exit_code_as_a_failure(
+    sandbox: Sandbox, make_app: Callable[[], App]
+) -> None:
+    # No AWS at all: an inline task definition, and the service names are never looked up.
+    app = make_app()
+    text = spec_for(
+        World("us-east-1", "no-cluster", "no-service", "", "", "", "", "", 0, "", "", [], ""),
+        repo=f"local-{uuid.uuid4().hex[:6]}",
+        build_args={"CRASH": "1", "VERSION": "v13"},
+        extra="""\
+        task_definition:
+          family: hello-local
+          networkMode: awsvpc
+          containerDefinitions:
+            - {name: web, image: placeholder, essential: true, portMappings: [{containerPort: 8080}]}
+        """,
+    )
+    app.write_spec(text)
+    mark = sandbox.ledger.mark()
+    run = ecs_ship(sandbox, "run-local", "--spec", str(app.spec), "--port", "18777", cwd=app.root, timeout=120)
+    assert run.code == 1, run.text
+    assert "exit code 3" in run.text and "fatal: hello v13 refusing to start" in run.text
+    assert sandbox.ledger.calls_since(mark) == []
+
+
+# --------------------------------------------------------------------------------------------
+# faults
+# --------------------------------------------------------------------------------------------
+def test_registry_down_fails_cleanly_before_any_aws_write(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+) -> None:
+    from tests.sandbox.services import pause_registry, resume_registry
+
+    w = make_world()
+    app = make_app()
+    app.write_spec(spec_for(w, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"VERSION": "v14"}))
+    assert sandbox.registry is not None
+    mark = sandbox.ledger.mark()
+    pause_registry(sandbox.registry)
+    try:
+        run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+    finally:
+        resume_registry(sandbox.registry)
+    assert run.code == 1, run.text
+    assert f"failed to reach registry {sandbox.registry.address}" in run.err
+    assert "check that the registry is up" in run.err
+    assert writes(sandbox, mark) == []
+    assert served(w) == "hello v1"
+    # Once the registry is back, the same command goes through.
+    again = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+    assert again.code == 0, again.text
+    assert served(w) == "hello v14"
+
+
+def test_throttling_is_ridden_out(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+) -> None:
+    w = make_world()
+    app = make_app()
+    app.write_spec(spec_for(w, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"VERSION": "v15"}))
+    mark = sandbox.ledger.mark()
+    for action in ("DescribeServices", "DescribeTargetHealth", "ListTasks", "UpdateService"):
+        sandbox.ledger.throttle(action, 3)
+    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+    assert run.code == 0, run.text
+    throttled = {c.action for c in sandbox.ledger.calls_since(mark) if c.throttled}
+    assert throttled == {"DescribeServices", "DescribeTargetHealth", "ListTasks", "UpdateService"}
+    assert served(w) == "hello v15"

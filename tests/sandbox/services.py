@@ -465,15 +465,7 @@ def start_registry(
     )
     log_path = run_dir / "registry.log"
 
-    with open(log_path, "ab") as log:
-        # Same process group as the caller on purpose: an interrupted test run
-        # should take the registry down with it rather than leak it.
-        process = subprocess.Popen(
-            [REGISTRY_BINARY, "serve", str(config_path)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    process = _spawn_registry(config_path, log_path)
     registry = Registry(
         address=address,
         user=user,
@@ -484,28 +476,59 @@ def start_registry(
         log_path=log_path,
     )
 
+    try:
+        _wait_ready(registry, timeout)
+    except BaseException:
+        stop_registry(registry)
+        raise
+    return registry
+
+
+def _spawn_registry(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "ab") as log:
+        # Same process group as the caller on purpose: an interrupted test run
+        # should take the registry down with it rather than leak it.
+        return subprocess.Popen(
+            [REGISTRY_BINARY, "serve", str(config_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _wait_ready(registry: Registry, timeout: float) -> None:
     session = _http_session()
+    process, log_path = registry.process, registry.log_path
 
     def answers_401() -> bool:
         if process.poll() is not None:
-            raise RuntimeError(
-                f"docker-registry exited with {process.returncode} during startup; {log_path}:\n{_file_tail(log_path)}"
-            )
+            tail = _file_tail(log_path) if log_path else ""
+            raise RuntimeError(f"docker-registry exited with {process.returncode} during startup; {log_path}:\n{tail}")
         try:
-            return session.get(f"http://{address}/v2/", timeout=2).status_code == 401
+            return session.get(f"http://{registry.address}/v2/", timeout=2).status_code == 401
         except requests.RequestException:
             return False
 
     try:
-        wait_until(answers_401, timeout, 0.1, f"registry on {address} to answer 401")
-    except BaseException as exc:
-        stop_registry(registry)
-        if isinstance(exc, TimeoutError):
-            raise RuntimeError(f"{exc}; {log_path}:\n{_file_tail(log_path)}") from exc
-        raise
+        wait_until(answers_401, timeout, 0.1, f"registry on {registry.address} to answer 401")
+    except TimeoutError as exc:
+        tail = _file_tail(registry.log_path) if registry.log_path else ""
+        raise RuntimeError(f"{exc}; {registry.log_path}:\n{tail}") from exc
     finally:
         session.close()
-    return registry
+
+
+def pause_registry(registry: Registry) -> None:
+    """Fault injection: the registry goes away (connections refused); its images stay on disk."""
+    with contextlib.suppress(ProcessLookupError):
+        _terminate(registry.process, 10.0)
+
+
+def resume_registry(registry: Registry, timeout: float = 30.0) -> None:
+    """Bring a paused registry back on the same address, with the same users and images."""
+    assert registry.config_path is not None and registry.log_path is not None
+    registry.process = _spawn_registry(registry.config_path, registry.log_path)
+    _wait_ready(registry, timeout)
 
 
 def stop_registry(registry: Registry, *, grace: float = 10.0) -> None:

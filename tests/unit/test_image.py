@@ -195,10 +195,17 @@ def test_git_info_detects_a_staged_change(repo: Path) -> None:
     assert info is not None and info.dirty is True
 
 
-def test_git_info_ignores_untracked_files(repo: Path) -> None:
-    (repo / "notes.txt").write_text("scratch\n", encoding="utf-8")
+def test_git_info_counts_untracked_files_but_not_ignored_ones(repo: Path) -> None:
+    (repo / ".gitignore").write_text("*.log\n", encoding="utf-8")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-q", "-m", "ignore")
+    (repo / "debug.log").write_text("noise\n", encoding="utf-8")
     info = image.git_info(repo, environ={})
     assert info is not None and info.dirty is False
+    # A new file a `COPY . .` would ship must not reuse the clean commit's tag.
+    (repo / "notes.txt").write_text("scratch\n", encoding="utf-8")
+    info = image.git_info(repo, environ={})
+    assert info is not None and info.dirty is True
 
 
 def test_git_info_prefers_github_sha(repo: Path) -> None:
