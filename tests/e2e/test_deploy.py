@@ -499,3 +499,46 @@ def test_throttling_is_ridden_out(
     throttled = {c.action for c in sandbox.ledger.calls_since(mark) if c.throttled}
     assert throttled == {"DescribeServices", "DescribeTargetHealth", "ListTasks", "UpdateService"}
     assert served(w) == "hello v15"
+
+
+# --------------------------------------------------------------------------------------------
+# services without a load balancer, and environment overlays
+# --------------------------------------------------------------------------------------------
+def test_worker_service_without_load_balancer(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+) -> None:
+    w = make_world(attach_load_balancer=False)
+    app = make_app()
+    doc = yaml.safe_load(spec_for(w, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"VERSION": "v16"}))
+    del doc["load_balancer"]
+    app.write_spec(yaml.safe_dump(doc))
+    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+    assert run.code == 0, run.text
+    assert "url:" not in run.out  # no load balancer, no URL
+    ecs = sandbox.clients()["ecs"]
+    svc = describe(ecs, w)
+    assert svc["taskDefinition"].endswith(":2") and svc["runningCount"] == 1 and len(svc["deployments"]) == 1
+
+    doc["images"][0]["build_args"] = {"VERSION": "v17", "CRASH": "1"}
+    app.write_spec(yaml.safe_dump(doc))
+    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+    assert run.code == 1, run.text
+    assert "Essential container in task exited" in run.text and "exit code 3" in run.text
+    assert describe(ecs, w)["taskDefinition"].endswith(":2")  # rolled back
+
+
+def test_environment_overlay_picks_the_target(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+) -> None:
+    prod, staging = make_world(), make_world()
+    app = make_app()
+    doc = yaml.safe_load(spec_for(prod, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"VERSION": "v18"}))
+    doc["images"][0]["tag"] = "{git_short_sha}-{env}"
+    doc["environments"] = {"staging": {"cluster": staging.cluster, "service": staging.service}}
+    app.write_spec(yaml.safe_dump(doc))
+    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec), "--env", "staging")
+    assert run.code == 0, run.text
+    assert served(staging) == "hello v18" and served(prod) == "hello v1"
+    assert "-staging" in run.text  # the {env} placeholder reached the tag
+    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec), "--env", "stagin")
+    assert run.code == 2 and "did you mean 'staging'" in run.err, run.text

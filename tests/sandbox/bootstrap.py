@@ -43,6 +43,7 @@ class WorldSpec:
     grace_period: int = 0
     environment: dict[str, str] = field(default_factory=dict)
     wait: bool = True  # wait for the first deployment to complete
+    attach_load_balancer: bool = True  # False: a worker service, not registered in any target group
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,9 @@ def bootstrap(endpoint: str, spec: WorldSpec, region: str = REGION) -> World:
         networkConfiguration={
             "awsvpcConfiguration": {"subnets": subnets, "securityGroups": [sg], "assignPublicIp": "ENABLED"}
         },
-        loadBalancers=[{"targetGroupArn": tg, "containerName": CONTAINER, "containerPort": CONTAINER_PORT}],
+        loadBalancers=[{"targetGroupArn": tg, "containerName": CONTAINER, "containerPort": CONTAINER_PORT}]
+        if spec.attach_load_balancer
+        else [],
         healthCheckGracePeriodSeconds=spec.grace_period,
         deploymentConfiguration={
             "deploymentCircuitBreaker": {"enable": spec.circuit_breaker, "rollback": spec.rollback},
