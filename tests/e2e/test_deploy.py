@@ -542,3 +542,24 @@ def test_environment_overlay_picks_the_target(
     assert "-staging" in run.text  # the {env} placeholder reached the tag
     run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec), "--env", "stagin")
     assert run.code == 2 and "did you mean 'staging'" in run.err, run.text
+
+
+def test_several_tasks_all_must_be_healthy(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+) -> None:
+    w = make_world(desired_count=3)
+    app = make_app()
+    app.write_spec(spec_for(w, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"VERSION": "v19"}))
+    hammer = Hammer(w.url + "/")
+    hammer.start()
+    try:
+        run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+    finally:
+        hammer.stop()
+    assert run.code == 0, run.text
+    elbv2 = sandbox.clients()["elbv2"]
+    states = [s for s, _, _ in targets(elbv2, w).values()]
+    assert states.count("healthy") == 3
+    assert "serving:" in run.text and "stable:" in run.text
+    assert hammer.failures == [] and hammer.bodies[-1] == "hello v19"
+    assert {served(w) for _ in range(6)} == {"hello v19"}
