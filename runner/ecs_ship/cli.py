@@ -14,8 +14,8 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +119,11 @@ class Context:
 # --------------------------------------------------------------------------------------------
 # the stages of one service
 # --------------------------------------------------------------------------------------------
+def _rev(arn: str | None) -> str:
+    """`family:revision` (or a task/deployment id) from an ARN, for messages."""
+    return arn.rsplit("/", 1)[-1] if arn else "?"
+
+
 def sayer(ctx: Context, label: str) -> Callable[[str], None]:
     """Every line of a service carries its label, so parallel deploys stay readable."""
 
@@ -136,7 +141,6 @@ def resolve_images(
     if not svc.images:
         return {}
     values = image.tag_values(image.git_info(spec.path.parent), spec.env)
-    docker_client = None
     refs: dict[str, str] = {}
     current_images = {
         c["name"]: c.get("image", "") for c in state.task_definition["taskDefinition"].get("containerDefinitions", [])
@@ -144,9 +148,7 @@ def resolve_images(
     for img in svc.images:
         tag = args.image_tag or image.image_tag(img, values)
         host, path = image.split_repository(img.repository)
-        if docker_client is None and not dry_run and not args.image_tag:
-            docker_client = _docker()
-        creds = image.resolve_credentials(host, clients=clients, docker_client=docker_client, mask=ctx.out.mask)
+        creds = image.resolve_credentials(host, clients=clients, mask=ctx.out.mask)
         registry = image.RegistryAPI(host, creds)
         if dry_run:
             digest = registry.manifest_digest(path, tag)
@@ -158,7 +160,7 @@ def resolve_images(
             shipped = ctx.shipped.get((img.repository, tag)) or image.ship(
                 img,
                 tag,
-                docker_client=docker_client,
+                docker_client=_docker,
                 registry=registry,
                 log=sayer(ctx, label),
                 build_allowed=not (args.image_tag or args.skip_build),
@@ -175,6 +177,7 @@ def resolve_images(
 
 
 def _docker() -> Any:
+    """The engine, pinged; called only when something is built or run."""
     import docker
     import docker.errors
 
@@ -190,17 +193,16 @@ def watch_deployment(
     ctx: Context,
     svc: ServiceSpec,
     clients: aws.Clients,
+    service: Mapping[str, Any],
     deployment_id: str,
-    task_definition: dict[str, Any],
-    until: str,
+    task_definition: Mapping[str, Any],
     timeout: float,
     since: float,
 ) -> watch.Outcome:
-    reader = watch.Reader(clients, svc.cluster, svc.service, ctx.clock)
-    service = reader.describe_service()
-    goal = watch.Goal(deployment_id, "", until, watch.bindings_of(service))
+    """Follow one deployment; `service` is a describe_services entry already read (its target groups)."""
+    goal = watch.Goal(deployment_id, svc.wait.until, watch.bindings_of(service))
     watcher = watch.Watcher(
-        reader=reader,
+        reader=watch.Reader(clients, svc.cluster, svc.service, ctx.clock),
         goal=goal,
         timeout=timeout,
         interval=svc.wait.poll_interval,
@@ -266,19 +268,19 @@ def deploy_service(ctx: Context, spec: Spec, svc: ServiceSpec) -> None:
     result["task-definition-arn"] = applied.task_definition_arn
     result["deployment-id"] = applied.deployment_id
     verb = "registered" if applied.registered else "reusing"
-    say(f"{verb} {applied.task_definition_arn.rsplit('/', 1)[-1]}; started deployment {applied.deployment_id}")
+    say(f"{verb} {_rev(applied.task_definition_arn)}; started deployment {applied.deployment_id}")
     timeout = args.timeout if args.timeout is not None else svc.wait.timeout
     try:
         outcome = watch_deployment(
-            ctx, svc, clients, applied.deployment_id, the_plan.document, svc.wait.until, timeout, started
+            ctx, svc, clients, state.service, applied.deployment_id, the_plan.document, timeout, started
         )
     except (Interrupted, KeyboardInterrupt):
         ctx.cancel.set()
         raise Interrupted(
             f"interrupted while watching {svc.service}: deployment {applied.deployment_id} "
-            f"({applied.task_definition_arn.rsplit('/', 1)[-1]}) continues in ECS",
+            f"({_rev(applied.task_definition_arn)}) continues in ECS",
             fix=f"`ecs-ship status` shows it; `ecs-ship rollback` returns to "
-            f"{applied.previous_task_definition_arn.rsplit('/', 1)[-1]}",
+            f"{_rev(applied.previous_task_definition_arn)}",
         ) from None
     result["milestones"] = outcome.milestones
     failure = None if outcome.ok else outcome.verdict.reason
@@ -288,7 +290,7 @@ def deploy_service(ctx: Context, spec: Spec, svc: ServiceSpec) -> None:
         diagnosis = [failure] if failure else []
     if failure is None:
         say(
-            f"deployed {applied.task_definition_arn.rsplit('/', 1)[-1]} in {ctx.clock() - started:.1f}s"
+            f"deployed {_rev(applied.task_definition_arn)} in {ctx.clock() - started:.1f}s"
             + (f"; serving at {state.url}" if state.url else "")
         )
         result["outcome"] = "deployed"
@@ -306,7 +308,7 @@ def deploy_service(ctx: Context, spec: Spec, svc: ServiceSpec) -> None:
         raise DeploymentFailed(
             f"failed to deploy {svc.service}: {failure}",
             diagnosis=diagnosis,
-            fix=f"the service was left on {applied.task_definition_arn.rsplit('/', 1)[-1]}; "
+            fix=f"the service was left on {_rev(applied.task_definition_arn)}; "
             "`ecs-ship rollback` returns to the previous revision",
         )
     rolled = roll_back(ctx, svc, clients, applied.previous_task_definition_arn, timeout)
@@ -319,10 +321,6 @@ def deploy_service(ctx: Context, spec: Spec, svc: ServiceSpec) -> None:
         rolled_back=rolled,
         fix=None if rolled else "the rollback did not become healthy either; check `ecs-ship status`",
     )
-
-
-def _rev(arn: str | None) -> str:
-    return arn.rsplit("/", 1)[-1] if arn else "?"
 
 
 def summarise(ctx: Context, svc: ServiceSpec, result: dict[str, Any]) -> None:
@@ -358,20 +356,20 @@ def summarise(ctx: Context, svc: ServiceSpec, result: dict[str, Any]) -> None:
 
 def roll_back(ctx: Context, svc: ServiceSpec, clients: aws.Clients, target_arn: str, timeout: float) -> bool:
     say = sayer(ctx, svc.name)
-    service = deploy._describe_service(clients, svc.cluster, svc.service)
+    service = deploy.describe_service(clients, svc.cluster, svc.service)
     primary = next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), None)
     started = ctx.clock()
     if primary is not None and primary.get("taskDefinition") == target_arn and primary.get("rolloutState") != "FAILED":
         # ECS's circuit breaker already rolled back: watch its deployment rather than start another.
         deployment_id = str(primary["id"])
-        say(f"ECS is already rolling back to {target_arn.rsplit('/', 1)[-1]} (deployment {deployment_id})")
+        say(f"ECS is already rolling back to {_rev(target_arn)} (deployment {deployment_id})")
     else:
         deployment_id = deploy.start_deployment(clients, svc.cluster, svc.service, target_arn)
-        say(f"rolling back to {target_arn.rsplit('/', 1)[-1]} (deployment {deployment_id})")
+        say(f"rolling back to {_rev(target_arn)} (deployment {deployment_id})")
     td = clients.ecs.describe_task_definition(taskDefinition=target_arn)["taskDefinition"]
-    outcome = watch_deployment(ctx, svc, clients, deployment_id, td, svc.wait.until, timeout, started)
+    outcome = watch_deployment(ctx, svc, clients, service, deployment_id, td, timeout, started)
     if outcome.ok:
-        say(f"rolled back: {target_arn.rsplit('/', 1)[-1]} is serving again")
+        say(f"rolled back: {_rev(target_arn)} is serving again")
         ctx.results.setdefault(svc.name, {})["rolled-back-to"] = target_arn
         return True
     for line in outcome.diagnosis:
@@ -381,11 +379,11 @@ def roll_back(ctx: Context, svc: ServiceSpec, clients: aws.Clients, target_arn: 
 
 def rollback_command(ctx: Context, spec: Spec, svc: ServiceSpec) -> None:
     clients = aws.make_clients(svc.region)
-    service = deploy._describe_service(clients, svc.cluster, svc.service)
+    service = deploy.describe_service(clients, svc.cluster, svc.service)
     target = deploy.previous_revision(clients, service, ctx.args.to_revision)
     timeout = ctx.args.timeout if ctx.args.timeout is not None else svc.wait.timeout
     if not roll_back(ctx, svc, clients, target, timeout):
-        raise DeploymentFailed(f"failed to roll back {svc.service} to {target.rsplit('/', 1)[-1]}")
+        raise DeploymentFailed(f"failed to roll back {svc.service} to {_rev(target)}")
 
 
 def status_command(ctx: Context, spec: Spec, svc: ServiceSpec) -> None:
@@ -396,11 +394,11 @@ def status_command(ctx: Context, spec: Spec, svc: ServiceSpec) -> None:
     out(
         f"service {svc.service} in cluster {svc.cluster} ({clients.region}): {s.get('status')}, "
         f"running {s.get('runningCount')}/{s.get('desiredCount')}, "
-        f"revision {state.task_definition_arn.rsplit('/', 1)[-1]}"
+        f"revision {_rev(state.task_definition_arn)}"
     )
     for d in s.get("deployments", []):
         out(
-            f"  deployment {d['id']} {d.get('status')}: {d.get('taskDefinition', '').rsplit('/', 1)[-1]} "
+            f"  deployment {d['id']} {d.get('status')}: {_rev(d.get('taskDefinition'))} "
             f"rollout {d.get('rolloutState')} running {d.get('runningCount')}/{d.get('desiredCount')} "
             f"failed {d.get('failedTasks', 0)}"
         )
@@ -408,8 +406,8 @@ def status_command(ctx: Context, spec: Spec, svc: ServiceSpec) -> None:
     if arns:
         for t in clients.ecs.describe_tasks(cluster=svc.cluster, tasks=arns[:100]).get("tasks", []):
             out(
-                f"  task {t['taskArn'].rsplit('/', 1)[-1]} {t.get('lastStatus')} "
-                f"{t.get('taskDefinitionArn', '').rsplit('/', 1)[-1]} (deployment {t.get('startedBy', '?')})"
+                f"  task {_rev(t['taskArn'])} {t.get('lastStatus')} "
+                f"{_rev(t.get('taskDefinitionArn'))} (deployment {t.get('startedBy', '?')})"
             )
     for tg in state.target_groups:
         for d in clients.elbv2.describe_target_health(TargetGroupArn=tg.arn).get("TargetHealthDescriptions", []):
@@ -525,9 +523,8 @@ def run(ctx: Context) -> int:
     with ThreadPoolExecutor(max_workers=len(services)) as pool:
         futures = {pool.submit(command, ctx, spec, s): s for s in services}
         try:
-            for fut, s in futures.items():
-                while not fut.done():
-                    time.sleep(0.1)
+            for fut in as_completed(futures):
+                s = futures[fut]
                 exc = fut.exception()
                 if exc is not None:
                     errors.append(exc)
@@ -577,15 +574,6 @@ def report(out: Reporter, exc: BaseException, label: str | None = None) -> None:
         out.error(prefix + f"unexpected error: {exc!r}\n" + "".join(traceback.format_exception(exc)))
 
 
-@contextmanager
-def _interrupts(ctx: Context) -> Iterator[None]:
-    try:
-        yield
-    except KeyboardInterrupt:
-        ctx.cancel.set()
-        raise
-
-
 def main(argv: Sequence[str] | None = None, *, out: Reporter | None = None) -> int:
     reporter = out or Reporter()
     try:
@@ -597,12 +585,12 @@ def main(argv: Sequence[str] | None = None, *, out: Reporter | None = None) -> i
         # A cancelled CI job gets SIGTERM: end the same known way as Ctrl-C.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        with _interrupts(ctx):
-            try:
-                return run(ctx)
-            finally:
-                write_outputs(ctx)
+        try:
+            return run(ctx)
+        finally:
+            write_outputs(ctx)
     except KeyboardInterrupt:
+        ctx.cancel.set()  # parallel deploys stop watching too
         reporter.error("interrupted; ECS continues whatever deployment was started — `ecs-ship status` shows it")
         return 130
     except BaseException as exc:

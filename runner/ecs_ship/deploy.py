@@ -17,7 +17,7 @@ from .errors import DeployError, InputError
 from .plan import CurrentState, Plan, TargetGroupInfo
 
 
-def _describe_service(clients: Clients, cluster: str, service: str) -> dict[str, Any]:
+def describe_service(clients: Clients, cluster: str, service: str) -> dict[str, Any]:
     try:
         resp = clients.ecs.describe_services(cluster=cluster, services=[service])
     except botocore.exceptions.ClientError as exc:
@@ -62,7 +62,7 @@ def service_url(clients: Clients, target_group_arn: str, load_balancer_arns: tup
 
 
 def read_state(clients: Clients, cluster: str, service: str) -> CurrentState:
-    svc = _describe_service(clients, cluster, service)
+    svc = describe_service(clients, cluster, service)
     td = clients.ecs.describe_task_definition(taskDefinition=svc["taskDefinition"], include=["TAGS"])
     td.pop("ResponseMetadata", None)
     groups: list[TargetGroupInfo] = []

@@ -57,6 +57,15 @@ def split_repository(repository: str) -> tuple[str, str]:
     return DOCKER_HUB, path
 
 
+def split_reference(ref: str) -> tuple[str, str]:
+    """'repo@sha256:…' -> (repo, 'sha256:…'); 'host:5000/repo:tag' -> (…/repo, tag); no tag -> 'latest'."""
+    if "@" in ref:
+        repository, _, digest = ref.partition("@")
+        return repository, digest
+    slash, colon = ref.rfind("/"), ref.rfind(":")
+    return (ref[:colon], ref[colon + 1 :]) if colon > slash else (ref, "latest")
+
+
 def _insecure(host: str) -> bool:
     # Docker itself talks plain HTTP to loopback registries; everything else is HTTPS.
     name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
@@ -151,10 +160,15 @@ def resolve_credentials(
     host: str,
     *,
     clients: Clients | None,
-    docker_client: docker.DockerClient | None,
     mask: Mask,
     environ: Mapping[str, str] | None = None,
+    docker_config: Mapping[str, Any] | None = None,
 ) -> Credentials | None:
+    """Registry credentials: ECR's token, then the environment, then the user's `docker login`.
+
+    `docker login` is read from config.json (and its credential helpers) directly, so no Docker engine has to be
+    running for a deploy that builds nothing. `docker_config` replaces config.json (tests).
+    """
     env = os.environ if environ is None else environ
     ecr = ECR_HOST.match(host)
     if ecr:
@@ -168,14 +182,12 @@ def resolve_credentials(
         if env.get(user_var) and env.get(password_var):
             mask(env[password_var])
             return Credentials(env[user_var], env[password_var], f"${user_var}/${password_var}")
-    if docker_client is not None:
-        # The user's `docker login` (config.json, credential helpers) counts too.
-        index = "https://index.docker.io/v1/" if host == DOCKER_HUB else host
-        # docker-py keeps the parsed config.json here; it has no public accessor.
-        conf = docker.auth.resolve_authconfig(getattr(docker_client.api, "_auth_configs", {}), index)
-        if conf and conf.get("password"):
-            mask(str(conf["password"]))
-            return Credentials(str(conf.get("username", "")), str(conf["password"]), "docker config")
+    config = docker.auth.load_config() if docker_config is None else docker_config
+    index = "https://index.docker.io/v1/" if host == DOCKER_HUB else host
+    conf = docker.auth.resolve_authconfig(config, index)
+    if conf and conf.get("password"):
+        mask(str(conf["password"]))
+        return Credentials(str(conf.get("username", "")), str(conf["password"]), "docker config")
     return None
 
 
@@ -228,7 +240,7 @@ class RegistryAPI:
         if resp.status_code in (401, 403):
             raise InputError(
                 f"failed to read {path}:{reference} from registry {self.host}: HTTP {resp.status_code}",
-                fix=_credentials_fix(self.host),
+                fix=credentials_fix(self.host),
             )
         if resp.status_code != 200:
             raise DeployError(f"failed to read {path}:{reference} from registry {self.host}: HTTP {resp.status_code}")
@@ -258,13 +270,13 @@ class RegistryAPI:
         if resp.status_code != 200:
             raise InputError(
                 f"failed to get a registry token from {realm}: HTTP {resp.status_code}",
-                fix=_credentials_fix(self.host),
+                fix=credentials_fix(self.host),
             )
         body = resp.json()
         return str(body.get("token") or body.get("access_token") or "")
 
 
-def _credentials_fix(host: str) -> str:
+def credentials_fix(host: str) -> str:
     if ECR_HOST.match(host):
         return "grant the deploying role ecr:GetAuthorizationToken and push/pull on the repository"
     extra = " (or GITHUB_ACTOR/GITHUB_TOKEN)" if host == "ghcr.io" else ""
@@ -289,15 +301,33 @@ class ShippedImage:
         return f"{self.repository}@{self.digest}"
 
 
-def _stream_errors(chunks: Iterable[Mapping[str, Any]], on_line: Callable[[Mapping[str, Any]], None]) -> str | None:
+def run_stream(
+    start: Callable[[], Iterable[Mapping[str, Any]]], on_line: Callable[[Mapping[str, Any]], None] = lambda _: None
+) -> str | None:
+    """Run a streaming engine call (build, push, pull) to its end; return its error, if any.
+
+    docker-py raises only when the engine refuses the request; a registry or build failure arrives as an
+    `error`/`errorDetail` chunk in the stream, so both are turned into one return value here.
+    """
     error = None
-    for chunk in chunks:
-        if "error" in chunk or "errorDetail" in chunk:
-            detail = chunk.get("errorDetail") or {}
-            error = str(chunk.get("error") or detail.get("message") or chunk)
-            continue
-        on_line(chunk)
+    try:
+        for chunk in start():
+            if "error" in chunk or "errorDetail" in chunk:
+                detail = chunk.get("errorDetail") or {}
+                error = str(chunk.get("error") or detail.get("message") or chunk)
+                continue
+            on_line(chunk)
+    except docker.errors.APIError as exc:
+        error = str(exc.explanation or exc)
     return error
+
+
+def registry_failure(verb: str, reference: str, error: str) -> DeployError:
+    """A push or pull that failed: bad credentials are bad input (exit 2), anything else a fault (exit 1)."""
+    host = split_repository(split_reference(reference)[0])[0]
+    if any(word in error.lower() for word in AUTH_FAILURE):
+        return InputError(f"failed to {verb} {reference}: {error}", fix=credentials_fix(host))
+    return DeployError(f"failed to {verb} {reference}: {error}", fix=f"check that registry {host} is up and reachable")
 
 
 def build(
@@ -309,22 +339,15 @@ def build(
     cache_from: list[str] | None = None,
     labels: Mapping[str, str] | None = None,
 ) -> None:
-    ref = f"{spec.repository}:{tag}"
-    tail: list[str] = []
-
     def on_line(chunk: Mapping[str, Any]) -> None:
-        text = str(chunk.get("stream") or "").rstrip()
-        if text:
-            for line in text.splitlines():
-                log(line)
-                tail.append(line)
-                del tail[:-20]
+        for line in str(chunk.get("stream") or "").rstrip().splitlines():
+            log(line)
 
-    try:
-        stream = docker_client.api.build(
+    error = run_stream(
+        lambda: docker_client.api.build(
             path=str(spec.context),
             dockerfile=str(spec.dockerfile),
-            tag=ref,
+            tag=f"{spec.repository}:{tag}",
             buildargs=dict(spec.build_args),
             target=spec.target,
             platform=spec.platform,
@@ -334,10 +357,9 @@ def build(
             forcerm=True,
             pull=False,
             decode=True,
-        )
-        error = _stream_errors(stream, on_line)
-    except docker.errors.APIError as exc:
-        error = str(exc.explanation or exc)
+        ),
+        on_line,
+    )
     if error:
         raise DeployError(
             f"failed to build image for container {spec.container!r}: {error}",
@@ -365,24 +387,18 @@ def push(
         elif status and not chunk.get("progressDetail") and status not in ("Pushing", "Preparing", "Waiting"):
             log(status)
 
-    try:
-        stream = docker_client.api.push(
+    error = run_stream(
+        lambda: docker_client.api.push(
             repository,
             tag=tag,
             auth_config=credentials.auth_config() if credentials else None,
             stream=True,
             decode=True,
-        )
-        error = _stream_errors(stream, on_line)
-    except docker.errors.APIError as exc:
-        error = str(exc.explanation or exc)
+        ),
+        on_line,
+    )
     if error:
-        host = split_repository(repository)[0]
-        if any(word in error.lower() for word in AUTH_FAILURE):
-            raise InputError(f"failed to push {repository}:{tag}: {error}", fix=_credentials_fix(host))
-        raise DeployError(
-            f"failed to push {repository}:{tag}: {error}", fix=f"check that registry {host} is up and reachable"
-        )
+        raise registry_failure("push", f"{repository}:{tag}", error)
     return reported.get("digest")
 
 
@@ -390,14 +406,17 @@ def ship(
     spec: ImageSpec,
     tag: str,
     *,
-    docker_client: docker.DockerClient | None,
+    docker_client: Callable[[], docker.DockerClient] | None,
     registry: RegistryAPI,
     log: Log,
     build_allowed: bool = True,
     cache_from: list[str] | None = None,
     labels: Mapping[str, str] | None = None,
 ) -> ShippedImage:
-    """Make sure `repository:tag` is in the registry (building and pushing only if it is not); return its digest."""
+    """Make sure `repository:tag` is in the registry (building and pushing only if it is not); return its digest.
+
+    `docker_client` is called only when a build is needed: a redeploy of an image the registry has needs no engine.
+    """
     host, path = split_repository(spec.repository)
     existing = registry.manifest_digest(path, tag)
     if existing:
@@ -410,8 +429,9 @@ def ship(
         )
     if docker_client is None:
         raise InputError("failed to build: no Docker engine answered", fix="start Docker or set DOCKER_HOST")
-    build(spec, tag, docker_client, log, cache_from=cache_from, labels=labels)
-    reported = push(spec.repository, tag, registry.credentials, docker_client, log)
+    engine = docker_client()
+    build(spec, tag, engine, log, cache_from=cache_from, labels=labels)
+    reported = push(spec.repository, tag, registry.credentials, engine, log)
     digest = registry.manifest_digest(path, tag)
     if digest is None:
         raise DeployError(

@@ -29,7 +29,7 @@ import docker.errors
 import requests
 from docker.models.containers import Container
 
-from . import image, taskdef
+from . import deploy, image, taskdef
 from .aws import CREDENTIAL_CODES, CREDENTIAL_ERRORS, Clients, error_code
 from .errors import DeployError, InputError
 from .spec import ServiceSpec, Spec
@@ -500,24 +500,20 @@ def task_definition(svc: ServiceSpec, clients: Clients | None) -> tuple[dict[str
     if clients is None:
         raise InputError(f"failed to read the task definition: {why}, which needs AWS access", fix=fix)
     try:
-        found = [
-            s
-            for s in clients.ecs.describe_services(cluster=svc.cluster, services=[svc.service]).get("services", [])
-            if s.get("status") != "INACTIVE"
-        ]
-        if not found:
-            raise InputError(f"failed to read the task definition: {why}, and there is no such service", fix=fix)
-        described = clients.ecs.describe_task_definition(taskDefinition=found[0]["taskDefinition"])
+        service = deploy.describe_service(clients, svc.cluster, svc.service)
+        described = clients.ecs.describe_task_definition(taskDefinition=service["taskDefinition"])
+    except InputError as exc:  # no such cluster or service
+        raise InputError(f"failed to read the task definition: {why}: {exc}", fix=fix) from exc
     except CREDENTIAL_ERRORS as exc:
         raise InputError(
             f"failed to read the task definition: {why}, and AWS credentials are missing", fix=fix
         ) from exc
     except botocore.exceptions.ClientError as exc:
-        if error_code(exc) in CREDENTIAL_CODES or error_code(exc) == "ClusterNotFoundException":
+        if error_code(exc) in CREDENTIAL_CODES:
             raise InputError(f"failed to read the task definition: {why}: {exc}", fix=fix) from exc
         raise
     described.pop("ResponseMetadata", None)
-    lb = next((b for b in found[0].get("loadBalancers") or [] if b.get("containerName")), None)
+    lb = next((b for b in service.get("loadBalancers") or [] if b.get("containerName")), None)
     return taskdef.normalise(described), lb["containerName"] if lb else None
 
 
@@ -532,36 +528,18 @@ def engine_network(docker_client: docker.DockerClient) -> Network:
     return "bridge" if any(n.name == "bridge" for n in networks) else "host"
 
 
-def _split_reference(ref: str) -> tuple[str, str]:
-    if "@" in ref:
-        repository, _, digest = ref.partition("@")
-        return repository, digest
-    slash, colon = ref.rfind("/"), ref.rfind(":")
-    return (ref[:colon], ref[colon + 1 :]) if colon > slash else (ref, "latest")
-
-
 def _pull(
     docker_client: docker.DockerClient, repository: str, tag: str, creds: image.Credentials | None, say: Say
 ) -> None:
     say(f"pulling {repository}{'@' if tag.startswith('sha256:') else ':'}{tag}")
-    error = None
-    try:
+    error = image.run_stream(
         # tag may be a digest: the engine takes either.
-        for chunk in docker_client.api.pull(
+        lambda: docker_client.api.pull(
             repository, tag=tag, auth_config=creds.auth_config() if creds else None, stream=True, decode=True
-        ):
-            if "error" in chunk or "errorDetail" in chunk:
-                error = str(chunk.get("error") or (chunk.get("errorDetail") or {}).get("message") or chunk)
-    except docker.errors.APIError as exc:
-        error = _explain(exc)
+        )
+    )
     if error:
-        host = image.split_repository(repository)[0]
-        if any(word in error.lower() for word in image.AUTH_FAILURE):
-            raise InputError(
-                f"failed to pull {repository}:{tag}: {error}",
-                fix=f"set ECS_SHIP_REGISTRY_USERNAME and ECS_SHIP_REGISTRY_PASSWORD, or `docker login {host}`",
-            )
-        raise DeployError(f"failed to pull {repository}:{tag}: {error}", fix=f"check that {host} is reachable")
+        raise image.registry_failure("pull", f"{repository}:{tag}", error)
 
 
 def resolve_images(
@@ -584,7 +562,7 @@ def resolve_images(
             break
         if options.image_tag:
             host, path = image.split_repository(img.repository)
-            creds = image.resolve_credentials(host, clients=clients, docker_client=docker_client, mask=mask)
+            creds = image.resolve_credentials(host, clients=clients, mask=mask)
             digest = image.RegistryAPI(host, creds).manifest_digest(path, options.image_tag)
             if digest is None:
                 raise InputError(
@@ -624,9 +602,9 @@ def _ensure_images(
             pass
         except docker.errors.APIError as exc:
             raise DeployError(f"failed to look up image {c.image}: {_explain(exc)}") from exc
-        repository, tag = _split_reference(c.image)
+        repository, tag = image.split_reference(c.image)
         host = image.split_repository(repository)[0]
-        creds = image.resolve_credentials(host, clients=clients, docker_client=docker_client, mask=mask)
+        creds = image.resolve_credentials(host, clients=clients, mask=mask)
         _pull(docker_client, repository, tag, creds, say)
 
 

@@ -110,23 +110,28 @@ class Snapshot:
     targets: tuple[TargetState, ...]  # every target of every target group of the service
     events: tuple[Event, ...]  # newest first, as ECS returns them
     grace_period: int
-    desired: int
 
 
 @dataclass(frozen=True)
 class Goal:
     deployment_id: str
-    task_definition: str
     until: str  # serving | stable
     load_balancers: tuple[LoadBalancerBinding, ...]
+
+    @property
+    def target_groups(self) -> list[str]:
+        """Each target group once, even when two containers (or ports) of the task register in it."""
+        return list(dict.fromkeys(lb.target_group for lb in self.load_balancers))
 
 
 @dataclass(frozen=True)
 class Verdict:
     kind: str  # waiting | serving | stable | failed
     reason: str = ""
-    unhealthy: tuple[TargetState, ...] = ()
-    failed_tasks: tuple[TaskState, ...] = ()
+
+
+def own_tasks(snap: Snapshot, goal: Goal) -> list[TaskState]:
+    return [t for t in snap.tasks if t.started_by == goal.deployment_id]
 
 
 def targets_of(task: TaskState, goal: Goal, targets: Iterable[TargetState]) -> list[TargetState]:
@@ -176,10 +181,10 @@ def assess(snap: Snapshot, goal: Goal) -> Verdict:
     if ours.status != "PRIMARY" and primary is not None and primary.id != ours.id:
         return Verdict("failed", f"deployment {ours.id} was replaced by deployment {primary.id}")
 
-    mine = [t for t in snap.tasks if t.started_by == goal.deployment_id]
-    failed = tuple(t for t in mine if t.failed)
+    mine = own_tasks(snap, goal)
+    failed = [t for t in mine if t.failed]
     if failed:
-        return Verdict("failed", describe_task_failure(failed[0]), failed_tasks=failed)
+        return Verdict("failed", describe_task_failure(failed[0]))
 
     running = [t for t in mine if t.last_status == "RUNNING" and t.desired_status == "RUNNING"]
     unhealthy: list[TargetState] = []
@@ -191,13 +196,12 @@ def assess(snap: Snapshot, goal: Goal) -> Verdict:
         if bad and past_grace:
             unhealthy.extend(bad)
         groups_healthy = {t.target_group for t in tt if t.state == "healthy"}
-        if all(lb.target_group in groups_healthy for lb in goal.load_balancers):
+        if all(tg in groups_healthy for tg in goal.target_groups):
             healthy_tasks += 1
     if unhealthy:
-        return Verdict("failed", describe_target(unhealthy[0]), unhealthy=tuple(unhealthy))
+        return Verdict("failed", describe_target(unhealthy[0]))
 
-    desired = ours.desired if ours.desired is not None else snap.desired
-    if healthy_tasks < desired or ours.running < desired:
+    if healthy_tasks < ours.desired or ours.running < ours.desired:
         return Verdict("waiting")
     only_ours = all(d.id == ours.id for d in snap.deployments)
     if only_ours and ours.rollout_state in (None, "COMPLETED"):
@@ -289,21 +293,16 @@ class Reader:
         self.cluster = cluster
         self.service = service
         self.clock = clock
-        self.last_service: dict[str, Any] = {}
 
-    def describe_service(self) -> dict[str, Any]:
+    def snapshot(self, goal: Goal) -> Snapshot:
         resp = self.clients.ecs.describe_services(cluster=self.cluster, services=[self.service])
         if not resp.get("services"):
             raise DeployError(f"failed to describe service {self.service} in cluster {self.cluster}: it is gone")
-        self.last_service = dict(resp["services"][0])
-        return self.last_service
-
-    def snapshot(self, deployment_id: str, goal: Goal) -> Snapshot:
-        svc = self.describe_service()
+        svc = resp["services"][0]
         arns: list[str] = []
         for status in ("RUNNING", "STOPPED"):
             arns += self.clients.ecs.list_tasks(
-                cluster=self.cluster, startedBy=deployment_id, desiredStatus=status
+                cluster=self.cluster, startedBy=goal.deployment_id, desiredStatus=status
             ).get("taskArns", [])
         tasks: list[TaskState] = []
         load_balanced = {lb.container for lb in goal.load_balancers}
@@ -311,13 +310,13 @@ class Reader:
             resp = self.clients.ecs.describe_tasks(cluster=self.cluster, tasks=arns[i : i + 100])
             tasks += [parse_task(t, load_balanced) for t in resp.get("tasks", [])]
         targets: list[TargetState] = []
-        for lb in goal.load_balancers:
-            resp = self.clients.elbv2.describe_target_health(TargetGroupArn=lb.target_group)
+        for tg in goal.target_groups:
+            resp = self.clients.elbv2.describe_target_health(TargetGroupArn=tg)
             for d in resp.get("TargetHealthDescriptions", []):
                 th = d.get("TargetHealth") or {}
                 targets.append(
                     TargetState(
-                        target_group=lb.target_group,
+                        target_group=tg,
                         id=str(d["Target"]["Id"]),
                         port=int(d["Target"].get("Port", 0)),
                         state=str(th.get("State", "")),
@@ -335,7 +334,6 @@ class Reader:
                 for e in svc.get("events", [])
             ),
             grace_period=int(svc.get("healthCheckGracePeriodSeconds") or 0),
-            desired=int(svc.get("desiredCount", 0)),
         )
 
 
@@ -385,7 +383,7 @@ class Watcher:
         milestones: dict[str, float] = {}
         last: Snapshot | None = None
         while True:
-            snap = self.reader.snapshot(self.goal.deployment_id, self.goal)
+            snap = self.reader.snapshot(self.goal)
             last = snap
             for e in reversed(snap.events):
                 if e.id not in seen_events:
@@ -445,7 +443,7 @@ class Watcher:
 
     def status_line(self, snap: Snapshot, verdict: Verdict, elapsed: float) -> str:
         ours = next((d for d in snap.deployments if d.id == self.goal.deployment_id), None)
-        mine = [t for t in snap.tasks if t.started_by == self.goal.deployment_id and t.desired_status == "RUNNING"]
+        mine = [t for t in own_tasks(snap, self.goal) if t.desired_status == "RUNNING"]
         targets = [tg for t in mine for tg in targets_of(t, self.goal, snap.targets)]
         healthy = sum(1 for tg in targets if tg.state == "healthy")
         running = f"{ours.running}/{ours.desired}" if ours else "?"
@@ -456,7 +454,7 @@ class Watcher:
 
     def diagnose(self, snap: Snapshot, verdict: Verdict, since: float) -> list[str]:
         lines: list[str] = [verdict.reason]
-        mine = [t for t in snap.tasks if t.started_by == self.goal.deployment_id]
+        mine = own_tasks(snap, self.goal)
         for t in [t for t in mine if t.failed][:3]:
             if describe_task_failure(t) != verdict.reason:
                 lines.append(describe_task_failure(t))

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -241,7 +240,7 @@ def test_ecs_ship_registry_env_wins() -> None:
         "GITHUB_ACTOR": "octocat",
         "GITHUB_TOKEN": "gh-token",
     }
-    creds = image.resolve_credentials("ghcr.io", clients=None, docker_client=None, mask=mask, environ=env)
+    creds = image.resolve_credentials("ghcr.io", clients=None, mask=mask, environ=env, docker_config={})
     assert creds == Credentials("bot", "pw-1", "$ECS_SHIP_REGISTRY_USERNAME/$ECS_SHIP_REGISTRY_PASSWORD")
     assert mask == ["pw-1"]
 
@@ -249,7 +248,7 @@ def test_ecs_ship_registry_env_wins() -> None:
 def test_ghcr_falls_back_to_github_token() -> None:
     mask = Masked()
     env = {"GITHUB_ACTOR": "octocat", "GITHUB_TOKEN": "gh-token", "DOCKERHUB_USERNAME": "u", "DOCKERHUB_TOKEN": "d"}
-    creds = image.resolve_credentials("ghcr.io", clients=None, docker_client=None, mask=mask, environ=env)
+    creds = image.resolve_credentials("ghcr.io", clients=None, mask=mask, environ=env, docker_config={})
     assert creds == Credentials("octocat", "gh-token", "$GITHUB_ACTOR/$GITHUB_TOKEN")
     assert mask == ["gh-token"]
 
@@ -257,7 +256,7 @@ def test_ghcr_falls_back_to_github_token() -> None:
 def test_docker_hub_falls_back_to_dockerhub_env() -> None:
     mask = Masked()
     env = {"GITHUB_ACTOR": "octocat", "GITHUB_TOKEN": "gh-token", "DOCKERHUB_USERNAME": "u", "DOCKERHUB_TOKEN": "d"}
-    creds = image.resolve_credentials("docker.io", clients=None, docker_client=None, mask=mask, environ=env)
+    creds = image.resolve_credentials("docker.io", clients=None, mask=mask, environ=env, docker_config={})
     assert creds == Credentials("u", "d", "$DOCKERHUB_USERNAME/$DOCKERHUB_TOKEN")
     assert creds.auth_config() == {"username": "u", "password": "d"}
     assert mask == ["d"]
@@ -267,27 +266,19 @@ def test_other_hosts_use_only_ecs_ship_env() -> None:
     mask = Masked()
     env = {"GITHUB_ACTOR": "octocat", "GITHUB_TOKEN": "gh-token", "DOCKERHUB_USERNAME": "u", "DOCKERHUB_TOKEN": "d"}
     assert (
-        image.resolve_credentials("registry.example.com", clients=None, docker_client=None, mask=mask, environ=env)
+        image.resolve_credentials("registry.example.com", clients=None, mask=mask, environ=env, docker_config={})
         is None
     )
     # A username without a password is not a credential.
     half = {"ECS_SHIP_REGISTRY_USERNAME": "bot"}
-    assert image.resolve_credentials("ghcr.io", clients=None, docker_client=None, mask=mask, environ=half) is None
+    assert image.resolve_credentials("ghcr.io", clients=None, mask=mask, environ=half, docker_config={}) is None
     assert mask == []
 
 
 def test_docker_config_credentials_are_used_and_masked() -> None:
     auths = {"auths": {"registry.example.com": {"username": "cfg-user", "password": "cfg-pw"}}}
-    client = SimpleNamespace(api=SimpleNamespace(_auth_configs=auths))
-
     mask = Masked()
-    creds = image.resolve_credentials(
-        "registry.example.com",
-        clients=None,
-        docker_client=client,  # type: ignore[arg-type]
-        mask=mask,
-        environ={},
-    )
+    creds = image.resolve_credentials("registry.example.com", clients=None, mask=mask, environ={}, docker_config=auths)
     assert creds == Credentials("cfg-user", "cfg-pw", "docker config")
     assert mask == ["cfg-pw"]
 
@@ -319,7 +310,7 @@ def test_ecr_credentials_come_from_get_authorization_token(ecr_clients: tuple[Cl
     mask = Masked()
     # The ECR token is used even when the generic variables are set.
     env = {"ECS_SHIP_REGISTRY_USERNAME": "bot", "ECS_SHIP_REGISTRY_PASSWORD": "pw"}
-    creds = image.resolve_credentials(ECR_HOST, clients=clients, docker_client=None, mask=mask, environ=env)
+    creds = image.resolve_credentials(ECR_HOST, clients=clients, mask=mask, environ=env)
     assert creds == Credentials("AWS", "secret", "ecr:GetAuthorizationToken")
     assert sorted(mask) == sorted(["secret", token])
 
@@ -330,7 +321,7 @@ def test_ecr_failure_is_an_input_error(ecr_clients: tuple[Clients, Stubber]) -> 
         "get_authorization_token", service_error_code="AccessDeniedException", service_message="not allowed"
     )
     with pytest.raises(InputError) as caught:
-        image.resolve_credentials(ECR_HOST, clients=clients, docker_client=None, mask=Masked(), environ={})
+        image.resolve_credentials(ECR_HOST, clients=clients, mask=Masked(), environ={})
     err = caught.value
     assert err.message.startswith("failed to log in to ECR 123456789012 in eu-west-1: ")
     assert "AccessDeniedException" in err.message
@@ -558,9 +549,9 @@ def test_server_error_is_a_deploy_error(serve: Callable[..., FakeRegistry]) -> N
 
 
 def test_credentials_fix_per_host() -> None:
-    assert "GITHUB_ACTOR/GITHUB_TOKEN" in image._credentials_fix("ghcr.io")
-    assert "DOCKERHUB_USERNAME/DOCKERHUB_TOKEN" in image._credentials_fix("docker.io")
-    assert "ecr:GetAuthorizationToken" in image._credentials_fix(ECR_HOST)
+    assert "GITHUB_ACTOR/GITHUB_TOKEN" in image.credentials_fix("ghcr.io")
+    assert "DOCKERHUB_USERNAME/DOCKERHUB_TOKEN" in image.credentials_fix("docker.io")
+    assert "ecr:GetAuthorizationToken" in image.credentials_fix(ECR_HOST)
 
 
 def test_connection_refused_is_a_deploy_error() -> None:
@@ -709,7 +700,7 @@ def test_ship_existing_tag_is_not_built(tmp_path: Path) -> None:
     shipped = image.ship(
         image_spec(tmp_path),
         "v1",
-        docker_client=FakeDocker(api),  # type: ignore[arg-type]
+        docker_client=lambda: FakeDocker(api),  # type: ignore[arg-type,return-value]
         registry=registry,  # type: ignore[arg-type]
         log=log.append,
     )
@@ -737,7 +728,7 @@ def test_ship_missing_tag_without_build_is_an_input_error(tmp_path: Path) -> Non
         image.ship(
             image_spec(tmp_path),
             "release-1",
-            docker_client=FakeDocker(api),  # type: ignore[arg-type]
+            docker_client=lambda: FakeDocker(api),  # type: ignore[arg-type,return-value]
             registry=FakeRegistryAPI([None]),  # type: ignore[arg-type]
             log=lambda _: None,
             build_allowed=False,
@@ -764,7 +755,7 @@ def test_ship_builds_pushes_and_reads_the_digest_back(tmp_path: Path) -> None:
     shipped = image.ship(
         image_spec(tmp_path),
         "v1",
-        docker_client=FakeDocker(api),  # type: ignore[arg-type]
+        docker_client=lambda: FakeDocker(api),  # type: ignore[arg-type,return-value]
         registry=registry,  # type: ignore[arg-type]
         log=log.append,
         cache_from=["cache:latest"],
@@ -799,7 +790,7 @@ def test_ship_digest_mismatch_is_a_deploy_error(tmp_path: Path) -> None:
         image.ship(
             image_spec(tmp_path),
             "v1",
-            docker_client=FakeDocker(api),  # type: ignore[arg-type]
+            docker_client=lambda: FakeDocker(api),  # type: ignore[arg-type,return-value]
             registry=FakeRegistryAPI([None, DIGEST]),  # type: ignore[arg-type]
             log=lambda _: None,
         )
@@ -812,7 +803,7 @@ def test_ship_push_not_readable_is_a_deploy_error(tmp_path: Path) -> None:
         image.ship(
             image_spec(tmp_path),
             "v1",
-            docker_client=FakeDocker(api),  # type: ignore[arg-type]
+            docker_client=lambda: FakeDocker(api),  # type: ignore[arg-type,return-value]
             registry=FakeRegistryAPI([None, None]),  # type: ignore[arg-type]
             log=lambda _: None,
         )
@@ -832,7 +823,7 @@ def test_build_error_is_a_deploy_error_and_nothing_is_pushed(tmp_path: Path) -> 
         image.ship(
             image_spec(tmp_path),
             "v1",
-            docker_client=FakeDocker(api),  # type: ignore[arg-type]
+            docker_client=lambda: FakeDocker(api),  # type: ignore[arg-type,return-value]
             registry=FakeRegistryAPI([None]),  # type: ignore[arg-type]
             log=lambda _: None,
         )
@@ -843,3 +834,23 @@ def test_build_error_is_a_deploy_error_and_nothing_is_pushed(tmp_path: Path) -> 
         == f"reproduce locally: docker build --platform linux/amd64 -f {tmp_path / 'Dockerfile'} {tmp_path}"
     )
     assert api.pushes == []
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        ("127.0.0.1:5000/app@sha256:" + "a" * 64, ("127.0.0.1:5000/app", "sha256:" + "a" * 64)),
+        ("127.0.0.1:5000/app:v2", ("127.0.0.1:5000/app", "v2")),
+        ("127.0.0.1:5000/app", ("127.0.0.1:5000/app", "latest")),
+        ("nginx", ("nginx", "latest")),
+    ],
+)
+def test_split_reference(ref: str, expected: tuple[str, str]) -> None:
+    assert image.split_reference(ref) == expected
+
+
+def test_registry_failure_separates_credentials_from_faults() -> None:
+    auth = image.registry_failure("pull", "ghcr.io/o/r:v1", "unauthorized: authentication required")
+    assert isinstance(auth, InputError) and "GITHUB_ACTOR/GITHUB_TOKEN" in (auth.fix or "")
+    down = image.registry_failure("push", "127.0.0.1:5000/app:v1", "connection refused")
+    assert not isinstance(down, InputError) and "127.0.0.1:5000 is up" in (down.fix or "")

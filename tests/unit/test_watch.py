@@ -24,7 +24,7 @@ from ecs_ship.watch import (
 TG = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web-tg/abc"
 TG2 = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/admin-tg/def"
 NEW, OLD = "ecs-svc/new", "ecs-svc/old"
-GOAL = Goal(NEW, "td:2", "serving", (LoadBalancerBinding(TG, "web", 8080),))
+GOAL = Goal(NEW, "serving", (LoadBalancerBinding(TG, "web", 8080),))
 
 
 def dep(
@@ -77,7 +77,7 @@ def snap(
     targets: tuple[TargetState, ...] = (),
     grace: int = 0,
 ) -> Snapshot:
-    return Snapshot(at, deployments, tasks, targets, (), grace, 1)
+    return Snapshot(at, deployments, tasks, targets, (), grace)
 
 
 def test_waiting_until_the_new_target_is_healthy() -> None:
@@ -178,7 +178,7 @@ class Script:
         self.calls = 0
         self.last = snaps[-1]
 
-    def snapshot(self, deployment_id: str, goal: Goal) -> Snapshot:
+    def snapshot(self, goal: Goal) -> Snapshot:
         self.calls += 1
         s = next(self.snaps, self.last)
         return replace(s, at=self.now)
