@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,12 +170,12 @@ def test_action_deploys_and_reports(
 ) -> None:
     w = make_world()
     app = make_app()
-    app.write_spec(spec_for(w, repo=f"action-{uuid.uuid4().hex[:6]}", build_args={"VERSION": "v11"}))
+    app.write_spec(spec_for(w, build_args={"VERSION": "v11"}))
     result = action_runner(app).run({"spec": "ecs-ship.yml", "working-directory": "."}, tmp_path)
     assert result.code == 0, result.log
     out = result.outputs
     assert sandbox.registry is not None
-    assert out["image"].startswith(f"{sandbox.registry.address}/action-") and "@sha256:" in out["image"]
+    assert out["image"].startswith(f"{sandbox.registry.address}/e2e-") and "@sha256:" in out["image"]
     assert out["image"].endswith(out["image-digest"])
     assert out["task-definition-arn"].endswith(":2") and out["previous-task-definition-arn"].endswith(":1")
     assert out["deployment-id"].startswith("ecs-svc/")
@@ -196,7 +195,7 @@ def test_action_failed_deploy_fails_the_step_with_diagnosis(
 ) -> None:
     w = make_world()
     app = make_app()
-    app.write_spec(spec_for(w, repo=f"action-{uuid.uuid4().hex[:6]}", build_args={"VERSION": "v12", "HEALTH": "500"}))
+    app.write_spec(spec_for(w, build_args={"VERSION": "v12", "HEALTH": "500"}))
     result = action_runner(app).run({"spec": "ecs-ship.yml"}, tmp_path)
     assert result.code == 1, result.log
     assert "::error title=ecs-ship deploy failed::" in result.log

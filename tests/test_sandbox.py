@@ -412,13 +412,14 @@ def test_tasks_run_on_host_network_bound_to_loopback(sandbox: Sandbox, make_worl
     assert ours
     for container in ours:
         assert container.attrs["HostConfig"]["NetworkMode"] == "host"
+    ports = set()
+    for c in ours:
+        env = dict(item.split("=", 1) for item in c.attrs["Config"]["Env"])
+        ports.add(int(env["PORT"]))  # every hello container is told its port
+    assert ports
     listening = Path("/proc/net/tcp").read_text().splitlines()[1:]
-    for port in {
-        int(c.attrs["Config"]["Env"][0].split("=")[1])
-        for c in ours
-        if c.attrs["Config"]["Env"] and c.attrs["Config"]["Env"][0].startswith("PORT=")
-    }:
-        local = [line.split()[1] for line in listening if line.split()[3] == "0A"]  # 0A = LISTEN
+    local = [line.split()[1] for line in listening if line.split()[3] == "0A"]  # 0A = LISTEN
+    for port in ports:
         bound = [addr for addr in local if int(addr.split(":")[1], 16) == port]
         assert bound and all(addr.startswith("0100007F") for addr in bound), (port, bound)
 

@@ -27,7 +27,9 @@ from tests.test_sandbox import Hammer, describe, served, targets
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def spec_for(w: World, *, repo: str, build_args: dict[str, str] | None = None, extra: str = "") -> str:
+def spec_for(w: World, *, repo: str | None = None, build_args: dict[str, str] | None = None, extra: str = "") -> str:
+    """A deploy spec for world `w`; each call gets its own repository unless one is named (tags never collide)."""
+    repo = repo or f"e2e-{uuid.uuid4().hex[:6]}"
     doc: dict[str, Any] = {
         "version": 1,
         "region": w.region,
@@ -130,7 +132,6 @@ def test_new_version_switches_with_no_failed_request(
     app.write_spec(
         spec_for(
             w,
-            repo=f"e2e-{uuid.uuid4().hex[:6]}",
             build_args={"VERSION": "v7"},
             extra="smoke:\n  path: /\n  contains: hello v7\n",
         )
@@ -153,7 +154,7 @@ def test_dry_run_and_plan_make_no_write(
 ) -> None:
     w = make_world()
     app = make_app()
-    app.write_spec(spec_for(w, repo=f"e2e-{uuid.uuid4().hex[:6]}"))
+    app.write_spec(spec_for(w))
     mark = sandbox.ledger.mark()
     for args in (("deploy", "--dry-run"), ("plan",), ("render",), ("status",), ("validate",)):
         run = ecs_ship(sandbox, *args, "--spec", str(app.spec))
@@ -175,7 +176,7 @@ def test_broken_health_is_diagnosed_and_rolled_back(
 ) -> None:
     w = make_world()
     app = make_app()
-    app.write_spec(spec_for(w, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"VERSION": "v3", "HEALTH": "500"}))
+    app.write_spec(spec_for(w, build_args={"VERSION": "v3", "HEALTH": "500"}))
     ecs = sandbox.clients()["ecs"]
     before = describe(ecs, w)["taskDefinition"]
     run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
@@ -194,7 +195,7 @@ def test_crash_at_start_shows_exit_code_and_log_line(
 ) -> None:
     w = make_world()
     app = make_app()
-    app.write_spec(spec_for(w, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"VERSION": "v4", "CRASH": "1"}))
+    app.write_spec(spec_for(w, build_args={"VERSION": "v4", "CRASH": "1"}))
     run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec), "--no-rollback")
     assert run.code == 1, run.text
     assert "Essential container in task exited" in run.text
@@ -210,7 +211,7 @@ def test_timeout_fails_without_waiting_forever(
     # Within the grace period neither ECS nor ecs-ship may judge the slow starter: only the timeout can end it.
     w = make_world(grace_period=120)
     app = make_app()
-    app.write_spec(spec_for(w, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"START_DELAY": "60"}))
+    app.write_spec(spec_for(w, build_args={"START_DELAY": "60"}))
     run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec), "--timeout", "6", "--no-rollback")
     assert run.code == 1, run.text
     assert "timed out after 6s" in run.text
@@ -234,7 +235,7 @@ def test_bad_input_exits_2_and_writes_nothing(
     run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
     assert run.code == 2 and "/healthz" in run.err and "apply_health_check_path" in run.err, run.text
 
-    app.write_spec(spec_for(w, repo=f"e2e-{uuid.uuid4().hex[:6]}"))
+    app.write_spec(spec_for(w))
     run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec), "--image-tag", "does-not-exist")
     assert run.code == 2 and "does-not-exist" in run.err, run.text
 
@@ -258,11 +259,7 @@ def test_task_definition_file_from_describe_output(
     doc = json.loads(json.dumps(described, default=str))
     doc["taskDefinition"]["containerDefinitions"][0]["environment"] = [{"name": "GREETING", "value": "hi"}]
     (app.root / "taskdef.json").write_text(json.dumps(doc, indent=2))
-    app.write_spec(
-        spec_for(
-            w, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"VERSION": "v5"}, extra="task_definition: taskdef.json\n"
-        )
-    )
+    app.write_spec(spec_for(w, build_args={"VERSION": "v5"}, extra="task_definition: taskdef.json\n"))
     run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
     assert run.code == 0, run.text
     td = ecs.describe_task_definition(taskDefinition=describe(ecs, w)["taskDefinition"])["taskDefinition"]
@@ -282,11 +279,7 @@ def test_two_container_task(sandbox: Sandbox, make_world: Callable[..., World], 
     }
     doc["containerDefinitions"] = [web, sidecar]
     (app.root / "taskdef.json").write_text(json.dumps(doc, indent=2))
-    app.write_spec(
-        spec_for(
-            w, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"VERSION": "v6"}, extra="task_definition: taskdef.json\n"
-        )
-    )
+    app.write_spec(spec_for(w, build_args={"VERSION": "v6"}, extra="task_definition: taskdef.json\n"))
     run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
     assert run.code == 0, run.text
     svc = describe(ecs, w)
@@ -370,7 +363,7 @@ def test_interrupt_leaves_a_known_state(
 ) -> None:
     w = make_world(grace_period=120)
     app = make_app()
-    app.write_spec(spec_for(w, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"START_DELAY": "60"}))
+    app.write_spec(spec_for(w, build_args={"START_DELAY": "60"}))
     assert sandbox.registry is not None
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "AWS_"))},
@@ -407,7 +400,7 @@ def test_github_actions_outputs_and_summary(
 ) -> None:
     w = make_world()
     app = make_app()
-    app.write_spec(spec_for(w, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"VERSION": "v9"}))
+    app.write_spec(spec_for(w, build_args={"VERSION": "v9"}))
     outputs, summary = tmp_path / "out", tmp_path / "summary.md"
     assert sandbox.registry is not None
     run = ecs_ship(
@@ -438,7 +431,6 @@ def test_run_local_command_reports_the_container_exit_code_as_a_failure(
     app = make_app()
     text = spec_for(
         World("us-east-1", "no-cluster", "no-service", "", "", "", "", "", 0, "", "", [], ""),
-        repo=f"local-{uuid.uuid4().hex[:6]}",
         build_args={"CRASH": "1", "VERSION": "v13"},
         extra="""\
         task_definition:
@@ -466,7 +458,7 @@ def test_registry_down_fails_cleanly_before_any_aws_write(
 
     w = make_world()
     app = make_app()
-    app.write_spec(spec_for(w, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"VERSION": "v14"}))
+    app.write_spec(spec_for(w, build_args={"VERSION": "v14"}))
     assert sandbox.registry is not None
     mark = sandbox.ledger.mark()
     pause_registry(sandbox.registry)
@@ -490,7 +482,7 @@ def test_throttling_is_ridden_out(
 ) -> None:
     w = make_world()
     app = make_app()
-    app.write_spec(spec_for(w, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"VERSION": "v15"}))
+    app.write_spec(spec_for(w, build_args={"VERSION": "v15"}))
     mark = sandbox.ledger.mark()
     for action in ("DescribeServices", "DescribeTargetHealth", "ListTasks", "UpdateService"):
         sandbox.ledger.throttle(action, 3)
@@ -509,7 +501,7 @@ def test_worker_service_without_load_balancer(
 ) -> None:
     w = make_world(attach_load_balancer=False)
     app = make_app()
-    doc = yaml.safe_load(spec_for(w, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"VERSION": "v16"}))
+    doc = yaml.safe_load(spec_for(w, build_args={"VERSION": "v16"}))
     del doc["load_balancer"]
     app.write_spec(yaml.safe_dump(doc))
     run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
@@ -532,7 +524,7 @@ def test_environment_overlay_picks_the_target(
 ) -> None:
     prod, staging = make_world(), make_world()
     app = make_app()
-    doc = yaml.safe_load(spec_for(prod, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"VERSION": "v18"}))
+    doc = yaml.safe_load(spec_for(prod, build_args={"VERSION": "v18"}))
     doc["images"][0]["tag"] = "{git_short_sha}-{env}"
     doc["environments"] = {"staging": {"cluster": staging.cluster, "service": staging.service}}
     app.write_spec(yaml.safe_dump(doc))
@@ -549,7 +541,7 @@ def test_several_tasks_all_must_be_healthy(
 ) -> None:
     w = make_world(desired_count=3)
     app = make_app()
-    app.write_spec(spec_for(w, repo=f"e2e-{uuid.uuid4().hex[:6]}", build_args={"VERSION": "v19"}))
+    app.write_spec(spec_for(w, build_args={"VERSION": "v19"}))
     hammer = Hammer(w.url + "/")
     hammer.start()
     try:
@@ -563,3 +555,29 @@ def test_several_tasks_all_must_be_healthy(
     assert "serving:" in run.text and "stable:" in run.text
     assert hammer.failures == [] and hammer.bodies[-1] == "hello v19"
     assert {served(w) for _ in range(6)} == {"hello v19"}
+
+
+def test_readme_iam_list_names_every_call_ecs_ship_makes(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+) -> None:
+    """The IAM section of the README is a promise: every API action a deploy, a failed deploy with its
+    rollback, `rollback` and `status` make must be listed there."""
+    readme = (ROOT / "README.md").read_text()
+    iam = readme.split("### IAM permissions", 1)[1].split("\n## ", 1)[0]
+    w = make_world()
+    app = make_app()
+    doc = yaml.safe_load(spec_for(w, build_args={"VERSION": "v20"}))
+    doc["load_balancer"] = {"health_check_path": "/", "apply_health_check_path": True}
+    app.write_spec(yaml.safe_dump(doc))
+    mark = sandbox.ledger.mark()
+    assert ecs_ship(sandbox, "deploy", "--spec", str(app.spec)).code == 0
+    doc["images"][0]["build_args"] = {"VERSION": "v21", "CRASH": "1"}
+    app.write_spec(yaml.safe_dump(doc))
+    assert ecs_ship(sandbox, "deploy", "--spec", str(app.spec)).code == 1
+    assert ecs_ship(sandbox, "rollback", "--spec", str(app.spec)).code == 0
+    assert ecs_ship(sandbox, "status", "--spec", str(app.spec)).code == 0
+    actions = {c.action for c in sandbox.ledger.calls_since(mark)}
+    # Everything ecs-ship called, by the action names IAM uses.
+    assert {"ModifyTargetGroup", "GetLogEvents", "ListTaskDefinitions", "UpdateService"} <= actions
+    missing = sorted(a for a in actions if f"{a}`" not in iam)
+    assert missing == [], f"README's IAM list lacks {missing}"

@@ -148,7 +148,10 @@ def build_hello(
 
 
 def split_repo_tag(repo_tag: str) -> tuple[str, str]:
-    """Split ``host:port/name:tag`` into repository and tag (default ``latest``)."""
+    """Split ``host:port/name:tag`` (or ``…/name@sha256:…``) into repository and tag or digest (default ``latest``)."""
+    if "@" in repo_tag:
+        repository, _, digest = repo_tag.partition("@")
+        return repository, digest
     slash = repo_tag.rfind("/")
     colon = repo_tag.rfind(":")
     if colon > slash:

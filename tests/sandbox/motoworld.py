@@ -76,7 +76,6 @@ class TaskDefView:
     family: str
     revision: int
     container_definitions: list[dict[str, Any]]
-    network_mode: str
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,6 @@ class TargetGroupView:
     unhealthy_threshold: int
     matcher: str
     deregistration_delay: float
-    health_check_enabled: bool
 
 
 @dataclass(frozen=True)
@@ -258,7 +256,6 @@ class MotoWorld:
             family=td.family,
             revision=int(td.revision),
             container_definitions=json.loads(json.dumps(td.container_definitions)),
-            network_mode=str(td.network_mode or "awsvpc"),
         )
 
     def target_group(self, region: str, arn: str) -> TargetGroupView | None:
@@ -278,7 +275,6 @@ class MotoWorld:
             unhealthy_threshold=int(tg.unhealthy_threshold_count),
             matcher=str(matcher),
             deregistration_delay=float(tg.attributes.get("deregistration_delay.timeout_seconds", 300)),
-            health_check_enabled=bool(tg.health_check_enabled),
         )
 
     def listeners(self, region: str) -> list[ListenerView]:

@@ -25,6 +25,7 @@ import requests
 
 from . import services
 from .hosts import HostsFile
+from .images import split_repo_tag
 from .ledger import Ledger
 from .motoworld import (
     MotoWorld,
@@ -101,7 +102,6 @@ class Task:
     deployment_id: str
     ports: dict[str, int]
     targets: list[Target] = field(default_factory=list)
-    docker_ids: dict[str, str] = field(default_factory=dict)
     started_mono: float | None = None
     draining_until: float | None = None
     kill: threading.Event = field(default_factory=threading.Event)
@@ -568,7 +568,6 @@ class Simulator:
                         if c.name in task.ports
                         else []
                     )
-                task.docker_ids = {n: c.id for n, c in started.items()}
                 self.ledger.fact("task_started", task.arn, task.deployment_id)
                 self._register_targets(task, view)
             self._watch(task, started)
@@ -596,10 +595,9 @@ class Simulator:
                 self._finish(task, codes)
 
     def _pull(self, image: str) -> None:
-        repo, tag, digest = _split_image(image)
+        repo, ref = split_repo_tag(image)
         host = repo.split("/", 1)[0] if "/" in repo else ""
         auth = self.config.registry_auth.get(host)
-        ref = digest or tag or "latest"
         self.docker.api.pull(repo, tag=ref, auth_config=auth)  # raises APIError on failure
         try:
             self.docker.images.get(image)
@@ -856,15 +854,3 @@ class _Abort(Exception):
 def _short(exc: BaseException) -> str:
     text = getattr(exc, "explanation", None) or str(exc)
     return str(text).strip().splitlines()[0][:300] if text else type(exc).__name__
-
-
-def _split_image(image: str) -> tuple[str, str | None, str | None]:
-    """'host:5000/repo:tag@sha256:x' -> (repo, tag, digest)."""
-    digest = None
-    if "@" in image:
-        image, digest = image.split("@", 1)
-    tag = None
-    last = image.rsplit("/", 1)[-1]
-    if ":" in last:
-        image, tag = image.rsplit(":", 1)
-    return image, tag, digest
