@@ -439,8 +439,13 @@ def test_sigterm_to_a_driver_process_removes_every_container(
 # --------------------------------------------------------------------------------------------
 # --image-tag: the existing tag, pulled from the registry by its digest
 # --------------------------------------------------------------------------------------------
-def test_image_tag_pulls_the_registry_digest(sandbox: Sandbox, tmp_path: Path, cleanup: list[Any]) -> None:
+def test_image_tag_pulls_the_registry_digest(
+    sandbox: Sandbox, tmp_path: Path, cleanup: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert sandbox.registry is not None and sandbox.docker is not None
+    # Registry credentials reach run-local as they reach a deploy: from the environment (or `docker login`).
+    monkeypatch.setenv("ECS_SHIP_REGISTRY_USERNAME", sandbox.registry.user)
+    monkeypatch.setenv("ECS_SHIP_REGISTRY_PASSWORD", sandbox.registry.password)
     repo = f"run-local-{uuid.uuid4().hex[:8]}"
     pushed = sandbox.build_and_push(repo, "v7")  # registry/repo@sha256:...
     repository, digest = pushed.split("@")
