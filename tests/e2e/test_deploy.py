@@ -339,7 +339,10 @@ def test_image_tag_redeploy_and_rollback_command(
 
     # workflow_dispatch redeploy of an earlier build: no build, the tag's digest is deployed.
     mark = sandbox.ledger.mark()
-    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec), "--image-tag", sha_v2)
+    # No Docker engine is needed for it (credentials come from the environment or config.json).
+    run = ecs_ship(
+        sandbox, "deploy", "--spec", str(app.spec), "--image-tag", sha_v2, env={"DOCKER_HOST": "unix:///nonexistent"}
+    )
     assert run.code == 0, run.text
     assert "Successfully built" not in run.text and "already in the registry" in run.text
     assert writes(sandbox, mark) == ["RegisterTaskDefinition", "UpdateService"]
