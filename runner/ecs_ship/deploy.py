@@ -14,7 +14,7 @@ import botocore.exceptions
 
 from .aws import Clients, error_code
 from .errors import DeployError, InputError
-from .plan import CurrentState, Plan, TargetGroupInfo
+from .plan import ApiCall, CurrentState, Plan, TargetGroupInfo
 
 
 def describe_service(clients: Clients, cluster: str, service: str) -> dict[str, Any]:
@@ -87,6 +87,7 @@ class Applied:
     previous_task_definition_arn: str
     deployment_id: str
     registered: bool
+    undo: tuple[ApiCall, ...] = ()  # the plan's undo calls for the changes that were made
 
 
 def start_deployment(clients: Clients, cluster: str, service: str, task_definition_arn: str) -> str:
@@ -102,16 +103,41 @@ def start_deployment(clients: Clients, cluster: str, service: str, task_definiti
 
 
 def apply(plan: Plan, clients: Clients) -> Applied:
+    """Make the plan's writes in order. If a write fails after a target group was changed, the change is put
+    back before the error propagates: the service keeps running as it was, with the settings it had."""
     arn = plan.previous_task_definition_arn
-    for call in plan.calls:
+    undo_of = {str(c.params["TargetGroupArn"]): c for c in plan.undo}
+    made: list[ApiCall] = []
+    try:
+        for call in plan.calls:
+            if call.operation == "modify_target_group":
+                clients.elbv2.modify_target_group(**call.params)
+                if str(call.params["TargetGroupArn"]) in undo_of:
+                    made.append(undo_of[str(call.params["TargetGroupArn"])])
+            elif call.operation == "register_task_definition":
+                arn = clients.ecs.register_task_definition(**plan.document)["taskDefinition"]["taskDefinitionArn"]
+            elif call.operation == "update_service":
+                deployment_id = start_deployment(clients, plan.spec.cluster, plan.spec.service, arn)
+                return Applied(arn, plan.previous_task_definition_arn, deployment_id, plan.register, tuple(made))
+    except BaseException as exc:
+        try:
+            undo(tuple(made), clients)
+        except Exception as undo_exc:
+            # The first failure is the one to report; the message still says what was left changed.
+            raise DeployError(
+                f"failed to apply the plan for {plan.spec.service}: {exc}; and failed to put back "
+                f"{', '.join(c.why for c in made)}: {undo_exc}",
+                fix="set the target group's health check path back by hand",
+            ) from exc
+        raise
+    raise DeployError(f"failed to apply the plan for {plan.spec.service}: it has no update_service call")
+
+
+def undo(calls: tuple[ApiCall, ...], clients: Clients) -> None:
+    """Put back what a plan changed besides the service (today: target-group health-check paths)."""
+    for call in calls:
         if call.operation == "modify_target_group":
             clients.elbv2.modify_target_group(**call.params)
-        elif call.operation == "register_task_definition":
-            arn = clients.ecs.register_task_definition(**plan.document)["taskDefinition"]["taskDefinitionArn"]
-        elif call.operation == "update_service":
-            deployment_id = start_deployment(clients, plan.spec.cluster, plan.spec.service, arn)
-            return Applied(arn, plan.previous_task_definition_arn, deployment_id, plan.register)
-    raise DeployError(f"failed to apply the plan for {plan.spec.service}: it has no update_service call")
 
 
 def previous_revision(clients: Clients, service: Mapping[str, Any], to_revision: int | None) -> str:

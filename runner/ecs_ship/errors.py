@@ -58,3 +58,9 @@ class DeploymentFailed(DeployError):
         super().__init__(message, fix=fix)
         self.diagnosis = diagnosis or []
         self.rolled_back = rolled_back
+
+
+class Interrupted(DeployError):
+    """Ctrl-C, SIGTERM (a cancelled CI job) or a cancel from another service's interruption: exit 130."""
+
+    exit_code = 130

@@ -402,6 +402,14 @@ def push(
     return reported.get("digest")
 
 
+def missing_image(repository: str, tag: str) -> InputError:
+    host, _ = split_repository(repository)
+    return InputError(
+        f"failed to find image {repository}:{tag} in registry {host}",
+        fix="push that tag first, or deploy without --image-tag/--skip-build to build it",
+    )
+
+
 def ship(
     spec: ImageSpec,
     tag: str,
@@ -417,16 +425,13 @@ def ship(
 
     `docker_client` is called only when a build is needed: a redeploy of an image the registry has needs no engine.
     """
-    host, path = split_repository(spec.repository)
+    _, path = split_repository(spec.repository)
     existing = registry.manifest_digest(path, tag)
     if existing:
         log(f"{spec.repository}:{tag} is already in the registry ({existing}); not building it again")
         return ShippedImage(spec.container, spec.repository, tag, existing, built=False, pushed=False)
     if not build_allowed:
-        raise InputError(
-            f"failed to find image {spec.repository}:{tag} in registry {host}",
-            fix="push that tag first, or deploy without --image-tag/--skip-build to build it",
-        )
+        raise missing_image(spec.repository, tag)
     if docker_client is None:
         raise InputError("failed to build: no Docker engine answered", fix="start Docker or set DOCKER_HOST")
     engine = docker_client()

@@ -64,6 +64,9 @@ class Plan:
     calls: tuple[ApiCall, ...]
     url: str | None
     images: Mapping[str, str] = field(default_factory=dict)  # container -> image reference
+    # What puts back the load-balancer settings this plan changes, for a rollback: the old revision was
+    # healthy with the old health-check path, and may not be with the new one.
+    undo: tuple[ApiCall, ...] = ()
 
     def lines(self) -> list[str]:
         s = self.spec
@@ -84,6 +87,18 @@ class Plan:
         return out
 
 
+def require_ecs_controller(service: Mapping[str, Any], name: str, verb: str) -> None:
+    """CODE_DEPLOY and EXTERNAL services take their deployments from another controller: update_service with a
+    new task definition is refused by ECS (or bypasses that controller), so ecs-ship stops before writing."""
+    controller = (service.get("deploymentController") or {}).get("type", "ECS")
+    if controller != "ECS":
+        raise InputError(
+            f"failed to {verb} service {name}: its deployment controller is {controller}",
+            fix="ecs-ship drives ECS-controlled deployments; use the controller's own tooling "
+            "(CodeDeploy for blue/green) for this service",
+        )
+
+
 def base_document(spec: ServiceSpec, state: CurrentState) -> dict[str, Any]:
     source = spec.task_definition
     if source.kind == "current" or source.document is None:
@@ -99,13 +114,9 @@ def make_plan(spec: ServiceSpec, state: CurrentState, images: Mapping[str, str])
             f"in cluster {spec.cluster}",
             fix="create the service first (console, Terraform or `aws ecs create-service`)",
         )
-    controller = (svc.get("deploymentController") or {}).get("type", "ECS")
-    if controller != "ECS":
-        raise InputError(
-            f"failed to plan a deployment of service {spec.service}: its deployment controller is {controller}",
-            fix="ecs-ship drives rolling (ECS) deployments; use CodeDeploy's own tooling for blue/green services",
-        )
+    require_ecs_controller(svc, spec.service, "plan a deployment of")
     calls: list[ApiCall] = []
+    undo: list[ApiCall] = []
     warnings: list[str] = []
 
     wanted = spec.load_balancer.health_check_path
@@ -126,6 +137,15 @@ def make_plan(spec: ServiceSpec, state: CurrentState, images: Mapping[str, str])
                     f"health check path {tg.health_check_path!r} -> {wanted!r}",
                 )
             )
+            if tg.health_check_path:
+                undo.append(
+                    ApiCall(
+                        "elbv2",
+                        "modify_target_group",
+                        {"TargetGroupArn": tg.arn, "HealthCheckPath": tg.health_check_path},
+                        f"rollback: health check path {wanted!r} -> {tg.health_check_path!r}",
+                    )
+                )
     if wanted and not state.target_groups:
         warnings.append(
             f"load_balancer.health_check_path is {wanted!r} but service {spec.service} has no target group; "
@@ -167,4 +187,5 @@ def make_plan(spec: ServiceSpec, state: CurrentState, images: Mapping[str, str])
         calls=tuple(calls),
         url=state.url,
         images=dict(images),
+        undo=tuple(undo),
     )

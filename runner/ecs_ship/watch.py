@@ -128,6 +128,9 @@ class Goal:
 class Verdict:
     kind: str  # waiting | serving | stable | failed
     reason: str = ""
+    # The task definition of the deployment that took over from ours (another run, a person, or ECS's own
+    # circuit-breaker rollback): rolling back over it could undo someone else's newer deploy.
+    superseded_by: str | None = None
 
 
 def own_tasks(snap: Snapshot, goal: Goal) -> list[TaskState]:
@@ -174,12 +177,18 @@ def assess(snap: Snapshot, goal: Goal) -> Verdict:
                 "failed",
                 f"deployment {goal.deployment_id} is gone: the service now runs deployment {primary.id} "
                 f"({primary.task_definition.rsplit('/', 1)[-1]})",
+                superseded_by=primary.task_definition,
             )
         return Verdict("failed", f"deployment {goal.deployment_id} is gone and the service has no deployment")
     if ours.rollout_state == "FAILED":
         return Verdict("failed", f"ECS marked deployment {ours.id} FAILED: {ours.rollout_reason or 'no reason given'}")
     if ours.status != "PRIMARY" and primary is not None and primary.id != ours.id:
-        return Verdict("failed", f"deployment {ours.id} was replaced by deployment {primary.id}")
+        return Verdict(
+            "failed",
+            f"deployment {ours.id} was replaced by deployment {primary.id} "
+            f"({primary.task_definition.rsplit('/', 1)[-1]})",
+            superseded_by=primary.task_definition,
+        )
 
     mine = own_tasks(snap, goal)
     failed = [t for t in mine if t.failed]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ecs_ship.errors import InputError
-from ecs_ship.plan import ApiCall, CurrentState, Plan, TargetGroupInfo, make_plan
+from ecs_ship.plan import ApiCall, CurrentState, Plan, TargetGroupInfo, make_plan, require_ecs_controller
 from ecs_ship.spec import (
     LoadBalancerSpec,
     ServiceSpec,
@@ -235,6 +235,21 @@ def test_health_path_mismatch_with_apply_modifies_target_group_first() -> None:
 
     assert ops(plan) == ["elbv2.modify_target_group", "ecs.register_task_definition", "ecs.update_service"]
     assert dict(plan.calls[0].params) == {"TargetGroupArn": TG_ARN, "HealthCheckPath": "/ready"}
+    # A rollback must put the old path back: the old revision was healthy with it, not with the new one.
+    assert [dict(c.params) for c in plan.undo] == [{"TargetGroupArn": TG_ARN, "HealthCheckPath": "/"}]
+
+
+def test_unchanged_health_path_has_nothing_to_undo() -> None:
+    plan = make_plan(spec(health_check_path="/healthz", apply=True), state(health_path="/healthz"), {})
+    assert plan.undo == ()
+
+
+def test_code_deploy_and_external_services_are_refused_before_any_write() -> None:
+    for controller in ("CODE_DEPLOY", "EXTERNAL"):
+        with pytest.raises(InputError) as caught:
+            require_ecs_controller(service_entry(deploymentController={"type": controller}), "hello", "roll back")
+        assert controller in caught.value.message and caught.value.exit_code == 2
+    require_ecs_controller(service_entry(), "hello", "roll back")
 
 
 def test_health_path_with_apply_and_same_image_still_modifies_then_updates() -> None:

@@ -139,8 +139,12 @@ def test_rollout_failed_and_replaced_deployments() -> None:
     other = DeploymentState("ecs-svc/other", "PRIMARY", "td:3", 1, 0, 0, 0, "IN_PROGRESS", None)
     v = assess(snap(deployments=(other, replace(dep(), status="ACTIVE"))), GOAL)
     assert v.kind == "failed" and "replaced by deployment ecs-svc/other" in v.reason
+    assert v.superseded_by == "td:3"
     v = assess(snap(deployments=(other,)), GOAL)
-    assert v.kind == "failed" and "is gone" in v.reason
+    assert v.kind == "failed" and "is gone" in v.reason and v.superseded_by == "td:3"
+    # ECS's circuit breaker marks ours FAILED and rolls back itself: failed, not superseded.
+    v = assess(snap(deployments=(other, replace(failed, status="ACTIVE"))), GOAL)
+    assert v.superseded_by is None
 
 
 def test_tasks_of_other_deployments_are_ignored() -> None:

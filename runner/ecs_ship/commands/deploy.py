@@ -1,0 +1,224 @@
+"""`ecs-ship deploy`: the pipeline. Prepare (read-only: everything that can be bad input) for every service
+before any service makes its first write; then build and push, register, update the service, watch, and on
+failure explain and roll back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NoReturn
+
+import requests
+
+from .. import aws, deploy, engine, image, plan
+from ..context import Context, rev
+from ..errors import DeploymentFailed, Interrupted
+from ..rollout import decide_rollback, roll_back, start_rollback, watch_deployment
+from ..spec import ImageSpec, ServiceSpec, Spec
+from ..summary import summarise
+
+# A digest-shaped stand-in for images not built yet: lets the plan be made (and its input errors found)
+# before anything is built, pushed or written.
+UNBUILT_DIGEST = "sha256:" + "0" * 64
+
+
+@dataclass(frozen=True)
+class ImageJob:
+    spec: ImageSpec
+    tag: str
+    registry: image.RegistryAPI
+    digest: str | None  # already in the registry under `tag`
+    git_sha: str
+
+
+@dataclass(frozen=True)
+class Prepared:
+    svc: ServiceSpec
+    clients: aws.Clients
+    state: plan.CurrentState
+    jobs: tuple[ImageJob, ...]
+
+
+def prepare(ctx: Context, spec: Spec, svc: ServiceSpec) -> Prepared:
+    """Read-only: clients, the service's state, registry credentials and tags, and a trial plan. Everything a
+    user can get wrong fails here, for every service, before the first write of any."""
+    ctx.stage(svc.name, "preparing")
+    clients = aws.make_clients(svc.region)
+    state = deploy.read_state(clients, svc.cluster, svc.service)
+    build_allowed = not (ctx.args.image_tag or getattr(ctx.args, "skip_build", False))
+    values = image.tag_values(image.git_info(spec.path.parent), spec.env) if svc.images else {}
+    jobs = []
+    for img in svc.images:
+        tag = ctx.args.image_tag or image.image_tag(img, values)
+        host, path = image.split_repository(img.repository)
+        creds = image.resolve_credentials(host, clients=clients, mask=ctx.out.mask)
+        registry = image.RegistryAPI(host, creds)
+        digest = registry.manifest_digest(path, tag)
+        if digest is None and not build_allowed:
+            raise image.missing_image(img.repository, tag)
+        jobs.append(ImageJob(img, tag, registry, digest, values.get("git_sha", "")))
+    trial = {j.spec.container: f"{j.spec.repository}@{j.digest or UNBUILT_DIGEST}" for j in jobs}
+    plan.make_plan(svc, state, trial)
+    return Prepared(svc, clients, state, tuple(jobs))
+
+
+def ship_images(ctx: Context, p: Prepared) -> dict[str, str]:
+    """Build (when the registry lacks the tag) and push each image; container -> repository@digest."""
+    label = p.svc.name
+    result = ctx.result(label)
+    current = {
+        c["name"]: c.get("image", "") for c in p.state.task_definition["taskDefinition"].get("containerDefinitions", [])
+    }
+    refs: dict[str, str] = {}
+    for job in p.jobs:
+        img, tag = job.spec, job.tag
+        previous = current.get(img.container, "")
+        ctx.stage(label, f"building {img.repository}:{tag}")
+        with ctx.ship_lock, ctx.out.group(f"image {img.repository}:{tag}"):
+            shipped = ctx.shipped.get((img.repository, tag)) or image.ship(
+                img,
+                tag,
+                docker_client=engine.connect,
+                registry=job.registry,
+                log=ctx.sayer(label),
+                build_allowed=not (ctx.args.image_tag or ctx.args.skip_build),
+                cache_from=[previous] if previous.startswith(img.repository) else [],
+                labels={"org.opencontainers.image.revision": job.git_sha},
+            )
+            ctx.shipped[(img.repository, tag)] = shipped
+        ctx.out.line(f"image for {img.container}: {shipped.ref}", label)
+        result.setdefault("images", {})[img.container] = shipped.ref
+        result.setdefault("image", shipped.ref)
+        result.setdefault("image-digest", shipped.digest)
+        refs[img.container] = shipped.ref
+    return refs
+
+
+def smoke_check(ctx: Context, svc: ServiceSpec, url: str | None) -> str | None:
+    """None when the check passes (or is off); else why it failed."""
+    if svc.smoke is None:
+        return None
+    if not url:
+        return "smoke check: the service has no load balancer URL to check"
+    target = url.rstrip("/") + svc.smoke.path
+    try:
+        resp = requests.get(target, timeout=svc.smoke.timeout)
+    except requests.RequestException as exc:
+        return f"smoke check: GET {target} failed: {exc}"
+    if resp.status_code != svc.smoke.expect_status:
+        return f"smoke check: GET {target} answered {resp.status_code}, expected {svc.smoke.expect_status}"
+    if svc.smoke.contains and svc.smoke.contains not in resp.text:
+        return f"smoke check: GET {target} did not contain {svc.smoke.contains!r}"
+    ctx.out.line(f"smoke check: GET {target} -> {resp.status_code}", svc.name)
+    return None
+
+
+def execute(ctx: Context, p: Prepared) -> None:
+    svc, clients, state = p.svc, p.clients, p.state
+    label = svc.name
+    say = ctx.sayer(label)
+    result = ctx.result(label)
+    started = ctx.clock()
+    result["previous-task-definition-arn"] = state.task_definition_arn
+    if state.url:
+        result["service-url"] = state.url
+    refs = ship_images(ctx, p)
+    the_plan = plan.make_plan(svc, state, refs)
+    for w in the_plan.warnings:
+        ctx.out.warning(w, label)
+    if the_plan.register:
+        with ctx.out.group("task definition changes"):
+            for line in the_plan.diff.splitlines():
+                say(line)
+    ctx.stage(label, "registering and updating the service")
+    applied = deploy.apply(the_plan, clients)
+    result["task-definition-arn"] = applied.task_definition_arn
+    result["deployment-id"] = applied.deployment_id
+    verb = "registered" if applied.registered else "reusing"
+    say(f"{verb} {rev(applied.task_definition_arn)}; started deployment {applied.deployment_id}")
+    timeout = ctx.args.timeout if ctx.args.timeout is not None else svc.wait.timeout
+    ctx.stage(label, "watching the deployment")
+    try:
+        outcome = watch_deployment(
+            ctx, svc, clients, state.service, applied.deployment_id, the_plan.document, timeout, started
+        )
+    except (Interrupted, KeyboardInterrupt):
+        ctx.cancel.set()
+        interrupted(ctx, p, applied)
+    result["milestones"] = outcome.milestones
+    failure = None if outcome.ok else outcome.verdict.reason
+    diagnosis = outcome.diagnosis
+    if failure is None:
+        failure = smoke_check(ctx, svc, state.url)
+        diagnosis = [failure] if failure else []
+    if failure is None:
+        say(
+            f"deployed {rev(applied.task_definition_arn)} in {ctx.clock() - started:.1f}s"
+            + (f"; serving at {state.url}" if state.url else "")
+        )
+        result["outcome"] = "deployed"
+        summarise(ctx, svc, result)
+        return
+
+    say("deployment failed; why:")
+    for line in diagnosis:
+        say(f"  {line}")
+    result["diagnosis"] = diagnosis
+    decision = decide_rollback(
+        on_failure=svc.on_failure,
+        no_rollback=ctx.args.no_rollback,
+        verdict=None if outcome.ok else outcome.verdict,
+        previous_arn=applied.previous_task_definition_arn,
+    )
+    if not decision.roll_back:
+        result["outcome"] = f"failed, left as is ({decision.why})"
+        summarise(ctx, svc, result)
+        raise DeploymentFailed(
+            f"failed to deploy {svc.service}: {failure}",
+            diagnosis=diagnosis,
+            fix=f"the service was left on {rev(applied.task_definition_arn)} ({decision.why}); "
+            f"`ecs-ship rollback` returns it to {rev(applied.previous_task_definition_arn)}",
+        )
+    ctx.stage(label, "rolling back")
+    rolled = roll_back(ctx, svc, clients, applied.previous_task_definition_arn, timeout, applied.undo)
+    result["outcome"] = "failed, rolled back" if rolled else "failed, rollback unhealthy"
+    summarise(ctx, svc, result)
+    raise DeploymentFailed(
+        f"failed to deploy {svc.service}: {failure}",
+        diagnosis=diagnosis,
+        rolled_back=rolled,
+        fix=None if rolled else "the rollback did not become healthy either; check `ecs-ship status`",
+    )
+
+
+def interrupted(ctx: Context, p: Prepared, applied: deploy.Applied) -> NoReturn:
+    """Interrupted while watching (Ctrl-C, or a cancelled CI job's SIGINT then SIGTERM 7.5 s later).
+
+    The new revision has not proven healthy. With `on_failure: rollback` the rollback is started — one call,
+    well inside the 7.5 s before SIGTERM — and not watched; with `stop` or --no-rollback the deployment is
+    left to ECS. Either way the message says which, and how to follow it.
+    """
+    svc = p.svc
+    result = ctx.result(svc.name)
+    decision = decide_rollback(
+        on_failure=svc.on_failure,
+        no_rollback=ctx.args.no_rollback,
+        verdict=None,
+        previous_arn=applied.previous_task_definition_arn,
+    )
+    if decision.roll_back:
+        deployment_id, _ = start_rollback(ctx, svc, p.clients, applied.previous_task_definition_arn, applied.undo)
+        result["outcome"] = f"interrupted, rolling back to {rev(applied.previous_task_definition_arn)}"
+        summarise(ctx, svc, result)
+        raise Interrupted(
+            f"interrupted while watching {svc.service}: started rolling back to "
+            f"{rev(applied.previous_task_definition_arn)} (deployment {deployment_id}); ECS completes it",
+            fix="`ecs-ship status` shows it",
+        )
+    result["outcome"] = f"interrupted, deployment {applied.deployment_id} continues ({decision.why})"
+    summarise(ctx, svc, result)
+    raise Interrupted(
+        f"interrupted while watching {svc.service}: deployment {applied.deployment_id} "
+        f"({rev(applied.task_definition_arn)}) continues in ECS",
+        fix=f"`ecs-ship status` shows it; `ecs-ship rollback` returns to {rev(applied.previous_task_definition_arn)}",
+    )

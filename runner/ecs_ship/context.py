@@ -1,0 +1,61 @@
+"""What every command is given: the arguments, where output goes, a shared cancel flag and the clock.
+
+One ``Context`` serves every service of a run, so parallel services share the cancel flag (an interruption
+stops them all) and the record of images already shipped (services that share an image build it once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import Interrupted
+from .gha import Reporter
+from .image import ShippedImage
+
+
+@dataclass
+class Context:
+    args: argparse.Namespace
+    out: Reporter
+    cancel: threading.Event = field(default_factory=threading.Event)
+    clock: Callable[[], float] = time.time
+    # Per service label: step outputs, milestones, outcome, and the stage it is in (for an interrupted run).
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Services of one spec often share an image: build and push each repository:tag once.
+    shipped: dict[tuple[str, str], ShippedImage] = field(default_factory=dict)
+    ship_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def sleep(self, seconds: float) -> None:
+        if self.cancel.wait(seconds):
+            raise Interrupted("interrupted")
+
+    def check_cancel(self) -> None:
+        """Stages call this between steps, so a cancel stops a service before its next write."""
+        if self.cancel.is_set():
+            raise Interrupted("interrupted")
+
+    def result(self, label: str) -> dict[str, Any]:
+        return self.results.setdefault(label, {})
+
+    def stage(self, label: str, name: str) -> None:
+        """Record where a service is, so an interruption can say what state it was left in."""
+        self.result(label)["stage"] = name
+        self.check_cancel()
+
+    def sayer(self, label: str) -> Callable[[str], None]:
+        """Every line of a service carries its label, so parallel deploys stay readable."""
+
+        def say(line: str) -> None:
+            self.out.line(line, label)
+
+        return say
+
+
+def rev(arn: str | None) -> str:
+    """`family:revision` (or a task/deployment id) from an ARN, for messages."""
+    return arn.rsplit("/", 1)[-1] if arn else "?"

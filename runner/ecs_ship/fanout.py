@@ -1,0 +1,92 @@
+"""Run one command over the selected services: prepare them all, then execute them all, in parallel.
+
+Every service is prepared (reads only) before any executes, so one service's bad input ends the run with exit
+2 and no write for any service. Work runs in worker threads and the main thread only waits, with a short
+timeout, so Ctrl-C and SIGTERM reach it at once. On an interruption the shared cancel flag is set and the
+services get a few seconds to stop at their next check (a watch starts its rollback then); whatever is still
+running after that — a build or push that cannot be cancelled — is left behind, so that outputs and the
+summary are written before GitHub's SIGTERM (7.5 s after its SIGINT) and SIGKILL (2.5 s after that).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from .commands import Command
+from .context import Context
+from .errors import Interrupted
+from .spec import ServiceSpec, Spec
+
+THREAD_PREFIX = "ecs-ship-service"
+GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Failure:
+    service: ServiceSpec
+    error: BaseException
+
+
+def run_services(ctx: Context, spec: Spec, services: list[ServiceSpec], command: Command) -> list[Failure]:
+    """Every service's failure (empty when all succeeded). Raises Interrupted only after the services had
+    their grace period; their own reports (a rollback started, say) are in the failures it carries."""
+    if not command.parallel:
+        (svc,) = services
+        command.execute(ctx, command.prepare(ctx, spec, svc))
+        return []
+    pool = ThreadPoolExecutor(max_workers=len(services), thread_name_prefix=THREAD_PREFIX)
+    try:
+        prepared, failures = _phase(ctx, pool, services, lambda s: command.prepare(ctx, spec, s))
+        if failures:
+            return failures
+        _, failures = _phase(ctx, pool, services, lambda s: command.execute(ctx, prepared[s.name]))
+        return failures
+    finally:
+        # Never wait here for threads that ignore the cancel; the process exit does not wait for them either.
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+class InterruptedRun(Interrupted):
+    """The run was interrupted; `failures` holds what each service reported as it stopped."""
+
+    def __init__(self, failures: list[Failure]) -> None:
+        super().__init__("interrupted")
+        self.failures = failures
+
+
+def _phase(
+    ctx: Context, pool: ThreadPoolExecutor, services: list[ServiceSpec], work: Callable[[ServiceSpec], Any]
+) -> tuple[dict[str, Any], list[Failure]]:
+    futures: dict[Future[Any], ServiceSpec] = {pool.submit(work, s): s for s in services}
+    pending = set(futures)
+    try:
+        while pending:
+            # A short timeout: a blocked wait would delay Ctrl-C until some service finished.
+            _, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+    except KeyboardInterrupt:
+        ctx.cancel.set()
+        # A second signal (GitHub's SIGTERM after its SIGINT) ends the grace at once.
+        with contextlib.suppress(KeyboardInterrupt):
+            wait(pending, timeout=GRACE_SECONDS)
+        raise InterruptedRun(_collect(ctx, futures)[1]) from None
+    return _collect(ctx, futures)
+
+
+def _collect(ctx: Context, futures: dict[Future[Any], ServiceSpec]) -> tuple[dict[str, Any], list[Failure]]:
+    done: dict[str, Any] = {}
+    failures: list[Failure] = []
+    for fut, svc in futures.items():
+        if not fut.done():
+            stage = ctx.result(svc.name).get("stage", "starting")
+            failures.append(Failure(svc, Interrupted(f"interrupted while {stage}; it was not waited for")))
+        elif fut.cancelled():
+            failures.append(Failure(svc, Interrupted("interrupted before it started; nothing was changed")))
+        elif fut.exception() is not None:
+            failures.append(Failure(svc, fut.exception()))  # type: ignore[arg-type]
+        else:
+            done[svc.name] = fut.result()
+    return done, failures

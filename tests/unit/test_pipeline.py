@@ -1,0 +1,224 @@
+"""Pipeline decisions: whether to roll back, what a failed write leaves behind, which exit code a run of
+several services ends with, and that every service is prepared before any writes. No AWS, no docker."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import threading
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from ecs_ship import cli, deploy
+from ecs_ship.commands import Command
+from ecs_ship.context import Context
+from ecs_ship.errors import DeploymentFailed, InputError, Interrupted
+from ecs_ship.fanout import InterruptedRun, run_services
+from ecs_ship.gha import Reporter
+from ecs_ship.plan import ApiCall
+from ecs_ship.rollout import decide_rollback
+from ecs_ship.spec import ServiceSpec
+from ecs_ship.watch import Verdict
+from tests.unit.test_plan import NEW_IMAGE, TG_ARN, make_plan, spec, state
+
+PREVIOUS = "arn:aws:ecs:eu-west-1:123456789012:task-definition/hello:7"
+NEWER = "arn:aws:ecs:eu-west-1:123456789012:task-definition/hello:9"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# whether to roll back
+# ---------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("on_failure", "no_rollback", "verdict", "expected"),
+    [
+        ("rollback", False, Verdict("failed", "unhealthy"), True),
+        ("rollback", True, Verdict("failed", "unhealthy"), False),
+        ("stop", False, Verdict("failed", "unhealthy"), False),
+        # Another run deployed a newer revision over ours: rolling back would undo it.
+        ("rollback", False, Verdict("failed", "replaced", superseded_by=NEWER), False),
+        # The replacement already runs our previous revision (circuit breaker, someone's rollback): safe.
+        ("rollback", False, Verdict("failed", "replaced", superseded_by=PREVIOUS), True),
+        # Interrupted while watching: follows on_failure.
+        ("rollback", False, None, True),
+        ("stop", False, None, False),
+    ],
+)
+def test_decide_rollback(on_failure: str, no_rollback: bool, verdict: Verdict | None, expected: bool) -> None:
+    d = decide_rollback(on_failure=on_failure, no_rollback=no_rollback, verdict=verdict, previous_arn=PREVIOUS)
+    assert d.roll_back is expected
+    assert bool(d.why) is not expected  # a refusal always says why
+
+
+def test_superseded_refusal_names_the_newer_revision() -> None:
+    d = decide_rollback(
+        on_failure="rollback", no_rollback=False, verdict=Verdict("failed", "x", NEWER), previous_arn=PREVIOUS
+    )
+    assert "hello:9" in d.why
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# what a failed write leaves behind
+# ---------------------------------------------------------------------------------------------------------------------
+class FakeElbv2:
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def modify_target_group(self, **params: Any) -> None:
+        self.calls.append(params)
+
+
+class FailingEcs:
+    def register_task_definition(self, **params: Any) -> dict[str, Any]:
+        raise RuntimeError("register refused")
+
+
+class Clients:
+    def __init__(self) -> None:
+        self.elbv2 = FakeElbv2()
+        self.ecs = FailingEcs()
+        self.region = "eu-west-1"
+
+
+def test_a_failed_register_puts_the_health_check_path_back() -> None:
+    plan = make_plan(spec(health_check_path="/ready", apply=True), state(health_path="/"), {"web": NEW_IMAGE})
+    clients = Clients()
+    with pytest.raises(RuntimeError, match="register refused"):
+        deploy.apply(plan, clients)  # type: ignore[arg-type]
+    paths = [c["HealthCheckPath"] for c in clients.elbv2.calls]
+    assert paths == ["/ready", "/"]
+    assert all(c["TargetGroupArn"] == TG_ARN for c in clients.elbv2.calls)
+
+
+def test_undo_failure_is_reported_with_the_first_failure() -> None:
+    plan = make_plan(spec(health_check_path="/ready", apply=True), state(health_path="/"), {"web": NEW_IMAGE})
+    clients = Clients()
+    calls = 0
+
+    def modify(**params: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise RuntimeError("elbv2 down")
+
+    clients.elbv2.modify_target_group = modify  # type: ignore[method-assign]
+    with pytest.raises(Exception, match=r"register refused.*elbv2 down") as caught:
+        deploy.apply(plan, clients)  # type: ignore[arg-type]
+    assert "by hand" in str(getattr(caught.value, "fix", ""))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# several services: prepare all before any executes; the worst exit code wins
+# ---------------------------------------------------------------------------------------------------------------------
+def svc(name: str) -> ServiceSpec:
+    return replace(spec(), name=name, service=name)
+
+
+def ctx() -> Context:
+    return Context(args=argparse.Namespace(), out=Reporter(stream=io.StringIO(), environ={}))
+
+
+def test_bad_input_in_one_service_means_no_service_executes() -> None:
+    executed: list[str] = []
+
+    def prepare(c: Context, s: Any, service: ServiceSpec) -> ServiceSpec:
+        if service.name == "bad":
+            raise InputError("failed to find service 'bad'")
+        return service
+
+    command = Command(prepare, lambda c, p: executed.append(p.name))
+    failures = run_services(ctx(), None, [svc("good"), svc("bad"), svc("other")], command)  # type: ignore[arg-type]
+    assert executed == []
+    assert [f.service.name for f in failures] == ["bad"]
+
+
+def test_every_service_runs_and_the_worst_exit_code_wins() -> None:
+    def execute(c: Context, service: ServiceSpec) -> None:
+        if service.name == "failing":
+            raise DeploymentFailed("failed to deploy failing: unhealthy")
+        if service.name == "broken":
+            raise ValueError("a bug")
+
+    command = Command(lambda c, s, service: service, execute)
+    failures = run_services(ctx(), None, [svc("ok"), svc("failing"), svc("broken")], command)  # type: ignore[arg-type]
+    assert sorted(f.service.name for f in failures) == ["broken", "failing"]
+    assert max(cli.exit_code(f.error) for f in failures) == 3
+    assert cli.exit_code(DeploymentFailed("x")) == 1
+    assert cli.exit_code(InputError("x")) == 2
+    assert cli.exit_code(Interrupted("x")) == 130
+
+
+def test_interrupt_cancels_every_service_and_keeps_their_reports() -> None:
+    """Ctrl-C reaches the main thread; services stop at their next check and what they said is kept."""
+    c = ctx()
+    started = threading.Barrier(3)
+
+    def execute(cx: Context, service: ServiceSpec) -> None:
+        started.wait(5)
+        cx.sleep(30)  # a watch: returns at once when cancelled
+
+    command = Command(lambda cx, s, service: service, execute)
+
+    def interrupt_soon() -> None:
+        started.wait(5)
+        import _thread
+
+        _thread.interrupt_main()
+
+    threading.Thread(target=interrupt_soon).start()
+    with pytest.raises(InterruptedRun) as caught:
+        run_services(c, None, [svc("a"), svc("b")], command)  # type: ignore[arg-type]
+    assert c.cancel.is_set()
+    assert sorted(f.service.name for f in caught.value.failures) == ["a", "b"]
+    assert all(isinstance(f.error, Interrupted) for f in caught.value.failures)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# arguments anyone who can dispatch the workflow controls
+# ---------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["deploy", "--image-tag", "v1\n::error::injected"],
+        ["deploy", "--image-tag", "-rf"],
+        ["deploy", "--image-tag", "a" * 129],
+        ["deploy", "--image-tag", ""],
+        ["deploy", "--timeout", "nan"],
+        ["deploy", "--timeout", "inf"],
+        ["deploy", "--timeout", "-5"],
+        ["deploy", "--timeout", "soon"],
+        ["rollback", "--timeout", "nan"],
+        ["run-local", "--image-tag", "x y"],
+    ],
+)
+def test_hostile_arguments_exit_2_before_anything(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([*argv, "--spec", "/nonexistent/ecs-ship.yml"]) == 2
+    err = capsys.readouterr().err
+    assert "\n::error::" not in err  # a newline never reaches the log unescaped
+
+
+def test_good_arguments_parse() -> None:
+    args = cli.parser().parse_args(["deploy", "--image-tag", "3f2c1a0_b.v-2", "--timeout", "90.5"])
+    assert args.image_tag == "3f2c1a0_b.v-2" and args.timeout == 90.5
+
+
+def test_undo_calls_are_kept_only_for_changes_made() -> None:
+    plan = make_plan(spec(health_check_path="/ready", apply=True), state(health_path="/"), {"web": NEW_IMAGE})
+
+    class Ecs:
+        def register_task_definition(self, **params: Any) -> dict[str, Any]:
+            return {"taskDefinition": {"taskDefinitionArn": NEWER}}
+
+        def update_service(self, **params: Any) -> dict[str, Any]:
+            return {"service": {"deployments": [{"id": "ecs-svc/1", "status": "PRIMARY"}]}}
+
+    clients = Clients()
+    clients.ecs = Ecs()  # type: ignore[assignment]
+    applied = deploy.apply(plan, clients)  # type: ignore[arg-type]
+    assert applied.deployment_id == "ecs-svc/1" and applied.task_definition_arn == NEWER
+    assert applied.undo == (
+        ApiCall(
+            "elbv2", "modify_target_group", {"TargetGroupArn": TG_ARN, "HealthCheckPath": "/"}, applied.undo[0].why
+        ),
+    )
