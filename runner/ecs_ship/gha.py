@@ -27,6 +27,24 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+# GitHub masks every occurrence of a masked string anywhere in the log, so a line of a multi-line secret shorter
+# than this ("{", "}," or a blank line of a JSON key file) would star out characters all over the log, and its
+# stars would say which characters the secret contains. Lines this short carry no secret on their own.
+MIN_MASKED_LINE = 4
+
+
+def _mask_pieces(secret: str) -> list[str]:
+    """What to register with ``::add-mask::``, which GitHub matches one log line at a time.
+
+    A multi-line secret (a service-account JSON key, a PEM private key) registered whole would mask only its first
+    line, so each of its lines is registered on its own.
+    """
+    lines = secret.splitlines()
+    if len(lines) <= 1:
+        return [secret]
+    return [line.strip() for line in lines if len(line.strip()) >= MIN_MASKED_LINE]
+
+
 class Reporter:
     def __init__(
         self,
@@ -47,9 +65,13 @@ class Reporter:
         if not secret or secret in self._secrets:
             return
         with self._lock:
-            self._secrets.add(secret)
+            pieces = [p for p in _mask_pieces(secret) if p not in self._secrets]
+            # The whole value too: redact() sees whole texts, where a secret may span lines.
+            self._secrets.update([secret, *pieces])
             if self.in_actions:
-                self._write(f"::add-mask::{secret}")
+                for piece in pieces:
+                    # The runner unescapes command data, so an unescaped "%25" in a secret would mask "%".
+                    self._write(f"::add-mask::{_escape_data(piece)}")
 
     def redact(self, text: str) -> str:
         for secret in sorted(self._secrets, key=len, reverse=True):

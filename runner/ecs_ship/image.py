@@ -156,6 +156,16 @@ class Credentials:
         return {"username": self.username, "password": self.password}
 
 
+def mask_login(mask: Mask, username: str, password: str) -> None:
+    """Mask a registry password and the form tools echo it in: base64 of `user:password`.
+
+    That is both a Basic `Authorization` header and config.json's `auth` field, which a failing tool or a debug
+    log may print whole.
+    """
+    mask(password)
+    mask(base64.b64encode(f"{username}:{password}".encode()).decode())
+
+
 def resolve_credentials(
     host: str,
     *,
@@ -180,14 +190,15 @@ def resolve_credentials(
         pairs.append(("DOCKERHUB_USERNAME", "DOCKERHUB_TOKEN"))
     for user_var, password_var in pairs:
         if env.get(user_var) and env.get(password_var):
-            mask(env[password_var])
+            mask_login(mask, env[user_var], env[password_var])
             return Credentials(env[user_var], env[password_var], f"${user_var}/${password_var}")
     config = docker.auth.load_config() if docker_config is None else docker_config
     index = "https://index.docker.io/v1/" if host == DOCKER_HUB else host
     conf = docker.auth.resolve_authconfig(config, index)
     if conf and conf.get("password"):
-        mask(str(conf["password"]))
-        return Credentials(str(conf.get("username", "")), str(conf["password"]), "docker config")
+        creds = Credentials(str(conf.get("username", "")), str(conf["password"]), "docker config")
+        mask_login(mask, creds.username, creds.password)
+        return creds
     return None
 
 
@@ -204,8 +215,7 @@ def _ecr_credentials(account: str, region: str, clients: Clients | None, mask: M
             fix="grant ecr:GetAuthorizationToken to the deploying role",
         ) from exc
     user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
-    mask(password)
-    mask(data["authorizationToken"])
+    mask_login(mask, user, password)
     return Credentials(user, password, "ecr:GetAuthorizationToken")
 
 

@@ -57,3 +57,38 @@ def test_status_line_only_on_a_terminal() -> None:
     text = tty.getvalue()
     # The log line is printed above a redrawn status line, which is removed at the end.
     assert text.startswith("\r\033[Kworking\r\033[K") and "hello\nworking" in text and text.endswith("\r\033[K")
+
+
+KEY_FILE = """{
+  "type": "service_account",
+  "private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\\n-----END PRIVATE KEY-----\\n",
+  "client_email": "deployer@project.iam.gserviceaccount.com"
+}
+"""
+
+
+def test_every_line_of_a_multiline_secret_is_masked() -> None:
+    out = io.StringIO()
+    r = Reporter(out, {"GITHUB_ACTIONS": "true"})
+    r.mask(KEY_FILE)
+    masked = [line.removeprefix("::add-mask::") for line in out.getvalue().splitlines()]
+    long_lines = [line.strip() for line in KEY_FILE.splitlines() if len(line.strip()) >= 4]
+    assert masked == long_lines
+    # "{" and "}" would star out braces all over the log.
+    assert "{" not in masked and "}" not in masked
+
+    # A tool that prints one line of the key (a JSON parse error, say) has it redacted, as does the whole file.
+    r.line(f"parse error near {KEY_FILE.splitlines()[2].strip()} and {KEY_FILE}")
+    printed = out.getvalue().splitlines()[len(masked) :]
+    assert "MIIEvQ" not in "\n".join(printed) and "deployer@" not in "\n".join(printed)
+    # Masking the same secret again registers nothing new.
+    before = out.getvalue()
+    r.mask(KEY_FILE)
+    assert out.getvalue() == before
+
+
+def test_mask_escapes_command_data() -> None:
+    # The runner unescapes ::add-mask:: data, so "%25" must be sent as "%2525" to mask "%25".
+    out = io.StringIO()
+    Reporter(out, {"GITHUB_ACTIONS": "true"}).mask("pa%25ss")
+    assert out.getvalue() == "::add-mask::pa%2525ss\n"
