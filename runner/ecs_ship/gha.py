@@ -57,24 +57,29 @@ class Reporter:
         # A terminal gets one live status line under the log; logs and pipes get only whole lines.
         self.live = not self.in_actions and hasattr(self.stream, "isatty") and self.stream.isatty()
         self._status = ""
-        self._secrets: set[str] = set()
+        # Longest first, so a secret containing another is replaced whole. Never mutated: mask() swaps in a new
+        # tuple under the lock, and redact() (called from any thread, with or without the lock) reads it once.
+        self._secrets: tuple[str, ...] = ()
         self._lock = threading.Lock()
 
     # --- secrets --------------------------------------------------------------------------------
     def mask(self, secret: str) -> None:
-        if not secret or secret in self._secrets:
+        if not secret:
             return
         with self._lock:
+            if secret in self._secrets:
+                return
             pieces = [p for p in _mask_pieces(secret) if p not in self._secrets]
             # The whole value too: redact() sees whole texts, where a secret may span lines.
-            self._secrets.update([secret, *pieces])
+            known = {*self._secrets, secret, *pieces}
+            self._secrets = tuple(sorted(known, key=len, reverse=True))
             if self.in_actions:
                 for piece in pieces:
                     # The runner unescapes command data, so an unescaped "%25" in a secret would mask "%".
                     self._write(f"::add-mask::{_escape_data(piece)}")
 
     def redact(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
+        for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import sys
+import threading
+import time
 from pathlib import Path
 
 from ecs_ship.gha import Reporter
@@ -11,6 +14,14 @@ from ecs_ship.gha import Reporter
 class Tty(io.StringIO):
     def isatty(self) -> bool:
         return True
+
+
+class SlowPipe(io.StringIO):
+    """A stream whose writes let other threads run, as writes to a real pipe do."""
+
+    def write(self, text: str) -> int:
+        time.sleep(0.0001)
+        return super().write(text)
 
 
 def test_secrets_are_masked_and_redacted_everywhere(tmp_path: Path) -> None:
@@ -92,3 +103,47 @@ def test_mask_escapes_command_data() -> None:
     out = io.StringIO()
     Reporter(out, {"GITHUB_ACTIONS": "true"}).mask("pa%25ss")
     assert out.getvalue() == "::add-mask::pa%2525ss\n"
+
+
+def test_masking_from_many_threads_while_redacting() -> None:
+    # Parallel services mask their registry passwords while other threads print through redact().
+    out = SlowPipe()
+    r = Reporter(out, {"GITHUB_ACTIONS": "true"})
+    secrets = [f"secret-{i:04d}" for i in range(300)]
+    errors: list[BaseException] = []
+    done = threading.Event()
+    start = threading.Barrier(6)
+
+    def redact_until_done() -> None:
+        start.wait()
+        try:
+            while not done.is_set():
+                r.redact("nothing to see " + secrets[-1])
+                r.error("failed with " + secrets[0])
+        except BaseException as exc:  # any exception at all is the failure looked for
+            errors.append(exc)
+
+    def mask_all() -> None:
+        start.wait()
+        for secret in secrets:
+            r.mask(secret)
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        readers = [threading.Thread(target=redact_until_done) for _ in range(2)]
+        writers = [threading.Thread(target=mask_all) for _ in range(4)]
+        for t in readers + writers:
+            t.start()
+        for t in writers:
+            t.join()
+        done.set()
+        for t in readers:
+            t.join()
+    finally:
+        sys.setswitchinterval(previous)
+    assert errors == []
+    # Each secret is registered exactly once, however many threads mask it at the same time.
+    registered = [line for line in out.getvalue().splitlines() if line.startswith("::add-mask::")]
+    assert sorted(registered) == sorted(f"::add-mask::{s}" for s in secrets)
+    assert r.redact(" ".join(secrets)) == " ".join(["***"] * len(secrets))
