@@ -9,11 +9,12 @@ registered secrets replaced, so a token echoed by a tool (a registry error, say)
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
@@ -43,6 +44,21 @@ def _mask_pieces(secret: str) -> list[str]:
     if len(lines) <= 1:
         return [secret]
     return [line.strip() for line in lines if len(line.strip()) >= MIN_MASKED_LINE]
+
+
+def code_block(lines: Sequence[str]) -> str:
+    """A Markdown fenced code block showing ``lines`` verbatim, which no line of them can close early.
+
+    The lines are log tails of failed tasks: anyone who can make a task print can choose them, and a line of
+    backticks would end a fixed fence and render the rest (links, images, HTML) in the job summary. CommonMark
+    closes a backtick fence only with a backtick run at least as long as the opening one, so the fence is one
+    longer than the longest run anywhere in the content. Nothing else needs neutralising: inside a code block,
+    HTML, ``~~~`` and Markdown are plain text.
+    """
+    text = "\n".join(lines)
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{text}\n{fence}"
 
 
 class Reporter:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+import re
 import sys
 import threading
 import time
 from pathlib import Path
 
-from ecs_ship.gha import Reporter
+from ecs_ship.gha import Reporter, code_block
 
 
 class Tty(io.StringIO):
@@ -147,3 +148,44 @@ def test_masking_from_many_threads_while_redacting() -> None:
     registered = [line for line in out.getvalue().splitlines() if line.startswith("::add-mask::")]
     assert sorted(registered) == sorted(f"::add-mask::{s}" for s in secrets)
     assert r.redact(" ".join(secrets)) == " ".join(["***"] * len(secrets))
+
+
+def closes_fence(line: str, fence: str) -> bool:
+    """CommonMark 4.5: a closing code fence is up to 3 spaces, a run of the fence's character at least as long as
+    the opening fence, then only spaces or tabs."""
+    match = re.fullmatch(r" {0,3}(`+)[ \t]*", line)
+    return match is not None and len(match[1]) >= len(fence)
+
+
+HOSTILE = [
+    "```",
+    "   ````",
+    "```html",
+    "~~~",
+    "``` <img src=x onerror=alert(1)>",
+    "<img src=x>",
+    "</details><script>alert(1)</script>",
+    "[click](https://example.com) **bold** | table | cell |",
+    "inline `code` and ``double`` and `````five`````",
+    "x" * 100_000,
+    "",
+]
+
+
+def test_code_block_cannot_be_closed_by_its_content() -> None:
+    block = code_block(HOSTILE)
+    lines = block.split("\n")
+    fence = lines[0]
+    # Longer than the longest backtick run in the content (five), and closed by the same fence.
+    assert fence == "``````" and lines[-1] == fence
+    # Everything between is the content, unchanged: nothing is escaped or dropped.
+    assert lines[1:-1] == HOSTILE
+    assert not any(closes_fence(line, fence) for line in lines[1:-1])
+
+
+def test_code_block_of_plain_lines_uses_three_backticks() -> None:
+    assert code_block(["task stopped: exit 1", "OOM"]) == "```\ntask stopped: exit 1\nOOM\n```"
+    assert code_block([]) == "```\n\n```"
+    # A fixed ``` fence is closed by a line of three backticks; the chosen one is not.
+    assert closes_fence("```", "```")
+    assert not closes_fence("```", code_block(["```", "<img src=x>"]).split("\n")[0])
