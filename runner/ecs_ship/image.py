@@ -146,11 +146,15 @@ def image_tag(spec: ImageSpec, values: Mapping[str, str]) -> str:
 # --------------------------------------------------------------------------------------------
 # credentials
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Credentials:
     username: str
     password: str
     source: str  # where they came from, for messages (never the secret itself)
+
+    def __repr__(self) -> str:
+        # Objects end up in logs, tracebacks and test output; the password must not come with them.
+        return f"Credentials(username={self.username!r}, password=***, source={self.source!r})"
 
     def auth_config(self) -> dict[str, str]:
         return {"username": self.username, "password": self.password}

@@ -859,3 +859,14 @@ def test_registry_failure_separates_credentials_from_faults() -> None:
     assert isinstance(auth, InputError) and "GITHUB_ACTOR/GITHUB_TOKEN" in (auth.fix or "")
     down = image.registry_failure("push", "127.0.0.1:5000/app:v1", "connection refused")
     assert not isinstance(down, InputError) and "127.0.0.1:5000 is up" in (down.fix or "")
+
+
+def test_credentials_never_show_the_password() -> None:
+    creds = Credentials("bot", "hunter2-pw", "$ECS_SHIP_REGISTRY_USERNAME/$ECS_SHIP_REGISTRY_PASSWORD")
+    for shown in (repr(creds), str(creds), f"{creds}", repr([creds]), repr({"c": creds})):
+        assert "hunter2-pw" not in shown
+    assert repr(creds) == (
+        "Credentials(username='bot', password=***, source='$ECS_SHIP_REGISTRY_USERNAME/$ECS_SHIP_REGISTRY_PASSWORD')"
+    )
+    # Equality still compares the password.
+    assert creds != Credentials("bot", "other", creds.source)
