@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import docker
@@ -66,16 +67,27 @@ def split_reference(ref: str) -> tuple[str, str]:
     return (ref[:colon], ref[colon + 1 :]) if colon > slash else (ref, "latest")
 
 
-def _insecure(host: str) -> bool:
-    # Docker itself talks plain HTTP to loopback registries; everything else is HTTPS.
-    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
-    if name in ("localhost", "[::1]"):
+def _is_loopback(hostname: str) -> bool:
+    """Whether a bare host name (no port, no brackets) is this machine: localhost, 127.0.0.0/8 or ::1."""
+    if hostname.lower() == "localhost":
         return True
     try:
         # An IP literal only: a DNS name such as 127.example.com is not loopback.
-        return ipaddress.ip_address(name).is_loopback
+        return ipaddress.ip_address(hostname).is_loopback
     except ValueError:
         return False
+
+
+def _hostname(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:  # an unbalanced "[" in an IPv6 literal
+        return ""
+
+
+def _insecure(host: str) -> bool:
+    # Docker itself talks plain HTTP to loopback registries; everything else is HTTPS.
+    return _is_loopback(_hostname(f"//{host}"))
 
 
 @dataclass(frozen=True)
@@ -279,7 +291,10 @@ class RegistryAPI:
         params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
         realm = params.pop("realm", "")
         params.setdefault("scope", f"repository:{path}:pull")
-        auth = (self.credentials.username, self.credentials.password) if self.credentials else None
+        auth = None
+        if self.credentials:
+            self._check_realm(realm)
+            auth = (self.credentials.username, self.credentials.password)
         resp = self.session.get(realm, params=params, auth=auth, timeout=30)
         if resp.status_code != 200:
             raise InputError(
@@ -288,6 +303,33 @@ class RegistryAPI:
             )
         body = resp.json()
         return str(body.get("token") or body.get("access_token") or "")
+
+    def _check_realm(self, realm: str) -> None:
+        """Refuse to send the registry credentials to a token realm where others could read them.
+
+        The realm is whatever URL the registry's 401 names. Over HTTPS the credentials reach only that host (Docker
+        Hub's auth.docker.io and GHCR's realm are HTTPS); over plain HTTP they are readable on the way, which is
+        accepted only on this machine and only for the registry's own host, as for the registry itself.
+        """
+        scheme = realm.partition("://")[0].lower()
+        host = _hostname(realm)
+        registry_host = _hostname(self.base)
+        if scheme == "https" and host:
+            return
+        if scheme != "http" or not host:
+            why = "is not an https:// URL"
+        elif not _is_loopback(host):
+            why = "is plain HTTP to another machine: anyone on the way could read them"
+        elif host != registry_host:
+            why = f"is plain HTTP to another host than the registry's ({registry_host})"
+        else:
+            return
+        raise InputError(
+            f"failed to get a registry token from {host or repr(realm)}: the credentials for registry {self.host} "
+            f"were not sent, because its token realm {realm!r} {why}",
+            fix=f"serve the token endpoint of {self.host} over HTTPS (plain HTTP is accepted only on the "
+            "registry's own loopback host)",
+        )
 
 
 def credentials_fix(host: str) -> str:

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 import boto3
 import docker.errors
 import pytest
+import requests
 from botocore.stub import Stubber
 
 from ecs_ship import image
@@ -870,3 +871,80 @@ def test_credentials_never_show_the_password() -> None:
     )
     # Equality still compares the password.
     assert creds != Credentials("bot", "other", creds.source)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# where registry credentials may go: the token realm
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+class ChallengeSession(requests.Session):
+    """A registry that answers 401 with a Bearer challenge naming `realm`, and a token service at the realm."""
+
+    def __init__(self, realm: str) -> None:
+        super().__init__()
+        self.realm = realm
+        self.token_requests: list[tuple[str, Any]] = []
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        resp = requests.Response()
+        headers = kwargs.get("headers") or {}
+        if str(url).startswith(self.realm):
+            self.token_requests.append((str(url), kwargs.get("auth")))
+            resp.status_code, resp._content = 200, b'{"token": "t"}'
+        elif headers.get("Authorization") == "Bearer t":
+            resp.status_code = 200
+            resp.headers["Docker-Content-Digest"] = DIGEST
+        else:
+            resp.status_code = 401
+            resp.headers["WWW-Authenticate"] = f'Bearer realm="{self.realm}",service="reg"'
+        return resp
+
+
+@pytest.mark.parametrize(
+    ("registry", "realm"),
+    [
+        ("docker.io", "https://auth.docker.io/token"),
+        ("ghcr.io", "https://ghcr.io/token"),
+        ("registry.example.com", "https://auth.example.net/token"),  # another host, but HTTPS
+        ("127.0.0.1:5000", "http://127.0.0.1:5001/token"),  # the registry's own loopback host
+        ("[::1]:5000", "http://[::1]:5001/token"),
+        ("localhost:5000", "http://localhost:5001/token"),
+    ],
+)
+def test_credentials_go_to_https_or_same_loopback_realms(registry: str, realm: str) -> None:
+    session = ChallengeSession(realm)
+    api = RegistryAPI(registry, Credentials("bot", "pw", "test"), session)
+    assert api.manifest_digest("team/app", "v1") == DIGEST
+    assert [auth for _url, auth in session.token_requests] == [("bot", "pw")]
+
+
+@pytest.mark.parametrize(
+    ("registry", "realm", "named", "why"),
+    [
+        ("registry.example.com", "http://auth.example.com/token", "auth.example.com", "another machine"),
+        ("127.0.0.1:5000", "http://10.0.0.5/token", "10.0.0.5", "another machine"),
+        ("127.0.0.1:5000", "http://127.example.com/token", "127.example.com", "another machine"),
+        ("127.0.0.1:5000", "http://localhost:5001/token", "localhost", "another host than the registry's (127.0.0.1)"),
+        ("ghcr.io", "http://127.0.0.1:8080/token", "127.0.0.1", "another host than the registry's (ghcr.io)"),
+        ("registry.example.com", "ftp://auth.example.com/token", "auth.example.com", "not an https:// URL"),
+        ("registry.example.com", "/token", "'/token'", "not an https:// URL"),
+    ],
+)
+def test_credentials_are_not_sent_to_a_plain_http_realm_elsewhere(
+    registry: str, realm: str, named: str, why: str
+) -> None:
+    session = ChallengeSession(realm)
+    with pytest.raises(InputError) as caught:
+        RegistryAPI(registry, Credentials("bot", "pw", "test"), session).manifest_digest("team/app", "v1")
+    assert session.token_requests == []
+    assert caught.value.message.startswith(f"failed to get a registry token from {named}: ")
+    assert why in caught.value.message and "pw" not in caught.value.message
+    assert caught.value.fix is not None and "HTTPS" in caught.value.fix
+
+
+def test_anonymous_token_from_a_plain_http_realm_is_fetched() -> None:
+    # No credentials, nothing to leak: public images pull with an anonymous token wherever it comes from.
+    session = ChallengeSession("http://auth.example.com/token")
+    assert RegistryAPI("registry.example.com", None, session).manifest_digest("team/app", "v1") == DIGEST
+    assert [auth for _url, auth in session.token_requests] == [None]
