@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
+import botocore.exceptions
 import docker
 import docker.auth
 import docker.errors
@@ -225,14 +226,42 @@ def _ecr_credentials(account: str, region: str, clients: Clients | None, mask: M
         ecr = boto3.client("ecr", region_name=region, config=RETRY_CONFIG)
     try:
         data = ecr.get_authorization_token(registryIds=[account])["authorizationData"][0]
-    except Exception as exc:
+    except (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError) as exc:
+        raise InputError(
+            f"failed to log in to ECR {account} in {region}: {exc}",
+            fix="give ecs-ship AWS credentials (e.g. aws-actions/configure-aws-credentials) for a role allowed "
+            "ecr:GetAuthorizationToken",
+        ) from exc
+    except botocore.exceptions.ClientError as exc:
+        if not _is_credentials_failure(exc):
+            raise _ecr_fault(exc) from exc
         raise InputError(
             f"failed to log in to ECR {account} in {region}: {exc}",
             fix="grant ecr:GetAuthorizationToken to the deploying role",
         ) from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        raise _ecr_fault(exc) from exc
     user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
     mask_login(mask, user, password)
     return Credentials(user, password, "ecr:GetAuthorizationToken")
+
+
+# Error codes that mean the caller's AWS identity or its permissions, not ECR, are at fault.
+_CREDENTIAL_CODES = frozenset({"UnrecognizedClient", "UnrecognizedClientException", "InvalidClientTokenId"})
+_CREDENTIAL_CODE_PREFIXES = ("AccessDenied", "ExpiredToken", "SignatureDoesNotMatch")
+
+
+def _is_credentials_failure(exc: botocore.exceptions.ClientError) -> bool:
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    return code in _CREDENTIAL_CODES or code.startswith(_CREDENTIAL_CODE_PREFIXES)
+
+
+def _ecr_fault(exc: Exception) -> DeployError:
+    # Throttling, a 5xx or an unreachable endpoint: retrying helps, IAM changes would not.
+    return DeployError(
+        f"failed to get an ECR login token: {exc}",
+        fix="retry the deploy; if it keeps failing, check the AWS Health Dashboard and the network path to ECR",
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import boto3
+import botocore.config
+import botocore.exceptions
 import docker.errors
 import pytest
 import requests
@@ -332,6 +334,80 @@ def test_ecr_failure_is_an_input_error(ecr_clients: tuple[Clients, Stubber]) -> 
     assert err.message.startswith("failed to log in to ECR 123456789012 in eu-west-1: ")
     assert "AccessDeniedException" in err.message
     assert err.fix is not None and "ecr:GetAuthorizationToken" in err.fix
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "SignatureDoesNotMatch",
+    ],
+)
+def test_ecr_credential_failures_are_input_errors(ecr_clients: tuple[Clients, Stubber], code: str) -> None:
+    clients, stub = ecr_clients
+    stub.add_client_error("get_authorization_token", service_error_code=code, http_status_code=403)
+    with pytest.raises(InputError) as caught:
+        image.resolve_credentials(ECR_HOST, clients=clients, mask=Masked(), environ={})
+    assert code in caught.value.message
+    assert caught.value.fix == "grant ecr:GetAuthorizationToken to the deploying role"
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("ThrottlingException", 400), ("ServerException", 500), ("ServiceUnavailableException", 503)],
+)
+def test_ecr_faults_are_deploy_errors_without_an_iam_hint(
+    ecr_clients: tuple[Clients, Stubber], code: str, status: int
+) -> None:
+    clients, stub = ecr_clients
+    stub.add_client_error("get_authorization_token", service_error_code=code, http_status_code=status)
+    with pytest.raises(DeployError) as caught:
+        image.resolve_credentials(ECR_HOST, clients=clients, mask=Masked(), environ={})
+    assert_ecr_fault(caught.value, code)
+
+
+def assert_ecr_fault(err: DeployError, cause: str) -> None:
+    assert type(err) is DeployError  # exit 1: not bad input
+    assert err.message.startswith("failed to get an ECR login token: ") and cause in err.message
+    assert err.fix is not None and "retry" in err.fix
+    assert "ecr:" not in err.fix and "IAM" not in err.fix and "role" not in err.fix
+
+
+def test_ecr_unreachable_is_a_deploy_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    ecr = boto3.client(
+        "ecr",
+        region_name="eu-west-1",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=botocore.config.Config(retries={"total_max_attempts": 1}, connect_timeout=2),
+    )
+    clients = Clients(region="eu-west-1", ecs=None, elbv2=None, logs=None, ecr=ecr)
+    with pytest.raises(DeployError) as caught:
+        image.resolve_credentials(ECR_HOST, clients=clients, mask=Masked(), environ={})
+    assert_ecr_fault(caught.value, "Could not connect to the endpoint URL")
+
+
+def test_ecr_without_aws_credentials_is_an_input_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    ecr = boto3.client("ecr", region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def no_credentials(**_kwargs: Any) -> Any:
+        raise botocore.exceptions.NoCredentialsError()
+
+    monkeypatch.setattr(ecr, "get_authorization_token", no_credentials)
+    clients = Clients(region="eu-west-1", ecs=None, elbv2=None, logs=None, ecr=ecr)
+    with pytest.raises(InputError) as caught:
+        image.resolve_credentials(ECR_HOST, clients=clients, mask=Masked(), environ={})
+    assert caught.value.message == "failed to log in to ECR 123456789012 in eu-west-1: Unable to locate credentials"
+    assert caught.value.fix is not None and "AWS credentials" in caught.value.fix
 
 
 # ---------------------------------------------------------------------------------------------------------------------
