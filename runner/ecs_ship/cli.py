@@ -86,6 +86,12 @@ def parser() -> argparse.ArgumentParser:
         common(sp)
         sp.add_argument("--image-tag", type=image_tag, default=None, help="deploy this existing tag (no build)")
         sp.add_argument("--skip-build", action="store_true", help="use the tag for this commit; fail if missing")
+        if name == "render":
+            sp.add_argument(
+                "--show-environment",
+                action="store_true",
+                help="print environment values (and other values that may be credentials) instead of ***",
+            )
         if name == "deploy":
             sp.add_argument("--dry-run", action="store_true", help="same as `ecs-ship plan`")
             sp.add_argument("--timeout", type=seconds, default=None, help="seconds to wait (overrides wait.timeout)")

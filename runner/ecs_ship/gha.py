@@ -9,6 +9,7 @@ registered secrets replaced, so a token echoed by a tool (a registry error, say)
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
@@ -27,16 +28,37 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+# GitHub masks every occurrence of a masked string anywhere in the log, so a line of a multi-line secret shorter
+# than this ("{", "}," or a blank line of a JSON key file) would star out characters all over the log, and its
+# stars would say which characters the secret contains. Lines this short carry no secret on their own.
+MIN_MASKED_LINE = 4
+
+
+def _mask_pieces(secret: str) -> list[str]:
+    """What to register with ``::add-mask::``, which GitHub matches one log line at a time.
+
+    A multi-line secret (a service-account JSON key, a PEM private key) registered whole would mask only its first
+    line, so each of its lines is registered on its own.
+    """
+    lines = secret.splitlines()
+    if len(lines) <= 1:
+        return [secret]
+    return [line.strip() for line in lines if len(line.strip()) >= MIN_MASKED_LINE]
+
+
 def code_block(lines: Sequence[str]) -> str:
-    """A fenced Markdown code block whose fence is longer than any backtick run in the lines (CommonMark), so
-    text from applications (log tails) cannot close it and render as Markdown or HTML in the job summary."""
-    body = "\n".join(lines)
-    longest = run = 0
-    for ch in body:
-        run = run + 1 if ch == "`" else 0
-        longest = max(longest, run)
+    """A Markdown fenced code block showing ``lines`` verbatim, which no line of them can close early.
+
+    The lines are log tails of failed tasks: anyone who can make a task print can choose them, and a line of
+    backticks would end a fixed fence and render the rest (links, images, HTML) in the job summary. CommonMark
+    closes a backtick fence only with a backtick run at least as long as the opening one, so the fence is one
+    longer than the longest run anywhere in the content. Nothing else needs neutralising: inside a code block,
+    HTML, ``~~~`` and Markdown are plain text.
+    """
+    text = "\n".join(lines)
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
-    return f"{fence}\n{body}\n{fence}"
+    return f"{fence}\n{text}\n{fence}"
 
 
 class Reporter:
@@ -51,20 +73,29 @@ class Reporter:
         # A terminal gets one live status line under the log; logs and pipes get only whole lines.
         self.live = not self.in_actions and hasattr(self.stream, "isatty") and self.stream.isatty()
         self._status = ""
-        self._secrets: set[str] = set()
+        # Longest first, so a secret containing another is replaced whole. Never mutated: mask() swaps in a new
+        # tuple under the lock, and redact() (called from any thread, with or without the lock) reads it once.
+        self._secrets: tuple[str, ...] = ()
         self._lock = threading.Lock()
 
     # --- secrets --------------------------------------------------------------------------------
     def mask(self, secret: str) -> None:
-        if not secret or secret in self._secrets:
+        if not secret:
             return
         with self._lock:
-            self._secrets.add(secret)
+            if secret in self._secrets:
+                return
+            pieces = [p for p in _mask_pieces(secret) if p not in self._secrets]
+            # The whole value too: redact() sees whole texts, where a secret may span lines.
+            known = {*self._secrets, secret, *pieces}
+            self._secrets = tuple(sorted(known, key=len, reverse=True))
             if self.in_actions:
-                self._write(f"::add-mask::{secret}")
+                for piece in pieces:
+                    # The runner unescapes command data, so an unescaped "%25" in a secret would mask "%".
+                    self._write(f"::add-mask::{_escape_data(piece)}")
 
     def redact(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
+        for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
 

@@ -17,14 +17,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import boto3
+import botocore.exceptions
 import docker
 import docker.auth
 import docker.errors
 import requests
 
-from .aws import RETRY_CONFIG, Clients
+from .aws import Clients, make_clients
 from .errors import DeployError, InputError
 from .spec import ImageSpec, render_tag
 
@@ -66,16 +67,27 @@ def split_reference(ref: str) -> tuple[str, str]:
     return (ref[:colon], ref[colon + 1 :]) if colon > slash else (ref, "latest")
 
 
-def _insecure(host: str) -> bool:
-    # Docker itself talks plain HTTP to loopback registries; everything else is HTTPS.
-    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
-    if name in ("localhost", "[::1]"):
+def _is_loopback(hostname: str) -> bool:
+    """Whether a bare host name (no port, no brackets) is this machine: localhost, 127.0.0.0/8 or ::1."""
+    if hostname.lower() == "localhost":
         return True
     try:
         # An IP literal only: a DNS name such as 127.example.com is not loopback.
-        return ipaddress.ip_address(name).is_loopback
+        return ipaddress.ip_address(hostname).is_loopback
     except ValueError:
         return False
+
+
+def _hostname(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:  # an unbalanced "[" in an IPv6 literal
+        return ""
+
+
+def _insecure(host: str) -> bool:
+    # Docker itself talks plain HTTP to loopback registries; everything else is HTTPS.
+    return _is_loopback(_hostname(f"//{host}"))
 
 
 @dataclass(frozen=True)
@@ -146,14 +158,28 @@ def image_tag(spec: ImageSpec, values: Mapping[str, str]) -> str:
 # --------------------------------------------------------------------------------------------
 # credentials
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Credentials:
     username: str
     password: str
     source: str  # where they came from, for messages (never the secret itself)
 
+    def __repr__(self) -> str:
+        # Objects end up in logs, tracebacks and test output; the password must not come with them.
+        return f"Credentials(username={self.username!r}, password=***, source={self.source!r})"
+
     def auth_config(self) -> dict[str, str]:
         return {"username": self.username, "password": self.password}
+
+
+def mask_login(mask: Mask, username: str, password: str) -> None:
+    """Mask a registry password and the form tools echo it in: base64 of `user:password`.
+
+    That is both a Basic `Authorization` header and config.json's `auth` field, which a failing tool or a debug
+    log may print whole.
+    """
+    mask(password)
+    mask(base64.b64encode(f"{username}:{password}".encode()).decode())
 
 
 def resolve_credentials(
@@ -180,33 +206,60 @@ def resolve_credentials(
         pairs.append(("DOCKERHUB_USERNAME", "DOCKERHUB_TOKEN"))
     for user_var, password_var in pairs:
         if env.get(user_var) and env.get(password_var):
-            mask(env[password_var])
+            mask_login(mask, env[user_var], env[password_var])
             return Credentials(env[user_var], env[password_var], f"${user_var}/${password_var}")
     config = docker.auth.load_config() if docker_config is None else docker_config
     index = "https://index.docker.io/v1/" if host == DOCKER_HUB else host
     conf = docker.auth.resolve_authconfig(config, index)
     if conf and conf.get("password"):
-        mask(str(conf["password"]))
-        return Credentials(str(conf.get("username", "")), str(conf["password"]), "docker config")
+        creds = Credentials(str(conf.get("username", "")), str(conf["password"]), "docker config")
+        mask_login(mask, creds.username, creds.password)
+        return creds
     return None
 
 
 def _ecr_credentials(account: str, region: str, clients: Clients | None, mask: Mask) -> Credentials:
-    if clients is not None and clients.region == region:
-        ecr = clients.ecr
-    else:
-        ecr = boto3.client("ecr", region_name=region, config=RETRY_CONFIG)
+    # Another region's registry gets clients from a Session of its own: boto3.client() would use the module's
+    # shared default session, which is not safe from the threads that deploy services in parallel.
+    ecr = clients.ecr if clients is not None and clients.region == region else make_clients(region).ecr
     try:
         data = ecr.get_authorization_token(registryIds=[account])["authorizationData"][0]
-    except Exception as exc:
+    except (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError) as exc:
+        raise InputError(
+            f"failed to log in to ECR {account} in {region}: {exc}",
+            fix="give ecs-ship AWS credentials (e.g. aws-actions/configure-aws-credentials) for a role allowed "
+            "ecr:GetAuthorizationToken",
+        ) from exc
+    except botocore.exceptions.ClientError as exc:
+        if not _is_credentials_failure(exc):
+            raise _ecr_fault(exc) from exc
         raise InputError(
             f"failed to log in to ECR {account} in {region}: {exc}",
             fix="grant ecr:GetAuthorizationToken to the deploying role",
         ) from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        raise _ecr_fault(exc) from exc
     user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
-    mask(password)
-    mask(data["authorizationToken"])
+    mask_login(mask, user, password)
     return Credentials(user, password, "ecr:GetAuthorizationToken")
+
+
+# Error codes that mean the caller's AWS identity or its permissions, not ECR, are at fault.
+_CREDENTIAL_CODES = frozenset({"UnrecognizedClient", "UnrecognizedClientException", "InvalidClientTokenId"})
+_CREDENTIAL_CODE_PREFIXES = ("AccessDenied", "ExpiredToken", "SignatureDoesNotMatch")
+
+
+def _is_credentials_failure(exc: botocore.exceptions.ClientError) -> bool:
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    return code in _CREDENTIAL_CODES or code.startswith(_CREDENTIAL_CODE_PREFIXES)
+
+
+def _ecr_fault(exc: Exception) -> DeployError:
+    # Throttling, a 5xx or an unreachable endpoint: retrying helps, IAM changes would not.
+    return DeployError(
+        f"failed to get an ECR login token: {exc}",
+        fix="retry the deploy; if it keeps failing, check the AWS Health Dashboard and the network path to ECR",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,7 +318,10 @@ class RegistryAPI:
         params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
         realm = params.pop("realm", "")
         params.setdefault("scope", f"repository:{path}:pull")
-        auth = (self.credentials.username, self.credentials.password) if self.credentials else None
+        auth = None
+        if self.credentials:
+            self._check_realm(realm)
+            auth = (self.credentials.username, self.credentials.password)
         resp = self.session.get(realm, params=params, auth=auth, timeout=30)
         if resp.status_code != 200:
             raise InputError(
@@ -274,6 +330,33 @@ class RegistryAPI:
             )
         body = resp.json()
         return str(body.get("token") or body.get("access_token") or "")
+
+    def _check_realm(self, realm: str) -> None:
+        """Refuse to send the registry credentials to a token realm where others could read them.
+
+        The realm is whatever URL the registry's 401 names. Over HTTPS the credentials reach only that host (Docker
+        Hub's auth.docker.io and GHCR's realm are HTTPS); over plain HTTP they are readable on the way, which is
+        accepted only on this machine and only for the registry's own host, as for the registry itself.
+        """
+        scheme = realm.partition("://")[0].lower()
+        host = _hostname(realm)
+        registry_host = _hostname(self.base)
+        if scheme == "https" and host:
+            return
+        if scheme != "http" or not host:
+            why = "is not an https:// URL"
+        elif not _is_loopback(host):
+            why = "is plain HTTP to another machine: anyone on the way could read them"
+        elif host != registry_host:
+            why = f"is plain HTTP to another host than the registry's ({registry_host})"
+        else:
+            return
+        raise InputError(
+            f"failed to get a registry token from {host or repr(realm)}: the credentials for registry {self.host} "
+            f"were not sent, because its token realm {realm!r} {why}",
+            fix=f"serve the token endpoint of {self.host} over HTTPS (plain HTTP is accepted only on the "
+            "registry's own loopback host)",
+        )
 
 
 def credentials_fix(host: str) -> str:

@@ -46,7 +46,9 @@ class ApiCall:
     why: str
 
     def summary(self) -> str:
-        shown = {k: v for k, v in self.params.items() if k != "containerDefinitions"}
+        # Plans are printed to CI logs: a task definition's environment and driver passwords must not be.
+        params = taskdef.redacted(self.params) if self.operation == "register_task_definition" else self.params
+        shown = {k: v for k, v in params.items() if k != "containerDefinitions"}
         if "containerDefinitions" in self.params:
             shown["containerDefinitions"] = f"<{len(self.params['containerDefinitions'])} containers>"
         args = ", ".join(f"{k}={v!r}" for k, v in shown.items())

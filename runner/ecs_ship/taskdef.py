@@ -10,7 +10,7 @@ import copy
 import difflib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +60,10 @@ _REGISTER_KEY_SET = frozenset(REGISTER_KEYS)
 # boto3 adds ResponseMetadata to every response; callers often hand the raw response straight over.
 _DESCRIBE_KEYS = frozenset({"taskDefinition", "tags", "ResponseMetadata"})
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+REDACTED = "***"
+# Log-driver and volume-driver options have no secret counterpart for every setting (Splunk's token, a CIFS
+# volume's password, a FireLens output's API key), so such values sit in the definition in plain text.
+_SECRET_OPTION = re.compile(r"token|secret|passw|pwd|api[-_]?key|credential|auth", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -185,12 +189,31 @@ def diff(
     old_label: str = "running",
     new_label: str = "new",
 ) -> str:
-    """Unified diff of two task definitions as sorted JSON; "" when they are the same definition."""
-    old_lines = [] if old is None else _as_json(_comparable(normalise(old))).splitlines()
-    new_lines = _as_json(_comparable(normalise(new))).splitlines()
-    if old_lines == new_lines:
-        return ""
-    return "\n".join(difflib.unified_diff(old_lines, new_lines, fromfile=old_label, tofile=new_label, lineterm=""))
+    """Unified diff of two task definitions as sorted JSON; "" when they are the same definition.
+
+    Values that may be credentials (see ``redacted``) are never printed: the JSON shows them as "***", and a
+    line per added, removed or changed one says which, e.g. ``~ environment DATABASE_URL in container web
+    (value changed)``. A diff goes to CI logs and job summaries, read by more people than may read the secrets.
+    """
+    old_doc = None if old is None else _comparable(normalise(old))
+    new_doc = _comparable(normalise(new))
+    old_lines = [] if old_doc is None else _as_json(redacted(old_doc)).splitlines()
+    new_lines = _as_json(redacted(new_doc)).splitlines()
+    body = list(difflib.unified_diff(old_lines, new_lines, fromfile=old_label, tofile=new_label, lineterm=""))
+    return "\n".join(body + _secret_changes(old_doc or {}, new_doc))
+
+
+def redacted(document: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of a register-style task definition with every value that may be a credential set to "***".
+
+    That is each container ``environment`` value (names kept) and each log, FireLens or volume-driver option
+    whose name or value speaks of a token, password, key or secret. ``secrets[].valueFrom`` and
+    ``repositoryCredentials`` are ARNs of the secret, not the secret, and stay.
+    """
+    copied = copy.deepcopy(dict(document))
+    for _where, _what, holder, key in _secret_slots(copied):
+        holder[key] = REDACTED
+    return copied
 
 
 def same_definition(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
@@ -303,3 +326,41 @@ def _comparable(value: Any) -> Any:
 
 def _as_json(doc: Any) -> str:
     return json.dumps(doc, indent=2, sort_keys=True, default=str)
+
+
+def _secret_slots(doc: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, Any], str]]:
+    """(where, what, holder, key) for each value of ``doc`` that may be a credential: ``holder[key]``."""
+
+    def options(where: str, what: str, holder: Any) -> Iterator[tuple[str, str, dict[str, Any], str]]:
+        if isinstance(holder, dict):
+            for key, value in holder.items():
+                if _SECRET_OPTION.search(f"{key}={value}"):
+                    yield where, f"{what} {key}", holder, key
+
+    for container in doc.get("containerDefinitions") or []:
+        if not isinstance(container, dict):
+            continue
+        where = f"container {container.get('name')}"
+        for variable in container.get("environment") or []:
+            if isinstance(variable, dict) and "value" in variable:
+                yield where, f"environment {variable.get('name')}", variable, "value"
+        for config in ("logConfiguration", "firelensConfiguration"):
+            yield from options(where, f"{config}.options", (container.get(config) or {}).get("options"))
+    for volume in doc.get("volumes") or []:
+        if isinstance(volume, dict):
+            driver = volume.get("dockerVolumeConfiguration") or {}
+            yield from options(f"volume {volume.get('name')}", "driverOpts", driver.get("driverOpts"))
+
+
+def _secret_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    before = {(where, what): holder[key] for where, what, holder, key in _secret_slots(old)}
+    after = {(where, what): holder[key] for where, what, holder, key in _secret_slots(new)}
+    lines = []
+    for where, what in sorted(before.keys() | after.keys()):
+        if (where, what) not in before:
+            lines.append(f"+ {what} in {where}")
+        elif (where, what) not in after:
+            lines.append(f"- {what} in {where}")
+        elif before[where, what] != after[where, what]:
+            lines.append(f"~ {what} in {where} (value changed)")
+    return lines

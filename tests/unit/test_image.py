@@ -20,8 +20,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import boto3
+import botocore.client
+import botocore.config
+import botocore.exceptions
 import docker.errors
 import pytest
+import requests
 from botocore.stub import Stubber
 
 from ecs_ship import image
@@ -232,6 +236,10 @@ class Masked(list[str]):
         self.append(secret)
 
 
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
 def test_ecs_ship_registry_env_wins() -> None:
     mask = Masked()
     env = {
@@ -242,7 +250,8 @@ def test_ecs_ship_registry_env_wins() -> None:
     }
     creds = image.resolve_credentials("ghcr.io", clients=None, mask=mask, environ=env, docker_config={})
     assert creds == Credentials("bot", "pw-1", "$ECS_SHIP_REGISTRY_USERNAME/$ECS_SHIP_REGISTRY_PASSWORD")
-    assert mask == ["pw-1"]
+    # The password, and the `Authorization: Basic` / config.json `auth` form tools echo it in.
+    assert mask == ["pw-1", b64("bot:pw-1")]
 
 
 def test_ghcr_falls_back_to_github_token() -> None:
@@ -250,7 +259,7 @@ def test_ghcr_falls_back_to_github_token() -> None:
     env = {"GITHUB_ACTOR": "octocat", "GITHUB_TOKEN": "gh-token", "DOCKERHUB_USERNAME": "u", "DOCKERHUB_TOKEN": "d"}
     creds = image.resolve_credentials("ghcr.io", clients=None, mask=mask, environ=env, docker_config={})
     assert creds == Credentials("octocat", "gh-token", "$GITHUB_ACTOR/$GITHUB_TOKEN")
-    assert mask == ["gh-token"]
+    assert mask == ["gh-token", b64("octocat:gh-token")]
 
 
 def test_docker_hub_falls_back_to_dockerhub_env() -> None:
@@ -259,7 +268,7 @@ def test_docker_hub_falls_back_to_dockerhub_env() -> None:
     creds = image.resolve_credentials("docker.io", clients=None, mask=mask, environ=env, docker_config={})
     assert creds == Credentials("u", "d", "$DOCKERHUB_USERNAME/$DOCKERHUB_TOKEN")
     assert creds.auth_config() == {"username": "u", "password": "d"}
-    assert mask == ["d"]
+    assert mask == ["d", b64("u:d")]
 
 
 def test_other_hosts_use_only_ecs_ship_env() -> None:
@@ -280,7 +289,7 @@ def test_docker_config_credentials_are_used_and_masked() -> None:
     mask = Masked()
     creds = image.resolve_credentials("registry.example.com", clients=None, mask=mask, environ={}, docker_config=auths)
     assert creds == Credentials("cfg-user", "cfg-pw", "docker config")
-    assert mask == ["cfg-pw"]
+    assert mask == ["cfg-pw", b64("cfg-user:cfg-pw")]
 
 
 @pytest.fixture
@@ -312,7 +321,7 @@ def test_ecr_credentials_come_from_get_authorization_token(ecr_clients: tuple[Cl
     env = {"ECS_SHIP_REGISTRY_USERNAME": "bot", "ECS_SHIP_REGISTRY_PASSWORD": "pw"}
     creds = image.resolve_credentials(ECR_HOST, clients=clients, mask=mask, environ=env)
     assert creds == Credentials("AWS", "secret", "ecr:GetAuthorizationToken")
-    assert sorted(mask) == sorted(["secret", token])
+    assert mask == ["secret", token]
 
 
 def test_ecr_failure_is_an_input_error(ecr_clients: tuple[Clients, Stubber]) -> None:
@@ -326,6 +335,108 @@ def test_ecr_failure_is_an_input_error(ecr_clients: tuple[Clients, Stubber]) -> 
     assert err.message.startswith("failed to log in to ECR 123456789012 in eu-west-1: ")
     assert "AccessDeniedException" in err.message
     assert err.fix is not None and "ecr:GetAuthorizationToken" in err.fix
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "SignatureDoesNotMatch",
+    ],
+)
+def test_ecr_credential_failures_are_input_errors(ecr_clients: tuple[Clients, Stubber], code: str) -> None:
+    clients, stub = ecr_clients
+    stub.add_client_error("get_authorization_token", service_error_code=code, http_status_code=403)
+    with pytest.raises(InputError) as caught:
+        image.resolve_credentials(ECR_HOST, clients=clients, mask=Masked(), environ={})
+    assert code in caught.value.message
+    assert caught.value.fix == "grant ecr:GetAuthorizationToken to the deploying role"
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("ThrottlingException", 400), ("ServerException", 500), ("ServiceUnavailableException", 503)],
+)
+def test_ecr_faults_are_deploy_errors_without_an_iam_hint(
+    ecr_clients: tuple[Clients, Stubber], code: str, status: int
+) -> None:
+    clients, stub = ecr_clients
+    stub.add_client_error("get_authorization_token", service_error_code=code, http_status_code=status)
+    with pytest.raises(DeployError) as caught:
+        image.resolve_credentials(ECR_HOST, clients=clients, mask=Masked(), environ={})
+    assert_ecr_fault(caught.value, code)
+
+
+def assert_ecr_fault(err: DeployError, cause: str) -> None:
+    assert type(err) is DeployError  # exit 1: not bad input
+    assert err.message.startswith("failed to get an ECR login token: ") and cause in err.message
+    assert err.fix is not None and "retry" in err.fix
+    assert "ecr:" not in err.fix and "IAM" not in err.fix and "role" not in err.fix
+
+
+def test_ecr_unreachable_is_a_deploy_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    ecr = boto3.client(
+        "ecr",
+        region_name="eu-west-1",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=botocore.config.Config(retries={"total_max_attempts": 1}, connect_timeout=2),
+    )
+    clients = Clients(region="eu-west-1", ecs=None, elbv2=None, logs=None, ecr=ecr)
+    with pytest.raises(DeployError) as caught:
+        image.resolve_credentials(ECR_HOST, clients=clients, mask=Masked(), environ={})
+    assert_ecr_fault(caught.value, "Could not connect to the endpoint URL")
+
+
+def test_ecr_of_another_region_gets_its_own_session_not_the_shared_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """boto3.client() uses one module-wide default session, which parallel service threads would share."""
+
+    def shared(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("boto3's shared default session was used")
+
+    monkeypatch.setattr(boto3, "client", shared)
+    made: list[str | None] = []
+    real = image.make_clients
+
+    def make_clients(region: str | None) -> Clients:
+        made.append(region)
+        return real(region)
+
+    monkeypatch.setattr(image, "make_clients", make_clients)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    other_region = Clients(region="us-east-1", ecs=None, elbv2=None, logs=None, ecr=None)
+
+    def token(self: Any, **_kwargs: Any) -> Any:
+        return {"authorizationData": [{"authorizationToken": base64.b64encode(b"AWS:tok3n-secret").decode()}]}
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", lambda self, op, params: token(self))
+    creds = image.resolve_credentials(ECR_HOST, clients=other_region, mask=Masked(), environ={})
+    assert creds is not None and creds.password == "tok3n-secret"
+    assert made == ["eu-west-1"]
+
+
+def test_ecr_without_aws_credentials_is_an_input_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    ecr = boto3.client("ecr", region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def no_credentials(**_kwargs: Any) -> Any:
+        raise botocore.exceptions.NoCredentialsError()
+
+    monkeypatch.setattr(ecr, "get_authorization_token", no_credentials)
+    clients = Clients(region="eu-west-1", ecs=None, elbv2=None, logs=None, ecr=ecr)
+    with pytest.raises(InputError) as caught:
+        image.resolve_credentials(ECR_HOST, clients=clients, mask=Masked(), environ={})
+    assert caught.value.message == "failed to log in to ECR 123456789012 in eu-west-1: Unable to locate credentials"
+    assert caught.value.fix is not None and "AWS credentials" in caught.value.fix
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -854,3 +965,91 @@ def test_registry_failure_separates_credentials_from_faults() -> None:
     assert isinstance(auth, InputError) and "GITHUB_ACTOR/GITHUB_TOKEN" in (auth.fix or "")
     down = image.registry_failure("push", "127.0.0.1:5000/app:v1", "connection refused")
     assert not isinstance(down, InputError) and "127.0.0.1:5000 is up" in (down.fix or "")
+
+
+def test_credentials_never_show_the_password() -> None:
+    creds = Credentials("bot", "hunter2-pw", "$ECS_SHIP_REGISTRY_USERNAME/$ECS_SHIP_REGISTRY_PASSWORD")
+    for shown in (repr(creds), str(creds), f"{creds}", repr([creds]), repr({"c": creds})):
+        assert "hunter2-pw" not in shown
+    assert repr(creds) == (
+        "Credentials(username='bot', password=***, source='$ECS_SHIP_REGISTRY_USERNAME/$ECS_SHIP_REGISTRY_PASSWORD')"
+    )
+    # Equality still compares the password.
+    assert creds != Credentials("bot", "other", creds.source)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# where registry credentials may go: the token realm
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+class ChallengeSession(requests.Session):
+    """A registry that answers 401 with a Bearer challenge naming `realm`, and a token service at the realm."""
+
+    def __init__(self, realm: str) -> None:
+        super().__init__()
+        self.realm = realm
+        self.token_requests: list[tuple[str, Any]] = []
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        resp = requests.Response()
+        headers = kwargs.get("headers") or {}
+        if str(url).startswith(self.realm):
+            self.token_requests.append((str(url), kwargs.get("auth")))
+            resp.status_code, resp._content = 200, b'{"token": "t"}'
+        elif headers.get("Authorization") == "Bearer t":
+            resp.status_code = 200
+            resp.headers["Docker-Content-Digest"] = DIGEST
+        else:
+            resp.status_code = 401
+            resp.headers["WWW-Authenticate"] = f'Bearer realm="{self.realm}",service="reg"'
+        return resp
+
+
+@pytest.mark.parametrize(
+    ("registry", "realm"),
+    [
+        ("docker.io", "https://auth.docker.io/token"),
+        ("ghcr.io", "https://ghcr.io/token"),
+        ("registry.example.com", "https://auth.example.net/token"),  # another host, but HTTPS
+        ("127.0.0.1:5000", "http://127.0.0.1:5001/token"),  # the registry's own loopback host
+        ("[::1]:5000", "http://[::1]:5001/token"),
+        ("localhost:5000", "http://localhost:5001/token"),
+    ],
+)
+def test_credentials_go_to_https_or_same_loopback_realms(registry: str, realm: str) -> None:
+    session = ChallengeSession(realm)
+    api = RegistryAPI(registry, Credentials("bot", "pw", "test"), session)
+    assert api.manifest_digest("team/app", "v1") == DIGEST
+    assert [auth for _url, auth in session.token_requests] == [("bot", "pw")]
+
+
+@pytest.mark.parametrize(
+    ("registry", "realm", "named", "why"),
+    [
+        ("registry.example.com", "http://auth.example.com/token", "auth.example.com", "another machine"),
+        ("127.0.0.1:5000", "http://10.0.0.5/token", "10.0.0.5", "another machine"),
+        ("127.0.0.1:5000", "http://127.example.com/token", "127.example.com", "another machine"),
+        ("127.0.0.1:5000", "http://localhost:5001/token", "localhost", "another host than the registry's (127.0.0.1)"),
+        ("ghcr.io", "http://127.0.0.1:8080/token", "127.0.0.1", "another host than the registry's (ghcr.io)"),
+        ("registry.example.com", "ftp://auth.example.com/token", "auth.example.com", "not an https:// URL"),
+        ("registry.example.com", "/token", "'/token'", "not an https:// URL"),
+    ],
+)
+def test_credentials_are_not_sent_to_a_plain_http_realm_elsewhere(
+    registry: str, realm: str, named: str, why: str
+) -> None:
+    session = ChallengeSession(realm)
+    with pytest.raises(InputError) as caught:
+        RegistryAPI(registry, Credentials("bot", "pw", "test"), session).manifest_digest("team/app", "v1")
+    assert session.token_requests == []
+    assert caught.value.message.startswith(f"failed to get a registry token from {named}: ")
+    assert why in caught.value.message and "pw" not in caught.value.message
+    assert caught.value.fix is not None and "HTTPS" in caught.value.fix
+
+
+def test_anonymous_token_from_a_plain_http_realm_is_fetched() -> None:
+    # No credentials, nothing to leak: public images pull with an anonymous token wherever it comes from.
+    session = ChallengeSession("http://auth.example.com/token")
+    assert RegistryAPI("registry.example.com", None, session).manifest_digest("team/app", "v1") == DIGEST
+    assert [auth for _url, auth in session.token_requests] == [None]

@@ -481,3 +481,28 @@ def test_lines_include_warnings_for_mutable_sidecar_images() -> None:
 def test_summary_without_container_definitions_shows_params_as_given() -> None:
     call = ApiCall("ecs", "update_service", {"cluster": "c", "forceNewDeployment": True}, "why")
     assert call.summary() == "ecs.update_service(cluster='c', forceNewDeployment=True)  # why"
+
+
+def test_plan_output_never_prints_environment_values() -> None:
+    current = state()
+    td = copy.deepcopy(dict(current.task_definition))
+    td["taskDefinition"]["containerDefinitions"][0]["environment"] = [
+        {"name": "DATABASE_URL", "value": "postgres://app:hunter2@db/app"}
+    ]
+    td["taskDefinition"]["volumes"] = [
+        {"name": "share", "dockerVolumeConfiguration": {"driver": "local", "driverOpts": {"o": "password=Pa55"}}}
+    ]
+    source = copy.deepcopy(td["taskDefinition"])
+    source["containerDefinitions"][0]["environment"][0]["value"] = "postgres://app:rotated@db/app"
+    s = spec(source=TaskDefinitionSource(kind="file", path=Path("td.json"), document=source))
+    plan = make_plan(s, replace(current, task_definition=td), {"web": NEW_IMAGE})
+    text = "\n".join(plan.lines())
+    assert "hunter2" not in text and "rotated" not in text and "Pa55" not in text
+    assert "    ~ environment DATABASE_URL in container web (value changed)" in plan.lines()
+    # The API call about to be made still carries the real values; only what is printed hides them.
+    register = next(c for c in plan.calls if c.operation == "register_task_definition")
+    assert register.params["containerDefinitions"][0]["environment"][0]["value"] == "postgres://app:rotated@db/app"
+    assert (
+        "volumes=[{'name': 'share', 'dockerVolumeConfiguration': {'driver': 'local', 'driverOpts': {'o': '***'}}}]"
+        in (register.summary())
+    )

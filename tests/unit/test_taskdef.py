@@ -440,3 +440,106 @@ def test_container_images() -> None:
     }
     assert taskdef.container_images(describe_output()) == expected
     assert taskdef.container_images(taskdef.normalise(describe_output())) == expected
+
+
+# --- values that may be credentials ----------------------------------------------------------------------------------
+
+DB_URL = "postgres://app:hunter2@db.internal:5432/app"
+
+
+def with_credentials() -> dict[str, Any]:
+    doc = register_style()
+    web = doc["containerDefinitions"][0]
+    web["environment"] = [{"name": "DATABASE_URL", "value": DB_URL}, {"name": "LOG_LEVEL", "value": "info"}]
+    web["secrets"] = [{"name": "API_KEY", "valueFrom": "arn:aws:ssm:eu-west-1:123456789012:parameter/key"}]
+    web["repositoryCredentials"] = {"credentialsParameter": "arn:aws:secretsmanager:eu-west-1:1:secret:reg"}
+    web["logConfiguration"] = {
+        "logDriver": "splunk",
+        "options": {"splunk-url": "https://splunk.example.com:8088", "splunk-token": "tok-123456"},
+    }
+    doc["volumes"] = [
+        {
+            "name": "share",
+            "dockerVolumeConfiguration": {
+                "driver": "local",
+                "driverOpts": {"type": "cifs", "device": "//fs/share", "o": "username=svc,password=Pa55word"},
+            },
+        }
+    ]
+    return doc
+
+
+def test_diff_names_environment_variables_but_never_prints_values() -> None:
+    old = with_credentials()
+    new = copy.deepcopy(old)
+    web = new["containerDefinitions"][0]
+    web["image"] = "hello:1.4.3"
+    web["environment"] = [
+        {"name": "DATABASE_URL", "value": "postgres://app:n3w-s3cret@db.internal:5432/app"},
+        {"name": "FEATURE_TOKEN", "value": "ft-abcdef"},
+    ]
+    text = taskdef.diff(old, new)
+    lines = text.splitlines()
+    for value in (DB_URL, "hunter2", "n3w-s3cret", "ft-abcdef", '"info"'):
+        assert value not in text
+    assert lines[-3:] == [
+        "~ environment DATABASE_URL in container web (value changed)",
+        "+ environment FEATURE_TOKEN in container web",
+        "- environment LOG_LEVEL in container web",
+    ]
+    # Everything else is shown as before.
+    assert '-      "image": "hello:1.4.2",' in lines and '+      "image": "hello:1.4.3",' in lines
+    assert '-          "name": "LOG_LEVEL",' in lines and '+          "name": "FEATURE_TOKEN",' in lines
+
+
+def test_diff_of_an_environment_value_alone_is_not_empty() -> None:
+    old = with_credentials()
+    new = copy.deepcopy(old)
+    new["containerDefinitions"][0]["environment"][0]["value"] = DB_URL.replace("hunter2", "rotated")
+    assert not taskdef.same_definition(old, new)
+    assert taskdef.diff(old, new) == "~ environment DATABASE_URL in container web (value changed)"
+
+
+def test_diff_hides_driver_options_that_carry_credentials() -> None:
+    old = with_credentials()
+    new = copy.deepcopy(old)
+    new["containerDefinitions"][0]["logConfiguration"]["options"]["splunk-token"] = "tok-654321"
+    new["containerDefinitions"][0]["logConfiguration"]["options"]["splunk-url"] = "https://other.example.com:8088"
+    new["volumes"][0]["dockerVolumeConfiguration"]["driverOpts"]["o"] = "username=svc,password=N3wPass"
+    text = taskdef.diff(old, new)
+    for value in ("tok-123456", "tok-654321", "Pa55word", "N3wPass"):
+        assert value not in text
+    assert "~ logConfiguration.options splunk-token in container web (value changed)" in text.splitlines()
+    assert "~ driverOpts o in volume share (value changed)" in text.splitlines()
+    # Options that are not credentials still show their values.
+    assert '+          "splunk-url": "https://other.example.com:8088"' in text.splitlines()
+
+
+def test_diff_from_nothing_lists_every_environment_variable() -> None:
+    text = taskdef.diff(None, with_credentials())
+    assert DB_URL not in text and "tok-123456" not in text
+    assert "+ environment DATABASE_URL in container web" in text.splitlines()
+    assert "+ environment LOG_LEVEL in container web" in text.splitlines()
+
+
+def test_redacted_hides_values_keeps_names_and_leaves_the_original() -> None:
+    doc = with_credentials()
+    before = copy.deepcopy(doc)
+    shown = taskdef.redacted(doc)
+    assert doc == before
+    web = shown["containerDefinitions"][0]
+    assert web["environment"] == [{"name": "DATABASE_URL", "value": "***"}, {"name": "LOG_LEVEL", "value": "***"}]
+    assert web["logConfiguration"]["options"] == {
+        "splunk-url": "https://splunk.example.com:8088",
+        "splunk-token": "***",
+    }
+    assert shown["volumes"][0]["dockerVolumeConfiguration"]["driverOpts"] == {
+        "type": "cifs",
+        "device": "//fs/share",
+        "o": "***",
+    }
+    # References to secrets are ARNs, not secrets: they stay, as does everything else.
+    assert web["secrets"] == before["containerDefinitions"][0]["secrets"]
+    assert web["repositoryCredentials"] == before["containerDefinitions"][0]["repositoryCredentials"]
+    assert shown["containerDefinitions"][1] == before["containerDefinitions"][1]
+    assert "hunter2" not in json.dumps(shown) and "Pa55word" not in json.dumps(shown)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from .. import plan
+from .. import plan, taskdef
 from ..context import Context
 from .deploy import Prepared
 from .deploy import prepare as prepare
@@ -34,4 +34,6 @@ def render(ctx: Context, p: Prepared) -> None:
     the_plan = planned(p)
     for w in the_plan.warnings:
         ctx.out.warning(w, p.svc.name)
-    ctx.out.raw(json.dumps(the_plan.document, indent=2, default=str))
+    # Environment values are often credentials (DATABASE_URL): printed only when asked for.
+    document = the_plan.document if ctx.args.show_environment else taskdef.redacted(the_plan.document)
+    ctx.out.raw(json.dumps(document, indent=2, default=str))
