@@ -236,9 +236,40 @@ def _expand(text: str, environ: Mapping[str, str]) -> str:
     return _REFERENCE.sub(replace, text)
 
 
+# A spec is a few hundred lines. The caps keep a hostile one (aliases of aliases double the data at every line)
+# from taking minutes and gigabytes: aliases and nodes are counted while the tree is built, not afterwards.
+MAX_SPEC_BYTES = 1024 * 1024
+MAX_ALIASES = 1000
+MAX_NODES = 100_000
+
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _CountingLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a document with more than MAX_ALIASES aliases while composing it."""
+
+    def __init__(self, text: str, file: str, what: str) -> None:
+        super().__init__(text)
+        self.file = file
+        self.what = what
+        self.aliases = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                peek: Callable[[], yaml.Event] = self.peek_event
+                mark = peek().start_mark
+                raise SpecError(
+                    f"failed to parse {self.what}: more than {MAX_ALIASES} aliases (*name)",
+                    file=self.file,
+                    line=mark.line + 1 if mark else None,
+                    fix="write the values out, or share them with fewer aliases",
+                )
+        node: yaml.Node | None = super().compose_node(parent, index)
+        return node
 
 
 class _Builder:
@@ -248,15 +279,25 @@ class _Builder:
     forgets where each value came from.
     """
 
-    def __init__(self, loader: yaml.SafeLoader, src: _Source, environ: Mapping[str, str] | None) -> None:
+    def __init__(self, loader: _CountingLoader, src: _Source, environ: Mapping[str, str] | None) -> None:
         self.loader = loader
         self.src = src
         self.environ = environ
         self.open: set[int] = set()
         self.flattened: set[int] = set()
+        self.nodes = 0
 
     def build(self, node: yaml.Node, path: KeyPath) -> Any:
         self.src.lines[path] = node.start_mark.line + 1
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            # No key path: in a bomb it is hundreds of indexes deep.
+            raise SpecError(
+                f"failed to parse {self.loader.what}: more than {MAX_NODES:,} values once aliases (*name) are expanded",
+                file=self.src.file,
+                line=node.start_mark.line + 1,
+                fix="write the values out, or use fewer aliases of aliases",
+            )
         if isinstance(node, yaml.ScalarNode):
             # An inline task definition is kept as written, like a file: its commands may use ${...} for the shell.
             if self.environ is not None and "$" in node.value and "task_definition" not in path:
@@ -352,7 +393,7 @@ class _Builder:
 def _parse_yaml(text: str, file: str, what: str, environ: Mapping[str, str] | None = None) -> _Source:
     src = _Source(file)
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _CountingLoader(text, file, what)
     except yaml.reader.ReaderError as e:
         raise SpecError(
             f"failed to parse {what}: character #x{e.character:04x} is not allowed in YAML",
@@ -657,7 +698,16 @@ def load_spec(
 
 def _read_text(path: Path, file: str, what: str, fix: str) -> str:
     try:
-        return path.read_text(encoding="utf-8-sig")
+        with path.open("rb") as f:
+            # Read one byte past the cap rather than trusting the size on disk: a FIFO or /dev/zero has none.
+            data = f.read(MAX_SPEC_BYTES + 1)
+        if len(data) > MAX_SPEC_BYTES:
+            raise SpecError(
+                f"failed to read {what}: it is larger than {MAX_SPEC_BYTES // 1024 // 1024} MiB",
+                file=file,
+                fix=f"check that {file} is the right file: {what} is normally a few KiB",
+            )
+        return data.decode("utf-8-sig")
     except FileNotFoundError:
         raise SpecError(f"failed to read {what}: no such file", file=file, fix=fix) from None
     except IsADirectoryError:

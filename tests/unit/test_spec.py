@@ -522,6 +522,50 @@ def test_unsupported_yaml(project: Project) -> None:
     )
 
 
+def alias_bomb(levels: int) -> str:
+    """Each line lists the previous one twice: a few hundred bytes that expand to 2**levels strings."""
+    lines = ["version: 1", "cluster: c", "service: s", "bomb:", "  - &a0 [x, x]"]
+    lines += [f"  - &a{i} [*a{i - 1}, *a{i - 1}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_while_it_is_built(project: Project) -> None:
+    # 30 levels would be 2**30 values: only a check made during the build returns at all.
+    err = project.error(alias_bomb(30))
+    assert err.detail == "failed to parse the spec: more than 100,000 values once aliases (*name) are expanded"
+    assert err.file == str(project.root / "ecs-ship.yml")
+    assert err.line is not None and 5 <= err.line <= 34
+    assert err.fix == "write the values out, or use fewer aliases of aliases"
+
+
+def test_the_number_of_aliases_is_capped(project: Project) -> None:
+    aliases = ", ".join(["*one"] * 1000)
+    project.write(f"version: 1\ncluster: c\nservice: s\nimages: &one []\nlots: [{aliases}]\n")
+    err = project.error()  # within the cap, the only problem is the unknown key
+    assert (err.key_path, err.detail.split(" (")[0]) == ("lots", "unknown key")
+    err = project.error(f"version: 1\ncluster: c\nservice: s\nimages: &one []\nlots: [{aliases}, *one]\n")
+    assert (err.key_path, err.line) == (None, 5)
+    assert err.detail == "failed to parse the spec: more than 1000 aliases (*name)"
+
+
+def test_task_definition_files_have_the_same_caps(project: Project) -> None:
+    project.write(alias_bomb(30).replace("version: 1\ncluster: c\nservice: s\n", "family: f\n"), "td.yml")
+    err = project.error(MINIMAL + "task_definition: td.yml\n")
+    assert err.file == str((project.root / "td.yml").resolve())
+    assert err.detail.startswith("failed to parse the task definition: more than 100,000 values")
+
+
+def test_a_spec_larger_than_1_mib_is_refused_before_it_is_parsed(project: Project) -> None:
+    path = project.write(MINIMAL)
+    # Valid YAML all the way (one long comment), so only the size can be the reason.
+    path.write_text(MINIMAL + "#" + "x" * (1024 * 1024) + "\n")
+    err = project.error()
+    assert (err.file, err.line) == (str(path), None)
+    assert err.detail == "failed to read the spec: it is larger than 1 MiB"
+    path.write_text(MINIMAL + "#" + "x" * (1024 * 1024 - len(MINIMAL) - 2) + "\n")
+    assert project.load().services[0].cluster == "goals"
+
+
 def test_keys_must_be_text(project: Project) -> None:
     err = project.error("version: 1\ncluster: a\nservice: b\nbuild_args_like:\n  1: x\n")
     assert (err.key_path, err.line, err.detail) == ("build_args_like", 5, "keys must be text, got 1")
