@@ -192,6 +192,7 @@ class _Source:
     data: Any = None
     lines: dict[KeyPath, int] = field(default_factory=dict)
     key_lines: dict[KeyPath, int] = field(default_factory=dict)
+    written: dict[KeyPath, str] = field(default_factory=dict)  # the text of values that had ${...} references
 
     def line(self, path: KeyPath, *, key: bool = False) -> int | None:
         if key and path in self.key_lines:
@@ -203,9 +204,31 @@ class _Source:
     def error(self, path: KeyPath, message: str, *, fix: str | None = None, key: bool = False) -> SpecError:
         return SpecError(message, key_path=_fmt(path) or None, file=self.file, line=self.line(path, key=key), fix=fix)
 
+    # An error message quotes a value as written in the file, never what its ${...} references expanded to: the
+    # environment holds things that must not reach a log, and the text as written is what the user can find.
+    def shown(self, path: KeyPath, text: str) -> str:
+        """``text`` (the value at ``path``, formatted for a message), or the value as written if it was expanded."""
+        written = self.written.get(path)
+        return text if written is None else repr(written)
+
+    def describe(self, path: KeyPath, value: Any) -> str:
+        written = self.written.get(path)
+        return _describe(value) if written is None else f"{_kind(value)} written as {written!r}"
+
 
 _REFERENCE = re.compile(r"\$\$|\$\{(?P<body>[^}]*)\}|\$\{")
 _REFERENCE_BODY = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?-)(?P<default>.*))?", re.DOTALL)
+
+
+# Names of variables that hold credentials by convention. Spec values end up in logs, step summaries, error
+# messages and task definitions, so a spec must not pull them in.
+_SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|PRIVATE|CREDENTIAL|_KEY$", re.IGNORECASE)
+
+
+class _Secret(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
 
 
 class _Unset(ValueError):
@@ -226,6 +249,8 @@ def _expand(text: str, environ: Mapping[str, str]) -> str:
         ref = _REFERENCE_BODY.fullmatch(body)
         if ref is None:
             raise ValueError(f"invalid reference ${{{body}}} (a reference reads ${{NAME}} or ${{NAME:-default}})")
+        if _SECRET_NAME.search(ref["name"]):
+            raise _Secret(ref["name"])
         value = environ.get(ref["name"])
         if (ref["op"] == ":-" and not value) or (ref["op"] == "-" and value is None):
             return ref["default"]
@@ -321,6 +346,14 @@ class _Builder:
         assert self.environ is not None
         try:
             text = _expand(node.value, self.environ)
+        except _Secret as e:
+            raise self.src.error(
+                path,
+                f"failed to expand ${{{e.name}}}: the name looks like a secret's, and spec values are shown in logs",
+                fix="pass secrets to the task through the task definition's `secrets:` (valueFrom a Secrets Manager "
+                "secret or SSM parameter ARN); for registry credentials set ECS_SHIP_REGISTRY_USERNAME and "
+                "ECS_SHIP_REGISTRY_PASSWORD, which ecs-ship reads itself",
+            ) from None
         except _Unset as e:
             raise self.src.error(
                 path,
@@ -329,6 +362,7 @@ class _Builder:
             ) from None
         except ValueError as e:
             raise self.src.error(path, str(e), fix="write $$ for a literal $") from None
+        self.src.written[path] = node.value
         tag = node.tag
         resolve: Callable[[type[yaml.Node], str, tuple[bool, bool]], str] = self.loader.resolve
         if node.style is None and tag == resolve(yaml.ScalarNode, node.value, (True, False)):
@@ -504,23 +538,26 @@ def _num(x: float) -> str:
     return str(int(x)) if isinstance(x, float) and x.is_integer() else str(x)
 
 
+def _kind(value: Any) -> str:
+    kinds = {type(None): "nothing (null)", bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+    kinds |= {dict: "a mapping", list: "a list"}
+    return kinds.get(type(value), f"a {type(value).__name__}")
+
+
 def _describe(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
+    if value is None or isinstance(value, dict | list):
+        return _kind(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} (not a finite number)"
     if isinstance(value, bool):
-        return f"a boolean ({'true' if value else 'false'})"
-    if isinstance(value, int):
-        return f"an integer ({value})"
-    if isinstance(value, float):
-        return f"a number ({_num(value)})" if math.isfinite(value) else f"{value} (not a finite number)"
-    if isinstance(value, str):
-        shown = value if len(value) <= 60 else value[:57] + "..."
-        return f"a string ({shown!r})"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"a {type(value).__name__} ({value!r})"
+        shown = "true" if value else "false"
+    elif isinstance(value, float):
+        shown = _num(value)
+    elif isinstance(value, str):
+        shown = repr(value if len(value) <= 60 else value[:57] + "...")
+    else:
+        shown = repr(value)
+    return f"{_kind(value)} ({shown})"
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -558,20 +595,22 @@ class _Validator:
             kinds = node["type"] if isinstance(node["type"], list) else [node["type"]]
             if not any(_is(value, k) for k in kinds):
                 raise self.src.error(
-                    path, f"expected {_expected(kinds)}, got {_describe(value)}", fix=_type_fix(value, kinds)
+                    path,
+                    f"expected {_expected(kinds)}, got {self.src.describe(path, value)}",
+                    fix=_type_fix(value, kinds),
                 )
         if "const" in node and not _same(value, node["const"]):
-            raise self.src.error(path, f"expected {node['const']!r}, got {_describe(value)}")
+            raise self.src.error(path, f"expected {node['const']!r}, got {self.src.describe(path, value)}")
         if "enum" in node and not any(_same(value, e) for e in node["enum"]):
             options = ", ".join(repr(e) for e in node["enum"])
             hint = ""
             if isinstance(value, str):
                 close = difflib.get_close_matches(value, [str(e) for e in node["enum"]], n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise self.src.error(path, f"expected one of {options}, got {value!r}{hint}")
+            raise self.src.error(path, f"expected one of {options}, got {self.src.shown(path, repr(value))}{hint}")
         if isinstance(value, str) and "pattern" in node and not re.search(node["pattern"], value):
             why = node.get("patternErrorMessage") or f"must match {node['pattern']}"
-            raise self.src.error(path, f"{why}, got {value!r}")
+            raise self.src.error(path, f"{why}, got {self.src.shown(path, repr(value))}")
         if _is(value, "number"):
             self._bounds(value, node, path)
         if isinstance(value, dict):
@@ -585,12 +624,13 @@ class _Validator:
                     self.check(item, node["items"], (*path, i))
 
     def _bounds(self, value: float, node: Mapping[str, Any], path: KeyPath) -> None:
+        got = self.src.shown(path, _num(value))
         if "minimum" in node and value < node["minimum"]:
-            raise self.src.error(path, f"must be at least {_num(node['minimum'])}, got {_num(value)}")
+            raise self.src.error(path, f"must be at least {_num(node['minimum'])}, got {got}")
         if "exclusiveMinimum" in node and value <= node["exclusiveMinimum"]:
-            raise self.src.error(path, f"must be greater than {_num(node['exclusiveMinimum'])}, got {_num(value)}")
+            raise self.src.error(path, f"must be greater than {_num(node['exclusiveMinimum'])}, got {got}")
         if "maximum" in node and value > node["maximum"]:
-            raise self.src.error(path, f"must be at most {_num(node['maximum'])}, got {_num(value)}")
+            raise self.src.error(path, f"must be at most {_num(node['maximum'])}, got {got}")
 
     def _object(self, value: dict[str, Any], node: Mapping[str, Any], path: KeyPath) -> None:
         props: Mapping[str, Any] = node.get("properties", {})
@@ -756,7 +796,9 @@ class _Loader:
             )
         if not isinstance(data, dict):
             raise self.src.error(
-                (), f"the spec must be a mapping of keys (version, cluster, service, ...), got {_describe(data)}"
+                (),
+                "the spec must be a mapping of keys (version, cluster, service, ...), "
+                f"got {self.src.describe((), data)}",
             )
         validator = _Validator(self.src)
         root = _schema()
@@ -772,11 +814,13 @@ class _Loader:
 
         services: list[ServiceSpec] = []
         if "services" in data:
+            layers: list[_Layered] = []
             for i, entry in enumerate(data["services"]):
                 layered = _Layered(copy.deepcopy(shared.data), dict(shared.where))
                 layered.add(entry, ("services", i))
+                layers.append(layered)
                 services.append(self._service(layered, ("services", i)))
-            self._check_unique(services)
+            self._check_unique(services, layers)
         else:
             services.append(self._service(shared, ()))
         return Spec(path=self.path, env=self.env, services=tuple(services))
@@ -807,6 +851,9 @@ class _Loader:
     ) -> SpecError:
         return self.src.error(layered.origin(path) or entry + path, message, fix=fix)
 
+    def _shown(self, layered: _Layered, path: KeyPath, text: str, entry: KeyPath = ()) -> str:
+        return self.src.shown(layered.origin(path) or entry + path, text)
+
     def _service(self, layered: _Layered, entry: KeyPath) -> ServiceSpec:
         merged = layered.data
         for key in _REQUIRED:
@@ -822,7 +869,8 @@ class _Loader:
                 raise self._error(
                     layered,
                     ("images", i, "container"),
-                    f"container {image.container!r} already gets the image of images[{seen[image.container]}]",
+                    f"container {self._shown(layered, ('images', i, 'container'), repr(image.container), entry)} "
+                    f"already gets the image of images[{seen[image.container]}]",
                     fix="build one image per container: remove or rename one of the entries",
                     entry=entry,
                 )
@@ -873,7 +921,7 @@ class _Loader:
             raise self._error(
                 layered,
                 (*at, "context"),
-                f"build context {context} {problem}",
+                f"build context {self._shown(layered, (*at, 'context'), str(context))} {problem}",
                 fix=f"context is a folder relative to the spec file's folder ({self.folder})",
             )
         tag = raw["tag"]
@@ -883,7 +931,12 @@ class _Loader:
             _render(tag, sample)
         except ValueError as e:
             fix = _TAG_RULES if "Docker tag" in str(e) else None
-            raise self._error(layered, (*at, "tag"), f"invalid tag template: {e}", fix=fix) from None
+            cause = str(e)
+            written = self.src.written.get(layered.origin((*at, "tag")) or (*at, "tag"))
+            if written is not None:
+                # The cause quotes the expanded text.
+                cause, fix = f"{written!r} does not make one once expanded", f"{_TAG_RULES}; placeholders: {_KNOWN}"
+            raise self._error(layered, (*at, "tag"), f"invalid tag template: {cause}", fix=fix) from None
         return ImageSpec(
             container=raw["container"],
             repository=raw["repository"],
@@ -913,19 +966,23 @@ class _Loader:
             self.task_definitions[path] = _read_task_definition(path)
         return TaskDefinitionSource("file", path=path, document=copy.deepcopy(self.task_definitions[path]))
 
-    def _check_unique(self, services: list[ServiceSpec]) -> None:
-        for j, b in enumerate(services):
+    def _check_unique(self, services: list[ServiceSpec], layers: list[_Layered]) -> None:
+        for j, (b, layered) in enumerate(zip(services, layers, strict=True)):
+            at = ("services", j)
             for i, a in enumerate(services[:j]):
                 if a.region == b.region and _same_name(a.cluster, b.cluster) and _same_name(a.service, b.service):
+                    cluster = self._shown(layered, ("cluster",), repr(b.cluster), at)
+                    service = self._shown(layered, ("service",), repr(b.service), at)
                     raise self.src.error(
-                        ("services", j),
-                        f"deploys the same service as services[{i}] (cluster {b.cluster!r}, service {b.service!r})",
+                        at,
+                        f"deploys the same service as services[{i}] (cluster {cluster}, service {service})",
                         fix="each entry needs its own cluster/service pair; remove the duplicate",
                     )
                 if a.name == b.name:
+                    name = self._shown(layered, ("name" if "name" in layered.data else "service",), repr(b.name), at)
                     raise self.src.error(
-                        ("services", j),
-                        f"has the same name as services[{i}] ({b.name!r})",
+                        at,
+                        f"has the same name as services[{i}] ({name})",
                         fix="set a distinct `name:` on one of them",
                     )
 

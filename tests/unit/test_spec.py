@@ -1161,6 +1161,104 @@ def test_bad_environment_references(project: Project, value: str, detail: str, f
     assert caught.value.fix == fix
 
 
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+@pytest.mark.parametrize(
+    ("text", "key_path", "detail"),
+    [
+        ("wait:\n  timeout: ${T}", "wait.timeout", "expected a number, got a string written as '${T}'"),
+        ("wait:\n  timeout: '${T}'", "wait.timeout", "expected a number, got a string written as '${T}'"),
+        ("wait:\n  timeout: ${N}", "wait.timeout", "must be greater than 0, got '${N}'"),
+        ("smoke:\n  expect_status: ${S}", "smoke.expect_status", "must be at most 599, got '${S}'"),
+        ("on_failure: ${T}", "on_failure", "expected one of 'rollback', 'stop', got '${T}'"),
+        (
+            "wait:\n  until: ${U}",
+            "wait.until",
+            "expected one of 'serving', 'stable', got '${U}' (did you mean 'stable'?)",
+        ),
+        ("region: ${T}", "region", "must be an AWS region name such as us-east-1, got '${T}'"),
+        ("allow_host_volumes: ${N}", "allow_host_volumes", "expected true or false, got an integer written as '${N}'"),
+        ("smoke: ${T}", "smoke", "expected a boolean or a mapping, got a string written as '${T}'"),
+        (
+            f"images:\n  - container: web\n    repository: {REPO}\n    tag: 'v-${{T}}'",
+            "images[0].tag",
+            "invalid tag template: 'v-${T}' does not make one once expanded",
+        ),
+        (
+            f"images:\n  - container: web\n    repository: {REPO}\n  - container: ${{W}}\n    repository: {REPO}",
+            "images[1].container",
+            "container '${W}' already gets the image of images[0]",
+        ),
+        (
+            "images:\n  - container: web\n    repository: r\n    context: ${T}",
+            "images[0].context",
+            "build context '${T}'",
+        ),
+        (
+            "services:\n  - service: a\n    name: web\n  - service: b\n    name: ${W}",
+            "services[1]",
+            "has the same name as services[0] ('${W}')",
+        ),
+    ],
+)
+def test_errors_quote_values_as_written_never_expanded(project: Project, text: str, key_path: str, detail: str) -> None:
+    # The values stand in for a secret that a variable with an innocent name holds.
+    environ = {"T": SECRET, "N": "-5", "S": "7000", "U": "stabel", "W": "web"}
+    project.write(f"{MINIMAL}{text}\n")
+    with pytest.raises(SpecError) as caught:
+        load_spec(project.root / "ecs-ship.yml", environ=environ)
+    err = caught.value
+    line = project.line("${") if key_path != "services[1]" else project.line("service: b")
+    assert (err.key_path, err.line) == (key_path, line)
+    assert err.detail.startswith(detail)
+    for value in environ.values():
+        assert value not in f"{err.detail} {err.fix}"
+
+
+def test_the_version_error_quotes_it_as_written(project: Project) -> None:
+    project.write("version: ${N}\ncluster: goals\nservice: api\n")
+    with pytest.raises(SpecError) as caught:
+        load_spec(project.root / "ecs-ship.yml", environ={"N": "2"})
+    assert (caught.value.key_path, caught.value.detail) == ("version", "expected 1, got an integer written as '${N}'")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "GITHUB_TOKEN",
+        "DB_PASSWORD",
+        "SMTP_PASSWD",
+        "SSH_PRIVATE_KEY",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "STRIPE_API_KEY",
+        "client_secret",
+    ],
+)
+@pytest.mark.parametrize("reference", ["${{{name}}}", "${{{name}:-x}}", "prefix-${{{name}-x}}"])
+def test_variables_named_like_secrets_are_refused(project: Project, name: str, reference: str) -> None:
+    written = reference.format(name=name)
+    project.write(MINIMAL + f"wait:\n  timeout: '{written}'\n")
+    with pytest.raises(SpecError) as caught:
+        load_spec(project.root / "ecs-ship.yml", environ={name: SECRET})
+    err = caught.value
+    assert (err.key_path, err.line) == ("wait.timeout", project.line("timeout"))
+    assert (
+        err.detail == f"failed to expand ${{{name}}}: the name looks like a secret's, and spec values are shown in logs"
+    )
+    assert err.fix is not None
+    assert "`secrets:`" in err.fix and "Secrets Manager" in err.fix and "ECS_SHIP_REGISTRY_PASSWORD" in err.fix
+    assert SECRET not in str(err)
+
+
+@pytest.mark.parametrize("name", ["AWS_REGION", "AWS_ACCESS_KEY_ID", "KEYCLOAK_URL", "IMAGE_TAG", "MONKEY"])
+def test_ordinary_variable_names_are_expanded(project: Project, name: str) -> None:
+    project.write(MINIMAL.replace("cluster: goals", f"cluster: ${{{name}}}"))
+    assert load_spec(project.root / "ecs-ship.yml", environ={name: "c1"}).services[0].cluster == "c1"
+
+
 def test_the_hello_example_loads(tmp_path: Path) -> None:
     example = Path(__file__).resolve().parents[2] / "examples" / "hello" / "ecs-ship.yml"
     spec = load_spec(example, environ={"REGISTRY": "127.0.0.1:5000"})
