@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -34,6 +35,7 @@ __all__ = [
     "Spec",
     "TaskDefinitionSource",
     "WaitSpec",
+    "Workspace",
     "load_spec",
     "render_tag",
     "spec_schema",
@@ -92,6 +94,25 @@ class SmokeSpec:
 
 
 @dataclass(frozen=True)
+class Workspace:
+    """The folder the files a spec names must be in (build contexts, Dockerfiles, task definition files, and
+    run-local's --env-file): $GITHUB_WORKSPACE when set, else the git work tree holding the spec, else its folder.
+    A spec from a pull request must not send /home or ../../etc to a build or a log."""
+
+    root: Path  # absolute, symlinks resolved
+    allow_outside: bool  # the spec's allow_paths_outside_workspace
+
+    def refused(self, path: Path) -> Path | None:
+        """``path`` with symlinks resolved when it lies outside the workspace and that is not allowed, else None."""
+        resolved = path.resolve()
+        return None if self.allow_outside or resolved.is_relative_to(self.root) else resolved
+
+    @property
+    def fix(self) -> str:
+        return f"move it inside {self.root}, or set `allow_paths_outside_workspace: true` at the top level of the spec"
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     name: str
     region: str | None
@@ -104,6 +125,8 @@ class ServiceSpec:
     on_failure: Literal["rollback", "stop"]
     allow_host_volumes: bool
     smoke: SmokeSpec | None
+    # None only for a ServiceSpec built by hand rather than by load_spec: then there is no spec to confine to.
+    workspace: Workspace | None = None
 
 
 @dataclass(frozen=True)
@@ -780,6 +803,7 @@ class _Loader:
         self.env = env
         self.src = _Source(self.file)
         self.task_definitions: dict[Path, Mapping[str, Any]] = {}
+        self.workspace = Workspace(self.folder, allow_outside=False)
 
     def load(self) -> Spec:
         text = _read_text(
@@ -805,6 +829,8 @@ class _Loader:
         if "version" in data:
             validator.check(data["version"], root["properties"]["version"], ("version",))
         validator.check(data, root, ())
+        allow_outside = _with_defaults(data, root)["allow_paths_outside_workspace"]
+        self.workspace = Workspace(_workspace_root(self.folder, self.environ), allow_outside)
 
         shared = _Layered()
         settings = _def("environment")["properties"]
@@ -901,6 +927,7 @@ class _Loader:
             wait=WaitSpec(wait["until"], float(wait["timeout"]), float(wait["poll_interval"])),
             on_failure=s["on_failure"],
             allow_host_volumes=s["allow_host_volumes"],
+            workspace=self.workspace,
             smoke=SmokeSpec(smoke["path"], int(smoke["expect_status"]), smoke.get("contains"), float(smoke["timeout"]))
             if smoke
             else None,
@@ -915,7 +942,8 @@ class _Loader:
 
     def _image(self, layered: _Layered, i: int, raw: Mapping[str, Any]) -> ImageSpec:
         at = ("images", i)
-        context = (self.folder / raw["context"]).resolve()
+        context = self._inside(layered, (*at, "context"), self.folder / raw["context"], "build context")
+        dockerfile = self._inside(layered, (*at, "dockerfile"), context / raw["dockerfile"], "Dockerfile")
         if not context.is_dir():
             problem = "is not a folder" if context.exists() else "does not exist"
             raise self._error(
@@ -941,7 +969,7 @@ class _Loader:
             container=raw["container"],
             repository=raw["repository"],
             context=context,
-            dockerfile=(context / raw["dockerfile"]).resolve(),
+            dockerfile=dockerfile,
             platform=raw["platform"],
             build_args={k: _build_arg(v) for k, v in raw["build_args"].items()},
             target=raw.get("target"),
@@ -953,7 +981,7 @@ class _Loader:
             return TaskDefinitionSource("current")
         if isinstance(value, dict):
             return TaskDefinitionSource("inline", document=copy.deepcopy(value))
-        path = (self.folder / value).resolve()
+        path = self._inside(layered, ("task_definition",), self.folder / value, "task definition file", entry)
         if path not in self.task_definitions:
             if not path.is_file():
                 raise self._error(
@@ -965,6 +993,20 @@ class _Loader:
                 )
             self.task_definitions[path] = _read_task_definition(path)
         return TaskDefinitionSource("file", path=path, document=copy.deepcopy(self.task_definitions[path]))
+
+    def _inside(self, layered: _Layered, at: KeyPath, path: Path, what: str, entry: KeyPath = ()) -> Path:
+        """``path`` with symlinks resolved, if the workspace allows it."""
+        refused = self.workspace.refused(path)
+        if refused is not None:
+            shown = self._shown(layered, at, str(refused), entry)
+            raise self._error(
+                layered,
+                at,
+                f"{what} {shown} is outside the workspace {self.workspace.root}",
+                fix=self.workspace.fix,
+                entry=entry,
+            )
+        return path.resolve()
 
     def _check_unique(self, services: list[ServiceSpec], layers: list[_Layered]) -> None:
         for j, (b, layered) in enumerate(zip(services, layers, strict=True)):
@@ -985,6 +1027,20 @@ class _Loader:
                         f"has the same name as services[{i}] ({name})",
                         fix="set a distinct `name:` on one of them",
                     )
+
+
+def _workspace_root(folder: Path, environ: Mapping[str, str]) -> Path:
+    given = environ.get("GITHUB_WORKSPACE")
+    if given:
+        return Path(given).resolve()
+    try:
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], cwd=folder, capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return folder  # no git: the folder is all there is
+    found = top.stdout.strip()
+    return Path(found).resolve() if top.returncode == 0 and found else folder
 
 
 def _read_task_definition(path: Path) -> Mapping[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import subprocess
 import textwrap
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -24,6 +25,7 @@ from ecs_ship.spec import (
     Spec,
     TaskDefinitionSource,
     WaitSpec,
+    Workspace,
     load_spec,
     render_tag,
     spec_schema,
@@ -158,6 +160,7 @@ def test_full_spec_round_trips_to_dataclasses(project: Project) -> None:
                 on_failure="stop",
                 allow_host_volumes=True,
                 smoke=SmokeSpec("/ready", 204, "hello", 3.0),
+                workspace=Workspace(root, allow_outside=False),
             ),
         ),
     )
@@ -655,6 +658,114 @@ def test_context_folder_must_exist(project: Project) -> None:
     project.write("not a folder", "file")
     err = project.error(MINIMAL + f"images:\n  - container: api\n    repository: {REPO}\n    context: file\n")
     assert err.detail == f"build context {folder / 'file'} is not a folder"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the workspace
+# ---------------------------------------------------------------------------------------------------------------------
+
+IMAGE = f"images:\n  - container: web\n    repository: {REPO}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "key_path", "what", "target"),
+    [
+        (IMAGE + "    context: /\n", "images[0].context", "build context", "/"),
+        (IMAGE + "    context: ..\n", "images[0].context", "build context", "{outside}/.."),
+        (IMAGE + "    context: link\n", "images[0].context", "build context", "{outside}"),
+        (
+            IMAGE + "    dockerfile: ../../etc/Dockerfile\n",
+            "images[0].dockerfile",
+            "Dockerfile",
+            "{root}/../../etc/Dockerfile",
+        ),
+        (IMAGE + "    dockerfile: link/Dockerfile\n", "images[0].dockerfile", "Dockerfile", "{outside}/Dockerfile"),
+        ("task_definition: ../outside/td.json\n", "task_definition", "task definition file", "{outside}/td.json"),
+        ("task_definition: link/td.json\n", "task_definition", "task definition file", "{outside}/td.json"),
+    ],
+)
+def test_paths_outside_the_workspace_are_refused(
+    project: Project, tmp_path: Path, text: str, key_path: str, what: str, target: str
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "td.json").write_text("{}")
+    (outside / "Dockerfile").write_text("FROM scratch\n")
+    (project.root / "link").symlink_to(outside)  # a symlink inside that leads out counts as out
+    root = project.root.resolve()
+    resolved = Path(target.format(outside=outside, root=root)).resolve()
+    err = project.error(MINIMAL + text)
+    assert_error(
+        err,
+        project,
+        key_path,
+        project.line(text.split("\n")[-2].split(":")[0]),
+        f"{what} {resolved} is outside the workspace {root}",
+    )
+    assert (
+        err.fix == f"move it inside {root}, or set `allow_paths_outside_workspace: true` at the top level of the spec"
+    )
+    # The opt-out lets the same spec load.
+    project.write(MINIMAL + "allow_paths_outside_workspace: true\n" + text)
+    assert project.load().services[0].workspace == Workspace(root, allow_outside=True)
+
+
+def test_paths_inside_the_workspace_are_fine(project: Project, tmp_path: Path) -> None:
+    project.folder("app")
+    (project.root / "shared").symlink_to(project.folder("real"))
+    project.write("{}", "real/td.json")
+    project.write(
+        MINIMAL + IMAGE + "    context: app\n    dockerfile: ../shared/Dockerfile\ntask_definition: shared/td.json\n"
+    )
+    service = project.load().services[0]
+    root = project.root.resolve()
+    assert service.images[0].dockerfile == root / "real" / "Dockerfile"
+    assert service.task_definition.path == root / "real" / "td.json"
+    assert service.workspace == Workspace(root, allow_outside=False)
+
+
+def git_repo(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True, capture_output=True)
+    return root
+
+
+def test_the_workspace_is_github_workspace_else_the_git_work_tree_else_the_spec_folder(tmp_path: Path) -> None:
+    repo = git_repo(tmp_path / "repo")
+    spec = Project(repo / "deploy" / "web")
+    (repo / "docker").mkdir()
+    spec.write(MINIMAL + IMAGE + "    context: ../../docker\n")
+    # In a git work tree: the whole tree, so a spec in a subfolder can build from a sibling folder.
+    loaded = load_spec(spec.root / "ecs-ship.yml", environ={})
+    assert loaded.services[0].workspace == Workspace(repo.resolve(), allow_outside=False)
+    # $GITHUB_WORKSPACE wins: a spec that reaches above it is refused.
+    environ = {"GITHUB_WORKSPACE": str(repo / "deploy")}
+    with pytest.raises(SpecError) as caught:
+        load_spec(spec.root / "ecs-ship.yml", environ=environ)
+    assert caught.value.key_path == "images[0].context"
+    assert caught.value.detail.endswith(f"is outside the workspace {(repo / 'deploy').resolve()}")
+    # Outside git: the spec's own folder.
+    plain = Project(tmp_path / "plain" / "web")
+    plain.folder("app")
+    plain.write(MINIMAL + IMAGE + "    context: app\n")
+    assert plain.load().services[0].workspace == Workspace(plain.root.resolve(), allow_outside=False)
+    plain.write(MINIMAL + IMAGE + "    context: ../web/app\n")  # leaves and comes back: the resolved path counts
+    assert plain.load().services[0].images[0].context == (plain.root / "app").resolve()
+
+
+def test_allow_paths_outside_workspace_is_a_top_level_boolean(project: Project) -> None:
+    err = project.error(MINIMAL + "environments:\n  prod:\n    allow_paths_outside_workspace: true\n")
+    assert err.key_path == "environments.prod.allow_paths_outside_workspace"
+    assert "is only allowed at the top level of the spec" in err.detail
+    err = project.error(MINIMAL + "allow_paths_outside_workspace: yes please\n")
+    assert (err.key_path, err.detail) == (
+        "allow_paths_outside_workspace",
+        "expected true or false, got a string ('yes please')",
+    )
+    default = json.loads(SCHEMA_FILE.read_text())["properties"]["allow_paths_outside_workspace"]["default"]
+    assert default is False
+    project.write(MINIMAL)
+    assert project.load().services[0].workspace == Workspace(project.root.resolve(), default)
 
 
 def test_apply_health_check_path_needs_a_path(project: Project) -> None:
@@ -1212,8 +1323,9 @@ def test_errors_quote_values_as_written_never_expanded(project: Project, text: s
     line = project.line("${") if key_path != "services[1]" else project.line("service: b")
     assert (err.key_path, err.line) == (key_path, line)
     assert err.detail.startswith(detail)
+    fix = (err.fix or "").replace(str(project.root.resolve()), "<root>")  # a tmp path may hold "-5"
     for value in environ.values():
-        assert value not in f"{err.detail} {err.fix}"
+        assert value not in err.detail and value not in fix
 
 
 def test_the_version_error_quotes_it_as_written(project: Project) -> None:
@@ -1313,9 +1425,12 @@ def test_schema_keys_match_the_dataclasses() -> None:
     schema = spec_schema()
     defs = schema["$defs"]
     settings = set(defs["environment"]["properties"])
-    assert set(schema["properties"]) == settings | {"version", "environments", "services"}
+    top_only = {"version", "environments", "services", "allow_paths_outside_workspace"}
+    assert set(schema["properties"]) == settings | top_only
     assert set(defs["service_entry"]["properties"]) == settings | {"name"}
-    assert dataclass_fields(ServiceSpec) == settings | {"name"}
+    # allow_paths_outside_workspace is one setting for the whole spec: each service carries it in its workspace.
+    assert dataclass_fields(ServiceSpec) == settings | {"name", "workspace"}
+    assert dataclass_fields(Workspace) == {"root", "allow_outside"}
     assert set(defs["image"]["properties"]) == dataclass_fields(ImageSpec)
     assert set(defs["load_balancer"]["properties"]) == dataclass_fields(LoadBalancerSpec)
     assert set(defs["wait"]["properties"]) == dataclass_fields(WaitSpec)
@@ -1355,6 +1470,7 @@ def every_key_spec(project: Project) -> dict[str, Any]:
     }
     return {
         "version": 1,
+        "allow_paths_outside_workspace": False,
         **copy.deepcopy(settings),
         "environments": {"staging": dict(copy.deepcopy(settings), cluster="staging")},
         "services": [dict(copy.deepcopy(settings), name="main"), dict(copy.deepcopy(settings), service="other")],
