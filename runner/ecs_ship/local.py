@@ -351,7 +351,14 @@ def plan_local(
     base = Path.cwd() if cwd is None else cwd
     extra: dict[str, str] = {}
     for env_file in options.env_files:
-        extra.update(parse_env_file(env_file if env_file.is_absolute() else base / env_file))
+        path = env_file if env_file.is_absolute() else base / env_file
+        # Same rule as the spec's own paths: a spec from a pull request must not point run-local at ~/.aws.
+        if svc.workspace is not None and (refused := svc.workspace.refused(path)) is not None:
+            raise InputError(
+                f"failed to read env file {env_file}: {refused} is outside the workspace {svc.workspace.root}",
+                fix=svc.workspace.fix,
+            )
+        extra.update(parse_env_file(path))
     mounts = tuple(parse_mount(m, base) for m in options.mounts)
     seen_targets: set[str] = set()
     for m in mounts:

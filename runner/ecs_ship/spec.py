@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -34,6 +35,7 @@ __all__ = [
     "Spec",
     "TaskDefinitionSource",
     "WaitSpec",
+    "Workspace",
     "load_spec",
     "render_tag",
     "spec_schema",
@@ -92,6 +94,25 @@ class SmokeSpec:
 
 
 @dataclass(frozen=True)
+class Workspace:
+    """The folder the files a spec names must be in (build contexts, Dockerfiles, task definition files, and
+    run-local's --env-file): $GITHUB_WORKSPACE when set, else the git work tree holding the spec, else its folder.
+    A spec from a pull request must not send /home or ../../etc to a build or a log."""
+
+    root: Path  # absolute, symlinks resolved
+    allow_outside: bool  # the spec's allow_paths_outside_workspace
+
+    def refused(self, path: Path) -> Path | None:
+        """``path`` with symlinks resolved when it lies outside the workspace and that is not allowed, else None."""
+        resolved = path.resolve()
+        return None if self.allow_outside or resolved.is_relative_to(self.root) else resolved
+
+    @property
+    def fix(self) -> str:
+        return f"move it inside {self.root}, or set `allow_paths_outside_workspace: true` at the top level of the spec"
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     name: str
     region: str | None
@@ -104,6 +125,8 @@ class ServiceSpec:
     on_failure: Literal["rollback", "stop"]
     allow_host_volumes: bool
     smoke: SmokeSpec | None
+    # None only for a ServiceSpec built by hand rather than by load_spec: then there is no spec to confine to.
+    workspace: Workspace | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +215,7 @@ class _Source:
     data: Any = None
     lines: dict[KeyPath, int] = field(default_factory=dict)
     key_lines: dict[KeyPath, int] = field(default_factory=dict)
+    written: dict[KeyPath, str] = field(default_factory=dict)  # the text of values that had ${...} references
 
     def line(self, path: KeyPath, *, key: bool = False) -> int | None:
         if key and path in self.key_lines:
@@ -203,9 +227,31 @@ class _Source:
     def error(self, path: KeyPath, message: str, *, fix: str | None = None, key: bool = False) -> SpecError:
         return SpecError(message, key_path=_fmt(path) or None, file=self.file, line=self.line(path, key=key), fix=fix)
 
+    # An error message quotes a value as written in the file, never what its ${...} references expanded to: the
+    # environment holds things that must not reach a log, and the text as written is what the user can find.
+    def shown(self, path: KeyPath, text: str) -> str:
+        """``text`` (the value at ``path``, formatted for a message), or the value as written if it was expanded."""
+        written = self.written.get(path)
+        return text if written is None else repr(written)
+
+    def describe(self, path: KeyPath, value: Any) -> str:
+        written = self.written.get(path)
+        return _describe(value) if written is None else f"{_kind(value)} written as {written!r}"
+
 
 _REFERENCE = re.compile(r"\$\$|\$\{(?P<body>[^}]*)\}|\$\{")
 _REFERENCE_BODY = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?-)(?P<default>.*))?", re.DOTALL)
+
+
+# Names of variables that hold credentials by convention. Spec values end up in logs, step summaries, error
+# messages and task definitions, so a spec must not pull them in.
+_SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|PRIVATE|CREDENTIAL|_KEY$", re.IGNORECASE)
+
+
+class _Secret(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
 
 
 class _Unset(ValueError):
@@ -226,6 +272,8 @@ def _expand(text: str, environ: Mapping[str, str]) -> str:
         ref = _REFERENCE_BODY.fullmatch(body)
         if ref is None:
             raise ValueError(f"invalid reference ${{{body}}} (a reference reads ${{NAME}} or ${{NAME:-default}})")
+        if _SECRET_NAME.search(ref["name"]):
+            raise _Secret(ref["name"])
         value = environ.get(ref["name"])
         if (ref["op"] == ":-" and not value) or (ref["op"] == "-" and value is None):
             return ref["default"]
@@ -236,9 +284,40 @@ def _expand(text: str, environ: Mapping[str, str]) -> str:
     return _REFERENCE.sub(replace, text)
 
 
+# A spec is a few hundred lines. The caps keep a hostile one (aliases of aliases double the data at every line)
+# from taking minutes and gigabytes: aliases and nodes are counted while the tree is built, not afterwards.
+MAX_SPEC_BYTES = 1024 * 1024
+MAX_ALIASES = 1000
+MAX_NODES = 100_000
+
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _CountingLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a document with more than MAX_ALIASES aliases while composing it."""
+
+    def __init__(self, text: str, file: str, what: str) -> None:
+        super().__init__(text)
+        self.file = file
+        self.what = what
+        self.aliases = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                peek: Callable[[], yaml.Event] = self.peek_event
+                mark = peek().start_mark
+                raise SpecError(
+                    f"failed to parse {self.what}: more than {MAX_ALIASES} aliases (*name)",
+                    file=self.file,
+                    line=mark.line + 1 if mark else None,
+                    fix="write the values out, or share them with fewer aliases",
+                )
+        node: yaml.Node | None = super().compose_node(parent, index)
+        return node
 
 
 class _Builder:
@@ -248,15 +327,25 @@ class _Builder:
     forgets where each value came from.
     """
 
-    def __init__(self, loader: yaml.SafeLoader, src: _Source, environ: Mapping[str, str] | None) -> None:
+    def __init__(self, loader: _CountingLoader, src: _Source, environ: Mapping[str, str] | None) -> None:
         self.loader = loader
         self.src = src
         self.environ = environ
         self.open: set[int] = set()
         self.flattened: set[int] = set()
+        self.nodes = 0
 
     def build(self, node: yaml.Node, path: KeyPath) -> Any:
         self.src.lines[path] = node.start_mark.line + 1
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            # No key path: in a bomb it is hundreds of indexes deep.
+            raise SpecError(
+                f"failed to parse {self.loader.what}: more than {MAX_NODES:,} values once aliases (*name) are expanded",
+                file=self.src.file,
+                line=node.start_mark.line + 1,
+                fix="write the values out, or use fewer aliases of aliases",
+            )
         if isinstance(node, yaml.ScalarNode):
             # An inline task definition is kept as written, like a file: its commands may use ${...} for the shell.
             if self.environ is not None and "$" in node.value and "task_definition" not in path:
@@ -280,6 +369,14 @@ class _Builder:
         assert self.environ is not None
         try:
             text = _expand(node.value, self.environ)
+        except _Secret as e:
+            raise self.src.error(
+                path,
+                f"failed to expand ${{{e.name}}}: the name looks like a secret's, and spec values are shown in logs",
+                fix="pass secrets to the task through the task definition's `secrets:` (valueFrom a Secrets Manager "
+                "secret or SSM parameter ARN); for registry credentials set ECS_SHIP_REGISTRY_USERNAME and "
+                "ECS_SHIP_REGISTRY_PASSWORD, which ecs-ship reads itself",
+            ) from None
         except _Unset as e:
             raise self.src.error(
                 path,
@@ -288,6 +385,7 @@ class _Builder:
             ) from None
         except ValueError as e:
             raise self.src.error(path, str(e), fix="write $$ for a literal $") from None
+        self.src.written[path] = node.value
         tag = node.tag
         resolve: Callable[[type[yaml.Node], str, tuple[bool, bool]], str] = self.loader.resolve
         if node.style is None and tag == resolve(yaml.ScalarNode, node.value, (True, False)):
@@ -352,7 +450,7 @@ class _Builder:
 def _parse_yaml(text: str, file: str, what: str, environ: Mapping[str, str] | None = None) -> _Source:
     src = _Source(file)
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _CountingLoader(text, file, what)
     except yaml.reader.ReaderError as e:
         raise SpecError(
             f"failed to parse {what}: character #x{e.character:04x} is not allowed in YAML",
@@ -463,23 +561,26 @@ def _num(x: float) -> str:
     return str(int(x)) if isinstance(x, float) and x.is_integer() else str(x)
 
 
+def _kind(value: Any) -> str:
+    kinds = {type(None): "nothing (null)", bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+    kinds |= {dict: "a mapping", list: "a list"}
+    return kinds.get(type(value), f"a {type(value).__name__}")
+
+
 def _describe(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
+    if value is None or isinstance(value, dict | list):
+        return _kind(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} (not a finite number)"
     if isinstance(value, bool):
-        return f"a boolean ({'true' if value else 'false'})"
-    if isinstance(value, int):
-        return f"an integer ({value})"
-    if isinstance(value, float):
-        return f"a number ({_num(value)})" if math.isfinite(value) else f"{value} (not a finite number)"
-    if isinstance(value, str):
-        shown = value if len(value) <= 60 else value[:57] + "..."
-        return f"a string ({shown!r})"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"a {type(value).__name__} ({value!r})"
+        shown = "true" if value else "false"
+    elif isinstance(value, float):
+        shown = _num(value)
+    elif isinstance(value, str):
+        shown = repr(value if len(value) <= 60 else value[:57] + "...")
+    else:
+        shown = repr(value)
+    return f"{_kind(value)} ({shown})"
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -517,20 +618,22 @@ class _Validator:
             kinds = node["type"] if isinstance(node["type"], list) else [node["type"]]
             if not any(_is(value, k) for k in kinds):
                 raise self.src.error(
-                    path, f"expected {_expected(kinds)}, got {_describe(value)}", fix=_type_fix(value, kinds)
+                    path,
+                    f"expected {_expected(kinds)}, got {self.src.describe(path, value)}",
+                    fix=_type_fix(value, kinds),
                 )
         if "const" in node and not _same(value, node["const"]):
-            raise self.src.error(path, f"expected {node['const']!r}, got {_describe(value)}")
+            raise self.src.error(path, f"expected {node['const']!r}, got {self.src.describe(path, value)}")
         if "enum" in node and not any(_same(value, e) for e in node["enum"]):
             options = ", ".join(repr(e) for e in node["enum"])
             hint = ""
             if isinstance(value, str):
                 close = difflib.get_close_matches(value, [str(e) for e in node["enum"]], n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise self.src.error(path, f"expected one of {options}, got {value!r}{hint}")
+            raise self.src.error(path, f"expected one of {options}, got {self.src.shown(path, repr(value))}{hint}")
         if isinstance(value, str) and "pattern" in node and not re.search(node["pattern"], value):
             why = node.get("patternErrorMessage") or f"must match {node['pattern']}"
-            raise self.src.error(path, f"{why}, got {value!r}")
+            raise self.src.error(path, f"{why}, got {self.src.shown(path, repr(value))}")
         if _is(value, "number"):
             self._bounds(value, node, path)
         if isinstance(value, dict):
@@ -544,12 +647,13 @@ class _Validator:
                     self.check(item, node["items"], (*path, i))
 
     def _bounds(self, value: float, node: Mapping[str, Any], path: KeyPath) -> None:
+        got = self.src.shown(path, _num(value))
         if "minimum" in node and value < node["minimum"]:
-            raise self.src.error(path, f"must be at least {_num(node['minimum'])}, got {_num(value)}")
+            raise self.src.error(path, f"must be at least {_num(node['minimum'])}, got {got}")
         if "exclusiveMinimum" in node and value <= node["exclusiveMinimum"]:
-            raise self.src.error(path, f"must be greater than {_num(node['exclusiveMinimum'])}, got {_num(value)}")
+            raise self.src.error(path, f"must be greater than {_num(node['exclusiveMinimum'])}, got {got}")
         if "maximum" in node and value > node["maximum"]:
-            raise self.src.error(path, f"must be at most {_num(node['maximum'])}, got {_num(value)}")
+            raise self.src.error(path, f"must be at most {_num(node['maximum'])}, got {got}")
 
     def _object(self, value: dict[str, Any], node: Mapping[str, Any], path: KeyPath) -> None:
         props: Mapping[str, Any] = node.get("properties", {})
@@ -657,7 +761,16 @@ def load_spec(
 
 def _read_text(path: Path, file: str, what: str, fix: str) -> str:
     try:
-        return path.read_text(encoding="utf-8-sig")
+        with path.open("rb") as f:
+            # Read one byte past the cap rather than trusting the size on disk: a FIFO or /dev/zero has none.
+            data = f.read(MAX_SPEC_BYTES + 1)
+        if len(data) > MAX_SPEC_BYTES:
+            raise SpecError(
+                f"failed to read {what}: it is larger than {MAX_SPEC_BYTES // 1024 // 1024} MiB",
+                file=file,
+                fix=f"check that {file} is the right file: {what} is normally a few KiB",
+            )
+        return data.decode("utf-8-sig")
     except FileNotFoundError:
         raise SpecError(f"failed to read {what}: no such file", file=file, fix=fix) from None
     except IsADirectoryError:
@@ -690,6 +803,7 @@ class _Loader:
         self.env = env
         self.src = _Source(self.file)
         self.task_definitions: dict[Path, Mapping[str, Any]] = {}
+        self.workspace = Workspace(self.folder, allow_outside=False)
 
     def load(self) -> Spec:
         text = _read_text(
@@ -706,13 +820,17 @@ class _Loader:
             )
         if not isinstance(data, dict):
             raise self.src.error(
-                (), f"the spec must be a mapping of keys (version, cluster, service, ...), got {_describe(data)}"
+                (),
+                "the spec must be a mapping of keys (version, cluster, service, ...), "
+                f"got {self.src.describe((), data)}",
             )
         validator = _Validator(self.src)
         root = _schema()
         if "version" in data:
             validator.check(data["version"], root["properties"]["version"], ("version",))
         validator.check(data, root, ())
+        allow_outside = _with_defaults(data, root)["allow_paths_outside_workspace"]
+        self.workspace = Workspace(_workspace_root(self.folder, self.environ), allow_outside)
 
         shared = _Layered()
         settings = _def("environment")["properties"]
@@ -722,11 +840,13 @@ class _Loader:
 
         services: list[ServiceSpec] = []
         if "services" in data:
+            layers: list[_Layered] = []
             for i, entry in enumerate(data["services"]):
                 layered = _Layered(copy.deepcopy(shared.data), dict(shared.where))
                 layered.add(entry, ("services", i))
+                layers.append(layered)
                 services.append(self._service(layered, ("services", i)))
-            self._check_unique(services)
+            self._check_unique(services, layers)
         else:
             services.append(self._service(shared, ()))
         return Spec(path=self.path, env=self.env, services=tuple(services))
@@ -757,6 +877,9 @@ class _Loader:
     ) -> SpecError:
         return self.src.error(layered.origin(path) or entry + path, message, fix=fix)
 
+    def _shown(self, layered: _Layered, path: KeyPath, text: str, entry: KeyPath = ()) -> str:
+        return self.src.shown(layered.origin(path) or entry + path, text)
+
     def _service(self, layered: _Layered, entry: KeyPath) -> ServiceSpec:
         merged = layered.data
         for key in _REQUIRED:
@@ -772,7 +895,8 @@ class _Loader:
                 raise self._error(
                     layered,
                     ("images", i, "container"),
-                    f"container {image.container!r} already gets the image of images[{seen[image.container]}]",
+                    f"container {self._shown(layered, ('images', i, 'container'), repr(image.container), entry)} "
+                    f"already gets the image of images[{seen[image.container]}]",
                     fix="build one image per container: remove or rename one of the entries",
                     entry=entry,
                 )
@@ -803,6 +927,7 @@ class _Loader:
             wait=WaitSpec(wait["until"], float(wait["timeout"]), float(wait["poll_interval"])),
             on_failure=s["on_failure"],
             allow_host_volumes=s["allow_host_volumes"],
+            workspace=self.workspace,
             smoke=SmokeSpec(smoke["path"], int(smoke["expect_status"]), smoke.get("contains"), float(smoke["timeout"]))
             if smoke
             else None,
@@ -817,13 +942,14 @@ class _Loader:
 
     def _image(self, layered: _Layered, i: int, raw: Mapping[str, Any]) -> ImageSpec:
         at = ("images", i)
-        context = (self.folder / raw["context"]).resolve()
+        context = self._inside(layered, (*at, "context"), self.folder / raw["context"], "build context")
+        dockerfile = self._inside(layered, (*at, "dockerfile"), context / raw["dockerfile"], "Dockerfile")
         if not context.is_dir():
             problem = "is not a folder" if context.exists() else "does not exist"
             raise self._error(
                 layered,
                 (*at, "context"),
-                f"build context {context} {problem}",
+                f"build context {self._shown(layered, (*at, 'context'), str(context))} {problem}",
                 fix=f"context is a folder relative to the spec file's folder ({self.folder})",
             )
         tag = raw["tag"]
@@ -833,12 +959,17 @@ class _Loader:
             _render(tag, sample)
         except ValueError as e:
             fix = _TAG_RULES if "Docker tag" in str(e) else None
-            raise self._error(layered, (*at, "tag"), f"invalid tag template: {e}", fix=fix) from None
+            cause = str(e)
+            written = self.src.written.get(layered.origin((*at, "tag")) or (*at, "tag"))
+            if written is not None:
+                # The cause quotes the expanded text.
+                cause, fix = f"{written!r} does not make one once expanded", f"{_TAG_RULES}; placeholders: {_KNOWN}"
+            raise self._error(layered, (*at, "tag"), f"invalid tag template: {cause}", fix=fix) from None
         return ImageSpec(
             container=raw["container"],
             repository=raw["repository"],
             context=context,
-            dockerfile=(context / raw["dockerfile"]).resolve(),
+            dockerfile=dockerfile,
             platform=raw["platform"],
             build_args={k: _build_arg(v) for k, v in raw["build_args"].items()},
             target=raw.get("target"),
@@ -850,7 +981,7 @@ class _Loader:
             return TaskDefinitionSource("current")
         if isinstance(value, dict):
             return TaskDefinitionSource("inline", document=copy.deepcopy(value))
-        path = (self.folder / value).resolve()
+        path = self._inside(layered, ("task_definition",), self.folder / value, "task definition file", entry)
         if path not in self.task_definitions:
             if not path.is_file():
                 raise self._error(
@@ -863,21 +994,53 @@ class _Loader:
             self.task_definitions[path] = _read_task_definition(path)
         return TaskDefinitionSource("file", path=path, document=copy.deepcopy(self.task_definitions[path]))
 
-    def _check_unique(self, services: list[ServiceSpec]) -> None:
-        for j, b in enumerate(services):
+    def _inside(self, layered: _Layered, at: KeyPath, path: Path, what: str, entry: KeyPath = ()) -> Path:
+        """``path`` with symlinks resolved, if the workspace allows it."""
+        refused = self.workspace.refused(path)
+        if refused is not None:
+            shown = self._shown(layered, at, str(refused), entry)
+            raise self._error(
+                layered,
+                at,
+                f"{what} {shown} is outside the workspace {self.workspace.root}",
+                fix=self.workspace.fix,
+                entry=entry,
+            )
+        return path.resolve()
+
+    def _check_unique(self, services: list[ServiceSpec], layers: list[_Layered]) -> None:
+        for j, (b, layered) in enumerate(zip(services, layers, strict=True)):
+            at = ("services", j)
             for i, a in enumerate(services[:j]):
                 if a.region == b.region and _same_name(a.cluster, b.cluster) and _same_name(a.service, b.service):
+                    cluster = self._shown(layered, ("cluster",), repr(b.cluster), at)
+                    service = self._shown(layered, ("service",), repr(b.service), at)
                     raise self.src.error(
-                        ("services", j),
-                        f"deploys the same service as services[{i}] (cluster {b.cluster!r}, service {b.service!r})",
+                        at,
+                        f"deploys the same service as services[{i}] (cluster {cluster}, service {service})",
                         fix="each entry needs its own cluster/service pair; remove the duplicate",
                     )
                 if a.name == b.name:
+                    name = self._shown(layered, ("name" if "name" in layered.data else "service",), repr(b.name), at)
                     raise self.src.error(
-                        ("services", j),
-                        f"has the same name as services[{i}] ({b.name!r})",
+                        at,
+                        f"has the same name as services[{i}] ({name})",
                         fix="set a distinct `name:` on one of them",
                     )
+
+
+def _workspace_root(folder: Path, environ: Mapping[str, str]) -> Path:
+    given = environ.get("GITHUB_WORKSPACE")
+    if given:
+        return Path(given).resolve()
+    try:
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], cwd=folder, capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return folder  # no git: the folder is all there is
+    found = top.stdout.strip()
+    return Path(found).resolve() if top.returncode == 0 and found else folder
 
 
 def _read_task_definition(path: Path) -> Mapping[str, Any]:

@@ -4,6 +4,7 @@ and the run itself against a fake Docker client, including the bridge-network pa
 from __future__ import annotations
 
 import copy
+import dataclasses
 import socket
 import threading
 from collections.abc import Iterator
@@ -30,7 +31,15 @@ from ecs_ship.local import (
     start_order,
     task_definition,
 )
-from ecs_ship.spec import ImageSpec, LoadBalancerSpec, ServiceSpec, Spec, TaskDefinitionSource, WaitSpec
+from ecs_ship.spec import (
+    ImageSpec,
+    LoadBalancerSpec,
+    ServiceSpec,
+    Spec,
+    TaskDefinitionSource,
+    WaitSpec,
+    Workspace,
+)
 
 SECOND = 1_000_000_000
 
@@ -239,6 +248,32 @@ def test_env_file_errors_name_the_line_and_never_echo_values(tmp_path: Path, tex
 def test_env_file_that_does_not_exist(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         parse_env_file(tmp_path / "missing.env")
+
+
+def test_env_files_outside_the_workspace_are_refused(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (tmp_path / "outside.env").write_text("TOKEN=x\n")
+    (root / "inside.env").write_text("MODE=dev\n")
+    (root / "link.env").symlink_to(tmp_path / "outside.env")
+    doc = document(container("web"))
+    confined = dataclasses.replace(service(doc), workspace=Workspace(root.resolve(), allow_outside=False))
+    plan = plan_local(confined, doc, LocalOptions(env_files=(Path("inside.env"),)), cwd=root)
+    assert plan.container("web").environment == {"MODE": "dev"}
+    for given in (Path("../outside.env"), Path("link.env"), tmp_path / "outside.env"):
+        with pytest.raises(InputError) as info:
+            plan_local(confined, doc, LocalOptions(env_files=(given,)), cwd=root)
+        assert str(info.value) == (
+            f"failed to read env file {given}: {(tmp_path / 'outside.env').resolve()} is outside the workspace "
+            f"{root.resolve()}"
+        )
+        assert info.value.fix is not None
+        assert info.value.fix.startswith(
+            f"move it inside {root.resolve()}, or set `allow_paths_outside_workspace: true`"
+        )
+    allowed = dataclasses.replace(confined, workspace=Workspace(root.resolve(), allow_outside=True))
+    plan = plan_local(allowed, doc, LocalOptions(env_files=(Path("link.env"),)), cwd=root)
+    assert plan.container("web").environment == {"TOKEN": "x"}
 
 
 def test_environment_precedence_task_definition_then_env_files_then_port(tmp_path: Path) -> None:

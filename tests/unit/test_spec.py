@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import subprocess
 import textwrap
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -24,6 +25,7 @@ from ecs_ship.spec import (
     Spec,
     TaskDefinitionSource,
     WaitSpec,
+    Workspace,
     load_spec,
     render_tag,
     spec_schema,
@@ -158,6 +160,7 @@ def test_full_spec_round_trips_to_dataclasses(project: Project) -> None:
                 on_failure="stop",
                 allow_host_volumes=True,
                 smoke=SmokeSpec("/ready", 204, "hello", 3.0),
+                workspace=Workspace(root, allow_outside=False),
             ),
         ),
     )
@@ -522,6 +525,50 @@ def test_unsupported_yaml(project: Project) -> None:
     )
 
 
+def alias_bomb(levels: int) -> str:
+    """Each line lists the previous one twice: a few hundred bytes that expand to 2**levels strings."""
+    lines = ["version: 1", "cluster: c", "service: s", "bomb:", "  - &a0 [x, x]"]
+    lines += [f"  - &a{i} [*a{i - 1}, *a{i - 1}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_while_it_is_built(project: Project) -> None:
+    # 30 levels would be 2**30 values: only a check made during the build returns at all.
+    err = project.error(alias_bomb(30))
+    assert err.detail == "failed to parse the spec: more than 100,000 values once aliases (*name) are expanded"
+    assert err.file == str(project.root / "ecs-ship.yml")
+    assert err.line is not None and 5 <= err.line <= 34
+    assert err.fix == "write the values out, or use fewer aliases of aliases"
+
+
+def test_the_number_of_aliases_is_capped(project: Project) -> None:
+    aliases = ", ".join(["*one"] * 1000)
+    project.write(f"version: 1\ncluster: c\nservice: s\nimages: &one []\nlots: [{aliases}]\n")
+    err = project.error()  # within the cap, the only problem is the unknown key
+    assert (err.key_path, err.detail.split(" (")[0]) == ("lots", "unknown key")
+    err = project.error(f"version: 1\ncluster: c\nservice: s\nimages: &one []\nlots: [{aliases}, *one]\n")
+    assert (err.key_path, err.line) == (None, 5)
+    assert err.detail == "failed to parse the spec: more than 1000 aliases (*name)"
+
+
+def test_task_definition_files_have_the_same_caps(project: Project) -> None:
+    project.write(alias_bomb(30).replace("version: 1\ncluster: c\nservice: s\n", "family: f\n"), "td.yml")
+    err = project.error(MINIMAL + "task_definition: td.yml\n")
+    assert err.file == str((project.root / "td.yml").resolve())
+    assert err.detail.startswith("failed to parse the task definition: more than 100,000 values")
+
+
+def test_a_spec_larger_than_1_mib_is_refused_before_it_is_parsed(project: Project) -> None:
+    path = project.write(MINIMAL)
+    # Valid YAML all the way (one long comment), so only the size can be the reason.
+    path.write_text(MINIMAL + "#" + "x" * (1024 * 1024) + "\n")
+    err = project.error()
+    assert (err.file, err.line) == (str(path), None)
+    assert err.detail == "failed to read the spec: it is larger than 1 MiB"
+    path.write_text(MINIMAL + "#" + "x" * (1024 * 1024 - len(MINIMAL) - 2) + "\n")
+    assert project.load().services[0].cluster == "goals"
+
+
 def test_keys_must_be_text(project: Project) -> None:
     err = project.error("version: 1\ncluster: a\nservice: b\nbuild_args_like:\n  1: x\n")
     assert (err.key_path, err.line, err.detail) == ("build_args_like", 5, "keys must be text, got 1")
@@ -611,6 +658,114 @@ def test_context_folder_must_exist(project: Project) -> None:
     project.write("not a folder", "file")
     err = project.error(MINIMAL + f"images:\n  - container: api\n    repository: {REPO}\n    context: file\n")
     assert err.detail == f"build context {folder / 'file'} is not a folder"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the workspace
+# ---------------------------------------------------------------------------------------------------------------------
+
+IMAGE = f"images:\n  - container: web\n    repository: {REPO}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "key_path", "what", "target"),
+    [
+        (IMAGE + "    context: /\n", "images[0].context", "build context", "/"),
+        (IMAGE + "    context: ..\n", "images[0].context", "build context", "{outside}/.."),
+        (IMAGE + "    context: link\n", "images[0].context", "build context", "{outside}"),
+        (
+            IMAGE + "    dockerfile: ../../etc/Dockerfile\n",
+            "images[0].dockerfile",
+            "Dockerfile",
+            "{root}/../../etc/Dockerfile",
+        ),
+        (IMAGE + "    dockerfile: link/Dockerfile\n", "images[0].dockerfile", "Dockerfile", "{outside}/Dockerfile"),
+        ("task_definition: ../outside/td.json\n", "task_definition", "task definition file", "{outside}/td.json"),
+        ("task_definition: link/td.json\n", "task_definition", "task definition file", "{outside}/td.json"),
+    ],
+)
+def test_paths_outside_the_workspace_are_refused(
+    project: Project, tmp_path: Path, text: str, key_path: str, what: str, target: str
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "td.json").write_text("{}")
+    (outside / "Dockerfile").write_text("FROM scratch\n")
+    (project.root / "link").symlink_to(outside)  # a symlink inside that leads out counts as out
+    root = project.root.resolve()
+    resolved = Path(target.format(outside=outside, root=root)).resolve()
+    err = project.error(MINIMAL + text)
+    assert_error(
+        err,
+        project,
+        key_path,
+        project.line(text.split("\n")[-2].split(":")[0]),
+        f"{what} {resolved} is outside the workspace {root}",
+    )
+    assert (
+        err.fix == f"move it inside {root}, or set `allow_paths_outside_workspace: true` at the top level of the spec"
+    )
+    # The opt-out lets the same spec load.
+    project.write(MINIMAL + "allow_paths_outside_workspace: true\n" + text)
+    assert project.load().services[0].workspace == Workspace(root, allow_outside=True)
+
+
+def test_paths_inside_the_workspace_are_fine(project: Project, tmp_path: Path) -> None:
+    project.folder("app")
+    (project.root / "shared").symlink_to(project.folder("real"))
+    project.write("{}", "real/td.json")
+    project.write(
+        MINIMAL + IMAGE + "    context: app\n    dockerfile: ../shared/Dockerfile\ntask_definition: shared/td.json\n"
+    )
+    service = project.load().services[0]
+    root = project.root.resolve()
+    assert service.images[0].dockerfile == root / "real" / "Dockerfile"
+    assert service.task_definition.path == root / "real" / "td.json"
+    assert service.workspace == Workspace(root, allow_outside=False)
+
+
+def git_repo(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True, capture_output=True)
+    return root
+
+
+def test_the_workspace_is_github_workspace_else_the_git_work_tree_else_the_spec_folder(tmp_path: Path) -> None:
+    repo = git_repo(tmp_path / "repo")
+    spec = Project(repo / "deploy" / "web")
+    (repo / "docker").mkdir()
+    spec.write(MINIMAL + IMAGE + "    context: ../../docker\n")
+    # In a git work tree: the whole tree, so a spec in a subfolder can build from a sibling folder.
+    loaded = load_spec(spec.root / "ecs-ship.yml", environ={})
+    assert loaded.services[0].workspace == Workspace(repo.resolve(), allow_outside=False)
+    # $GITHUB_WORKSPACE wins: a spec that reaches above it is refused.
+    environ = {"GITHUB_WORKSPACE": str(repo / "deploy")}
+    with pytest.raises(SpecError) as caught:
+        load_spec(spec.root / "ecs-ship.yml", environ=environ)
+    assert caught.value.key_path == "images[0].context"
+    assert caught.value.detail.endswith(f"is outside the workspace {(repo / 'deploy').resolve()}")
+    # Outside git: the spec's own folder.
+    plain = Project(tmp_path / "plain" / "web")
+    plain.folder("app")
+    plain.write(MINIMAL + IMAGE + "    context: app\n")
+    assert plain.load().services[0].workspace == Workspace(plain.root.resolve(), allow_outside=False)
+    plain.write(MINIMAL + IMAGE + "    context: ../web/app\n")  # leaves and comes back: the resolved path counts
+    assert plain.load().services[0].images[0].context == (plain.root / "app").resolve()
+
+
+def test_allow_paths_outside_workspace_is_a_top_level_boolean(project: Project) -> None:
+    err = project.error(MINIMAL + "environments:\n  prod:\n    allow_paths_outside_workspace: true\n")
+    assert err.key_path == "environments.prod.allow_paths_outside_workspace"
+    assert "is only allowed at the top level of the spec" in err.detail
+    err = project.error(MINIMAL + "allow_paths_outside_workspace: yes please\n")
+    assert (err.key_path, err.detail) == (
+        "allow_paths_outside_workspace",
+        "expected true or false, got a string ('yes please')",
+    )
+    default = json.loads(SCHEMA_FILE.read_text())["properties"]["allow_paths_outside_workspace"]["default"]
+    assert default is False
+    project.write(MINIMAL)
+    assert project.load().services[0].workspace == Workspace(project.root.resolve(), default)
 
 
 def test_apply_health_check_path_needs_a_path(project: Project) -> None:
@@ -1117,6 +1272,105 @@ def test_bad_environment_references(project: Project, value: str, detail: str, f
     assert caught.value.fix == fix
 
 
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+@pytest.mark.parametrize(
+    ("text", "key_path", "detail"),
+    [
+        ("wait:\n  timeout: ${T}", "wait.timeout", "expected a number, got a string written as '${T}'"),
+        ("wait:\n  timeout: '${T}'", "wait.timeout", "expected a number, got a string written as '${T}'"),
+        ("wait:\n  timeout: ${N}", "wait.timeout", "must be greater than 0, got '${N}'"),
+        ("smoke:\n  expect_status: ${S}", "smoke.expect_status", "must be at most 599, got '${S}'"),
+        ("on_failure: ${T}", "on_failure", "expected one of 'rollback', 'stop', got '${T}'"),
+        (
+            "wait:\n  until: ${U}",
+            "wait.until",
+            "expected one of 'serving', 'stable', got '${U}' (did you mean 'stable'?)",
+        ),
+        ("region: ${T}", "region", "must be an AWS region name such as us-east-1, got '${T}'"),
+        ("allow_host_volumes: ${N}", "allow_host_volumes", "expected true or false, got an integer written as '${N}'"),
+        ("smoke: ${T}", "smoke", "expected a boolean or a mapping, got a string written as '${T}'"),
+        (
+            f"images:\n  - container: web\n    repository: {REPO}\n    tag: 'v-${{T}}'",
+            "images[0].tag",
+            "invalid tag template: 'v-${T}' does not make one once expanded",
+        ),
+        (
+            f"images:\n  - container: web\n    repository: {REPO}\n  - container: ${{W}}\n    repository: {REPO}",
+            "images[1].container",
+            "container '${W}' already gets the image of images[0]",
+        ),
+        (
+            "images:\n  - container: web\n    repository: r\n    context: ${T}",
+            "images[0].context",
+            "build context '${T}'",
+        ),
+        (
+            "services:\n  - service: a\n    name: web\n  - service: b\n    name: ${W}",
+            "services[1]",
+            "has the same name as services[0] ('${W}')",
+        ),
+    ],
+)
+def test_errors_quote_values_as_written_never_expanded(project: Project, text: str, key_path: str, detail: str) -> None:
+    # The values stand in for a secret that a variable with an innocent name holds.
+    environ = {"T": SECRET, "N": "-5", "S": "7000", "U": "stabel", "W": "web"}
+    project.write(f"{MINIMAL}{text}\n")
+    with pytest.raises(SpecError) as caught:
+        load_spec(project.root / "ecs-ship.yml", environ=environ)
+    err = caught.value
+    line = project.line("${") if key_path != "services[1]" else project.line("service: b")
+    assert (err.key_path, err.line) == (key_path, line)
+    assert err.detail.startswith(detail)
+    fix = (err.fix or "").replace(str(project.root.resolve()), "<root>")  # a tmp path may hold "-5"
+    for value in environ.values():
+        assert value not in err.detail and value not in fix
+
+
+def test_the_version_error_quotes_it_as_written(project: Project) -> None:
+    project.write("version: ${N}\ncluster: goals\nservice: api\n")
+    with pytest.raises(SpecError) as caught:
+        load_spec(project.root / "ecs-ship.yml", environ={"N": "2"})
+    assert (caught.value.key_path, caught.value.detail) == ("version", "expected 1, got an integer written as '${N}'")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "GITHUB_TOKEN",
+        "DB_PASSWORD",
+        "SMTP_PASSWD",
+        "SSH_PRIVATE_KEY",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "STRIPE_API_KEY",
+        "client_secret",
+    ],
+)
+@pytest.mark.parametrize("reference", ["${{{name}}}", "${{{name}:-x}}", "prefix-${{{name}-x}}"])
+def test_variables_named_like_secrets_are_refused(project: Project, name: str, reference: str) -> None:
+    written = reference.format(name=name)
+    project.write(MINIMAL + f"wait:\n  timeout: '{written}'\n")
+    with pytest.raises(SpecError) as caught:
+        load_spec(project.root / "ecs-ship.yml", environ={name: SECRET})
+    err = caught.value
+    assert (err.key_path, err.line) == ("wait.timeout", project.line("timeout"))
+    assert (
+        err.detail == f"failed to expand ${{{name}}}: the name looks like a secret's, and spec values are shown in logs"
+    )
+    assert err.fix is not None
+    assert "`secrets:`" in err.fix and "Secrets Manager" in err.fix and "ECS_SHIP_REGISTRY_PASSWORD" in err.fix
+    assert SECRET not in str(err)
+
+
+@pytest.mark.parametrize("name", ["AWS_REGION", "AWS_ACCESS_KEY_ID", "KEYCLOAK_URL", "IMAGE_TAG", "MONKEY"])
+def test_ordinary_variable_names_are_expanded(project: Project, name: str) -> None:
+    project.write(MINIMAL.replace("cluster: goals", f"cluster: ${{{name}}}"))
+    assert load_spec(project.root / "ecs-ship.yml", environ={name: "c1"}).services[0].cluster == "c1"
+
+
 def test_the_hello_example_loads(tmp_path: Path) -> None:
     example = Path(__file__).resolve().parents[2] / "examples" / "hello" / "ecs-ship.yml"
     spec = load_spec(example, environ={"REGISTRY": "127.0.0.1:5000"})
@@ -1171,9 +1425,12 @@ def test_schema_keys_match_the_dataclasses() -> None:
     schema = spec_schema()
     defs = schema["$defs"]
     settings = set(defs["environment"]["properties"])
-    assert set(schema["properties"]) == settings | {"version", "environments", "services"}
+    top_only = {"version", "environments", "services", "allow_paths_outside_workspace"}
+    assert set(schema["properties"]) == settings | top_only
     assert set(defs["service_entry"]["properties"]) == settings | {"name"}
-    assert dataclass_fields(ServiceSpec) == settings | {"name"}
+    # allow_paths_outside_workspace is one setting for the whole spec: each service carries it in its workspace.
+    assert dataclass_fields(ServiceSpec) == settings | {"name", "workspace"}
+    assert dataclass_fields(Workspace) == {"root", "allow_outside"}
     assert set(defs["image"]["properties"]) == dataclass_fields(ImageSpec)
     assert set(defs["load_balancer"]["properties"]) == dataclass_fields(LoadBalancerSpec)
     assert set(defs["wait"]["properties"]) == dataclass_fields(WaitSpec)
@@ -1213,6 +1470,7 @@ def every_key_spec(project: Project) -> dict[str, Any]:
     }
     return {
         "version": 1,
+        "allow_paths_outside_workspace": False,
         **copy.deepcopy(settings),
         "environments": {"staging": dict(copy.deepcopy(settings), cluster="staging")},
         "services": [dict(copy.deepcopy(settings), name="main"), dict(copy.deepcopy(settings), service="other")],
