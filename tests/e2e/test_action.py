@@ -26,7 +26,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from ecs_ship import cli
+from ecs_ship import summary
 from tests.conftest import App
 from tests.e2e.test_deploy import spec_for
 from tests.sandbox.bootstrap import World
@@ -213,7 +213,7 @@ def test_every_output_the_cli_writes_is_declared() -> None:
     full = {key: "x" for key in cli.OUTPUTS}
     # One service sets each output and `results`; several set only `results`.
     for results in ({"web": full}, {"web": full, "worker": full}):
-        cli.write_outputs(SimpleNamespace(results=results, out=recorder))  # type: ignore[arg-type]
+        summary.write_outputs(SimpleNamespace(results=results, out=recorder))  # type: ignore[arg-type]
     assert set(written) == set(ACTION["outputs"])
     for name, spec in ACTION["outputs"].items():
         assert spec["description"].strip(), name
