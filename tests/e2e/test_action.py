@@ -210,7 +210,7 @@ def test_no_expression_inside_run_scripts() -> None:
 def test_every_output_the_cli_writes_is_declared() -> None:
     written: list[str] = []
     recorder = SimpleNamespace(output=lambda name, value: written.append(name))
-    full = {key: "x" for key in cli.OUTPUTS}
+    full = {key: "x" for key in summary.OUTPUTS}
     # One service sets each output and `results`; several set only `results`.
     for results in ({"web": full}, {"web": full, "worker": full}):
         summary.write_outputs(SimpleNamespace(results=results, out=recorder))  # type: ignore[arg-type]
@@ -296,7 +296,7 @@ def test_action_deploys_and_reports(
     assert "deployed" in result.summary and out["image"] in result.summary
     assert f"::add-mask::{sandbox.registry.password}" in result.log
     assert "::group::image" in result.log and "::endgroup::" in result.log
-    single = {key: out[key] for key in cli.OUTPUTS}
+    single = {key: out[key] for key in summary.OUTPUTS}
     assert json.loads(out["results"]) == {w.service: single}
 
 
