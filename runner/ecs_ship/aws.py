@@ -71,3 +71,8 @@ CREDENTIAL_CODES = {
     "AccessDeniedException",
     "SignatureDoesNotMatch",
 }
+
+
+def is_credential_error(exc: BaseException) -> bool:
+    """Missing, invalid, expired or insufficient credentials: before any write, bad input (exit 2)."""
+    return isinstance(exc, CREDENTIAL_ERRORS) or error_code(exc) in CREDENTIAL_CODES

@@ -169,7 +169,7 @@ def exit_code(exc: BaseException) -> int:
         return exc.exit_code
     if isinstance(exc, KeyboardInterrupt):
         return 130
-    if isinstance(exc, aws.CREDENTIAL_ERRORS) or aws.error_code(exc) in aws.CREDENTIAL_CODES:
+    if aws.is_credential_error(exc):
         return 2
     return 3
 
@@ -190,7 +190,7 @@ def report(out: Reporter, exc: BaseException, label: str | None = None) -> None:
         out.error(text, title="ecs-ship deploy failed")
     elif isinstance(exc, DeployError):
         out.error(prefix + str(exc) + (f"\n  fix: {exc.fix}" if exc.fix else ""))
-    elif isinstance(exc, aws.CREDENTIAL_ERRORS) or aws.error_code(exc) in aws.CREDENTIAL_CODES:
+    elif aws.is_credential_error(exc):
         out.error(
             prefix + f"failed to authenticate to AWS: {exc}\n  fix: configure credentials (AWS_PROFILE, "
             "aws-actions/configure-aws-credentials with OIDC, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"

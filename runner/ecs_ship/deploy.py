@@ -6,7 +6,7 @@ back to, must stay registered, and keeping every revision costs nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,14 +102,19 @@ def start_deployment(clients: Clients, cluster: str, service: str, task_definiti
     return str(primary[0]["id"])
 
 
-def apply(plan: Plan, clients: Clients) -> Applied:
+def apply(plan: Plan, clients: Clients, before_write: Callable[[], None] = lambda: None) -> Applied:
     """Make the plan's writes in order. If a write fails after a target group was changed, the change is put
-    back before the error propagates: the service keeps running as it was, with the settings it had."""
+    back before the error propagates: the service keeps running as it was, with the settings it had.
+
+    ``before_write`` runs before each write and may raise (a cancel): a run interrupted between writes stops
+    there, and a registered revision that no service uses is harmless.
+    """
     arn = plan.previous_task_definition_arn
     undo_of = {str(c.params["TargetGroupArn"]): c for c in plan.undo}
     made: list[ApiCall] = []
     try:
         for call in plan.calls:
+            before_write()
             if call.operation == "modify_target_group":
                 clients.elbv2.modify_target_group(**call.params)
                 if str(call.params["TargetGroupArn"]) in undo_of:

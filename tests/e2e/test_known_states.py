@@ -91,8 +91,10 @@ def test_rollback_restores_the_health_check_path_it_changed(
     without which the old revision would fail its health checks too."""
     w = make_world()
     app = make_app()
-    spec = spec_for(w, build_args={"VERSION": "v2"}).replace("health_check_path: /health", "health_check_path: /nope")
-    app.write_spec(spec + "  apply_health_check_path: true\n")
+    spec = spec_for(w, build_args={"VERSION": "v2"}).replace(
+        "health_check_path: /health", "health_check_path: /nope\n  apply_health_check_path: true"
+    )
+    app.write_spec(spec)
     run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
     assert run.code == 1, run.text
     assert "rolled back" in run.text and "'/nope' -> '/health'" in run.text, run.text

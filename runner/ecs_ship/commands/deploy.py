@@ -131,7 +131,16 @@ def execute(ctx: Context, p: Prepared) -> None:
             for line in the_plan.diff.splitlines():
                 say(line)
     ctx.stage(label, "registering and updating the service")
-    applied = deploy.apply(the_plan, clients)
+    try:
+        applied = deploy.apply(the_plan, clients, before_write=ctx.check_cancel)
+    except Interrupted:
+        result["outcome"] = (
+            f"interrupted before the service was updated: it still runs {rev(state.task_definition_arn)}"
+        )
+        summarise(ctx, svc, result)
+        raise Interrupted(
+            f"interrupted before {svc.service} was updated: it still runs {rev(state.task_definition_arn)}"
+        ) from None
     result["task-definition-arn"] = applied.task_definition_arn
     result["deployment-id"] = applied.deployment_id
     verb = "registered" if applied.registered else "reusing"
@@ -145,6 +154,10 @@ def execute(ctx: Context, p: Prepared) -> None:
     except (Interrupted, KeyboardInterrupt):
         ctx.cancel.set()
         interrupted(ctx, p, applied)
+    except Exception as exc:
+        if not aws.is_credential_error(exc):
+            raise
+        lost_credentials(ctx, p, applied, exc)
     result["milestones"] = outcome.milestones
     failure = None if outcome.ok else outcome.verdict.reason
     diagnosis = outcome.diagnosis
@@ -180,7 +193,18 @@ def execute(ctx: Context, p: Prepared) -> None:
             f"`ecs-ship rollback` returns it to {rev(applied.previous_task_definition_arn)}",
         )
     ctx.stage(label, "rolling back")
-    rolled = roll_back(ctx, svc, clients, applied.previous_task_definition_arn, timeout, applied.undo)
+    try:
+        rolled = roll_back(ctx, svc, clients, applied.previous_task_definition_arn, timeout, applied.undo)
+    except (Interrupted, KeyboardInterrupt):
+        ctx.cancel.set()
+        deployment = result.get("rollback-deployment-id", "?")
+        result["outcome"] = f"failed, interrupted while rolling back (deployment {deployment} continues in ECS)"
+        summarise(ctx, svc, result)
+        raise Interrupted(
+            f"interrupted while rolling {svc.service} back to {rev(applied.previous_task_definition_arn)}: "
+            f"deployment {deployment} continues in ECS",
+            fix="`ecs-ship status` shows it",
+        ) from None
     result["outcome"] = "failed, rolled back" if rolled else "failed, rollback unhealthy"
     summarise(ctx, svc, result)
     raise DeploymentFailed(
@@ -221,4 +245,20 @@ def interrupted(ctx: Context, p: Prepared, applied: deploy.Applied) -> NoReturn:
         f"interrupted while watching {svc.service}: deployment {applied.deployment_id} "
         f"({rev(applied.task_definition_arn)}) continues in ECS",
         fix=f"`ecs-ship status` shows it; `ecs-ship rollback` returns to {rev(applied.previous_task_definition_arn)}",
+    )
+
+
+def lost_credentials(ctx: Context, p: Prepared, applied: deploy.Applied, exc: BaseException) -> NoReturn:
+    """AWS refused the credentials after the writes (a session token that expired mid-watch: the SDK refreshes
+    what it can, so this is one it could not). Nothing more can be read or written: report the state, exit 1
+    — not 2, which promises no write was made."""
+    svc = p.svc
+    result = ctx.result(svc.name)
+    result["outcome"] = f"unknown: AWS credentials stopped working while deployment {applied.deployment_id} ran"
+    summarise(ctx, svc, result)
+    raise DeploymentFailed(
+        f"failed to watch {svc.service}: AWS refused the credentials ({aws.error_code(exc) or type(exc).__name__}); "
+        f"deployment {applied.deployment_id} ({rev(applied.task_definition_arn)}) continues in ECS, not rolled back",
+        fix="use credentials that outlive the deploy (configure-aws-credentials role-duration-seconds), then "
+        f"`ecs-ship status`; `ecs-ship rollback` returns to {rev(applied.previous_task_definition_arn)}",
     )
