@@ -6,25 +6,21 @@ checkout of examples/hello), and checks what a user sees: exit code, output, and
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import textwrap
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from tests.conftest import App
+from tests.e2e.conftest import ROOT, Hammer, describe, ecs_ship, served, start_ecs_ship, targets, writes
 from tests.sandbox.bootstrap import World
 from tests.sandbox.sandbox import Sandbox
-from tests.test_sandbox import Hammer, describe, served, targets
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.sandbox.services import free_port
 
 
 def spec_for(w: World, *, repo: str | None = None, build_args: dict[str, str] | None = None, extra: str = "") -> str:
@@ -43,44 +39,6 @@ def spec_for(w: World, *, repo: str | None = None, build_args: dict[str, str] | 
         "wait": {"until": "stable", "timeout": 90, "poll_interval": 0.5},
     }
     return yaml.safe_dump(doc, sort_keys=False) + textwrap.dedent(extra)
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        return self.out + self.err
-
-
-def ecs_ship(
-    sandbox: Sandbox, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300
-) -> Run:
-    assert sandbox.registry is not None
-    full_env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "AWS_"))},
-        **sandbox.env(),
-        "ECS_SHIP_REGISTRY_USERNAME": sandbox.registry.user,
-        "ECS_SHIP_REGISTRY_PASSWORD": sandbox.registry.password,
-        "PYTHONPATH": f"{ROOT / 'runner'}:{ROOT}",
-        **(env or {}),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "ecs_ship", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    return Run(proc.returncode, proc.stdout, proc.stderr)
-
-
-def writes(sandbox: Sandbox, mark: int) -> list[str]:
-    return [c.action for c in sandbox.ledger.writes_since(mark)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -367,21 +325,7 @@ def test_interrupt_leaves_a_known_state(
     w = make_world(grace_period=120)
     app = make_app()
     app.write_spec(spec_for(w, build_args={"START_DELAY": "60"}))
-    assert sandbox.registry is not None
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "AWS_"))},
-        **sandbox.env(),
-        "ECS_SHIP_REGISTRY_USERNAME": sandbox.registry.user,
-        "ECS_SHIP_REGISTRY_PASSWORD": sandbox.registry.password,
-        "PYTHONPATH": f"{ROOT / 'runner'}:{ROOT}",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ecs_ship", "deploy", "--spec", str(app.spec)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
     assert proc.stdout is not None
     seen = []
     for line in proc.stdout:
@@ -445,7 +389,7 @@ def test_run_local_command_reports_the_container_exit_code_as_a_failure(
     )
     app.write_spec(text)
     mark = sandbox.ledger.mark()
-    run = ecs_ship(sandbox, "run-local", "--spec", str(app.spec), "--port", "18777", cwd=app.root, timeout=120)
+    run = ecs_ship(sandbox, "run-local", "--spec", str(app.spec), "--port", str(free_port()), cwd=app.root, timeout=120)
     assert run.code == 1, run.text
     assert "exit code 3" in run.text and "fatal: hello v13 refusing to start" in run.text
     assert sandbox.ledger.calls_since(mark) == []

@@ -12,7 +12,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,91 +24,20 @@ import pytest
 import requests
 
 from tests.conftest import HelloImages
-from tests.sandbox.bootstrap import CONTAINER, World, clients, container_definition
+from tests.e2e.conftest import (
+    ROOT,
+    Hammer,
+    completed,
+    describe,
+    poll,
+    register_revision,
+    served,
+    targets,
+)
+from tests.sandbox.bootstrap import CONTAINER, World, clients
 from tests.sandbox.hosts import MARKER
 from tests.sandbox.sandbox import Sandbox
 from tests.sandbox.simulator import LABEL
-
-
-# --------------------------------------------------------------------------------------------
-# helpers
-# --------------------------------------------------------------------------------------------
-def register_revision(ecs: Any, w: World, image: str) -> str:
-    td = ecs.register_task_definition(
-        family=w.family,
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="256",
-        memory="512",
-        executionRoleArn=w.execution_role_arn,
-        containerDefinitions=[container_definition(w.family, image, w.log_group, w.region, {})],
-    )
-    return str(td["taskDefinition"]["taskDefinitionArn"])
-
-
-def describe(ecs: Any, w: World) -> dict[str, Any]:
-    return dict(ecs.describe_services(cluster=w.cluster, services=[w.service])["services"][0])
-
-
-def targets(elbv2: Any, w: World) -> dict[int, tuple[str, str | None, str | None]]:
-    out = {}
-    for d in elbv2.describe_target_health(TargetGroupArn=w.target_group_arn)["TargetHealthDescriptions"]:
-        th = d["TargetHealth"]
-        out[int(d["Target"]["Port"])] = (th["State"], th.get("Reason"), th.get("Description"))
-    return out
-
-
-def poll(fn: Callable[[], Any], until: Callable[[Any], bool], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = fn()
-        if until(value):
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {value!r}")
-
-
-class Hammer(threading.Thread):
-    """Keeps requesting a URL (bounded count and time) and records every failure."""
-
-    def __init__(self, url: str, limit: int = 5000, seconds: float = 120) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.limit = limit
-        self.seconds = seconds
-        self.bodies: list[str] = []
-        self.failures: list[str] = []
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        end = time.monotonic() + self.seconds
-        session = requests.Session()
-        while not self._halt.is_set() and len(self.bodies) + len(self.failures) < self.limit:
-            if time.monotonic() > end:
-                break
-            try:
-                r = session.get(self.url, timeout=5)
-                if r.status_code == 200:
-                    self.bodies.append(r.text.strip())
-                else:
-                    self.failures.append(f"{r.status_code} {r.text.strip()}")
-            except requests.RequestException as exc:
-                self.failures.append(repr(exc))
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(timeout=10)
-
-
-def served(w: World) -> str:
-    return requests.get(w.url + "/", timeout=5).text.strip()
-
-
-def completed(svc: dict[str, Any]) -> bool:
-    deps = svc["deployments"]
-    return len(deps) == 1 and deps[0]["rolloutState"] == "COMPLETED"
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,7 +57,7 @@ def test_new_revision_rolls_out_with_no_failed_request(
     td2 = register_revision(ecs, w, hello.get("v2"))
     hammer = Hammer(w.url + "/")
     hammer.start()
-    time.sleep(0.5)
+    hammer.wait_answers(10)
     resp = ecs.update_service(cluster=w.cluster, service=w.service, taskDefinition=td2, forceNewDeployment=True)
     deps = resp["service"]["deployments"]
     assert [d["status"] for d in deps] == ["PRIMARY", "ACTIVE"]
@@ -160,7 +88,7 @@ def test_new_revision_rolls_out_with_no_failed_request(
     svc = poll(observe, completed, 60, "the new deployment to complete")
     # Old targets leave only after draining; keep watching until they are gone.
     poll(lambda: (observe(), targets(elbv2, w))[1], lambda t: not (set(t) & old_ports), 30, "old targets to go")
-    time.sleep(0.5)
+    hammer.wait_answers(10)
     hammer.stop()
 
     assert svc["taskDefinition"] == td2
@@ -426,7 +354,7 @@ def test_tasks_run_on_host_network_bound_to_loopback(sandbox: Sandbox, make_worl
 
 def test_up_and_down_leave_nothing_behind(tmp_path: Path) -> None:
     """`python -m tests.sandbox up` in its own process (moto's state is per process), then `down`."""
-    env = {**os.environ, "ECS_SHIP_SANDBOX_DIR": str(tmp_path), "PYTHONPATH": str(Path(__file__).parents[1])}
+    env = {**os.environ, "ECS_SHIP_SANDBOX_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.sandbox", "up"],
         env=env,
