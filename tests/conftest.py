@@ -1,4 +1,9 @@
-"""Session-wide sandbox: one engine, registry, moto server and simulator for every test that asks."""
+"""Session-wide sandbox: one engine, registry, moto server and simulator for every test that asks.
+
+Importing this file needs no Docker engine, moto or root: the sandbox is imported and started only when a
+test asks for it, and any such test is an ``e2e`` test wherever it lives, so ``pytest -m "not e2e"`` never
+starts it.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +14,25 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.sandbox.bootstrap import World, WorldSpec
-from tests.sandbox.sandbox import Sandbox
-from tests.sandbox.services import free_port
+if TYPE_CHECKING:
+    from tests.sandbox.bootstrap import World
+    from tests.sandbox.sandbox import Sandbox
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "sandbox" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
+    from tests.sandbox.sandbox import Sandbox
+
     sb = Sandbox().start()
     try:
         yield sb
@@ -48,6 +61,9 @@ def hello(sandbox: Sandbox) -> HelloImages:
 
 @pytest.fixture
 def make_world(sandbox: Sandbox, hello: HelloImages) -> Callable[..., World]:
+    from tests.sandbox.bootstrap import WorldSpec
+    from tests.sandbox.services import free_port
+
     def make(**kw: Any) -> World:
         kw.setdefault("image", hello.get("v1"))
         name = kw.pop("name", "w" + uuid.uuid4().hex[:8])

@@ -11,8 +11,9 @@ summary are written before GitHub's SIGTERM (7.5 s after its SIGINT) and SIGKILL
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,32 +62,52 @@ class InterruptedRun(Interrupted):
 def _phase(
     ctx: Context, pool: ThreadPoolExecutor, services: list[ServiceSpec], work: Callable[[ServiceSpec], Any]
 ) -> tuple[dict[str, Any], list[Failure]]:
-    futures: dict[Future[Any], ServiceSpec] = {pool.submit(work, s): s for s in services}
-    pending = set(futures)
+    # Each service records its own outcome, so what is reported never depends on where in the main thread a
+    # Ctrl-C landed (between two submits, say).
+    outcomes: dict[str, tuple[bool, Any]] = {}
+    lock = threading.Lock()
+    all_done = threading.Event()
+
+    def run(svc: ServiceSpec) -> None:
+        try:
+            outcome: tuple[bool, Any] = (True, work(svc))
+        except BaseException as exc:
+            outcome = (False, exc)
+        with lock:
+            outcomes[svc.name] = outcome
+            if len(outcomes) == len(services):
+                all_done.set()
+
     try:
-        while pending:
-            # A short timeout: a blocked wait would delay Ctrl-C until some service finished.
-            _, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+        for svc in services:
+            pool.submit(run, svc)
+        # A short timeout: a blocked wait would delay Ctrl-C until some service finished.
+        while not all_done.wait(0.25):
+            pass
     except KeyboardInterrupt:
         ctx.cancel.set()
         # A second signal (GitHub's SIGTERM after its SIGINT) ends the grace at once.
         with contextlib.suppress(KeyboardInterrupt):
-            wait(pending, timeout=GRACE_SECONDS)
-        raise InterruptedRun(_collect(ctx, futures)[1]) from None
-    return _collect(ctx, futures)
+            all_done.wait(GRACE_SECONDS)
+        with lock:
+            seen = dict(outcomes)
+        raise InterruptedRun(_collect(ctx, services, seen)[1]) from None
+    return _collect(ctx, services, outcomes)
 
 
-def _collect(ctx: Context, futures: dict[Future[Any], ServiceSpec]) -> tuple[dict[str, Any], list[Failure]]:
+def _collect(
+    ctx: Context, services: list[ServiceSpec], outcomes: dict[str, tuple[bool, Any]]
+) -> tuple[dict[str, Any], list[Failure]]:
     done: dict[str, Any] = {}
     failures: list[Failure] = []
-    for fut, svc in futures.items():
-        if not fut.done():
+    for svc in services:
+        if svc.name not in outcomes:
             stage = ctx.result(svc.name).get("stage", "starting")
             failures.append(Failure(svc, Interrupted(f"interrupted while {stage}; it was not waited for")))
-        elif fut.cancelled():
-            failures.append(Failure(svc, Interrupted("interrupted before it started; nothing was changed")))
-        elif fut.exception() is not None:
-            failures.append(Failure(svc, fut.exception()))  # type: ignore[arg-type]
+            continue
+        ok, value = outcomes[svc.name]
+        if ok:
+            done[svc.name] = value
         else:
-            done[svc.name] = fut.result()
+            failures.append(Failure(svc, value))
     return done, failures

@@ -28,10 +28,9 @@ from packaging.utils import canonicalize_name
 
 from ecs_ship import summary
 from tests.conftest import App
-from tests.e2e.test_deploy import spec_for
+from tests.e2e.conftest import describe, served, spec_for
 from tests.sandbox.bootstrap import World
 from tests.sandbox.sandbox import Sandbox
-from tests.test_sandbox import describe, served
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text())

@@ -6,83 +6,19 @@ checkout of examples/hello), and checks what a user sees: exit code, output, and
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import textwrap
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from tests.conftest import App
+from tests.e2e.conftest import ROOT, Hammer, describe, ecs_ship, served, spec_for, targets, writes
 from tests.sandbox.bootstrap import World
 from tests.sandbox.sandbox import Sandbox
-from tests.test_sandbox import Hammer, describe, served, targets
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def spec_for(w: World, *, repo: str | None = None, build_args: dict[str, str] | None = None, extra: str = "") -> str:
-    """A deploy spec for world `w`; each call gets its own repository unless one is named (tags never collide)."""
-    repo = repo or f"e2e-{uuid.uuid4().hex[:6]}"
-    doc: dict[str, Any] = {
-        "version": 1,
-        "region": w.region,
-        "cluster": w.cluster,
-        "service": w.service,
-        "images": [
-            {"container": "web", "repository": "${REGISTRY}/" + repo, "context": ".", "build_args": build_args or {}}
-        ],
-        "load_balancer": {"health_check_path": "/health"},
-        # stable: the old tasks are drained, so the URL serves only the new version afterwards.
-        "wait": {"until": "stable", "timeout": 90, "poll_interval": 0.5},
-    }
-    return yaml.safe_dump(doc, sort_keys=False) + textwrap.dedent(extra)
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        return self.out + self.err
-
-
-def cli_env(sandbox: Sandbox) -> dict[str, str]:
-    """The environment a user's shell or CI job gives ecs-ship: AWS and registry settings, no GitHub."""
-    assert sandbox.registry is not None
-    return {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "AWS_"))},
-        **sandbox.env(),
-        "ECS_SHIP_REGISTRY_USERNAME": sandbox.registry.user,
-        "ECS_SHIP_REGISTRY_PASSWORD": sandbox.registry.password,
-        "PYTHONPATH": f"{ROOT / 'runner'}:{ROOT}",
-    }
-
-
-def ecs_ship(
-    sandbox: Sandbox, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300
-) -> Run:
-    proc = subprocess.run(
-        [sys.executable, "-m", "ecs_ship", *args],
-        cwd=cwd,
-        env={**cli_env(sandbox), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    return Run(proc.returncode, proc.stdout, proc.stderr)
-
-
-def writes(sandbox: Sandbox, mark: int) -> list[str]:
-    return [c.action for c in sandbox.ledger.writes_since(mark)]
+from tests.sandbox.services import free_port
 
 
 # --------------------------------------------------------------------------------------------
@@ -410,7 +346,7 @@ def test_run_local_command_reports_the_container_exit_code_as_a_failure(
     )
     app.write_spec(text)
     mark = sandbox.ledger.mark()
-    run = ecs_ship(sandbox, "run-local", "--spec", str(app.spec), "--port", "18777", cwd=app.root, timeout=120)
+    run = ecs_ship(sandbox, "run-local", "--spec", str(app.spec), "--port", str(free_port()), cwd=app.root, timeout=120)
     assert run.code == 1, run.text
     assert "exit code 3" in run.text and "fatal: hello v13 refusing to start" in run.text
     assert sandbox.ledger.calls_since(mark) == []

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.conftest import App
-from tests.e2e.test_deploy import cli_env, ecs_ship, spec_for, writes
+from tests.conftest import App, HelloImages
+from tests.e2e.conftest import describe, ecs_ship, register_revision, served, spec_for, start_ecs_ship, writes
 from tests.sandbox.bootstrap import World
 from tests.sandbox.sandbox import Sandbox
-from tests.test_sandbox import describe, served
 
 
 def primary(ecs: Any, w: World) -> dict[str, Any]:
@@ -28,13 +26,7 @@ def primary(ecs: Any, w: World) -> dict[str, Any]:
 
 def start_deploy(sandbox: Sandbox, app: App, *extra: str) -> tuple[subprocess.Popen[str], list[str]]:
     """Start `ecs-ship deploy` and return once its new task is RUNNING (it is then watching)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ecs_ship", "deploy", "--spec", str(app.spec), *extra],
-        env=cli_env(sandbox),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_ecs_ship(sandbox, "deploy", "--spec", str(app.spec), *extra)
     assert proc.stdout is not None
     seen = []
     for line in proc.stdout:
@@ -105,7 +97,7 @@ def test_rollback_restores_the_health_check_path_it_changed(
 
 
 def test_a_deployment_replaced_by_another_is_not_rolled_back_over(
-    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+    sandbox: Sandbox, hello: HelloImages, make_world: Callable[..., World], make_app: Callable[[], App]
 ) -> None:
     """While this run watches, another deploy (plain boto3, as another run or a person would) moves the service
     to a newer revision: this run fails, names it, and leaves the newer deploy alone."""
@@ -114,11 +106,7 @@ def test_a_deployment_replaced_by_another_is_not_rolled_back_over(
     app.write_spec(spec_for(w, build_args={"START_DELAY": "60"}))
     proc, seen = start_deploy(sandbox, app)
     ecs = sandbox.clients()["ecs"]
-    td = ecs.describe_task_definition(taskDefinition=w.task_definition_arn)["taskDefinition"]
-    keep = ("family", "containerDefinitions", "networkMode", "requiresCompatibilities", "cpu", "memory")
-    newer = ecs.register_task_definition(
-        **{k: td[k] for k in keep if k in td}, executionRoleArn=td.get("executionRoleArn", "")
-    )["taskDefinition"]["taskDefinitionArn"]
+    newer = register_revision(ecs, w, hello.get("v1"))
     ecs.update_service(cluster=w.cluster, service=w.service, taskDefinition=newer, forceNewDeployment=True)
     out, err = proc.communicate(timeout=90)
     text = "".join(seen) + out + err

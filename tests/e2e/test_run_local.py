@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import queue
 import re
 import shutil
@@ -35,10 +34,10 @@ import yaml
 
 from ecs_ship.local import LABEL, LocalOptions, run_local
 from ecs_ship.spec import load_spec
+from tests.e2e.conftest import ROOT, child_env
 from tests.sandbox.sandbox import Sandbox
 from tests.sandbox.services import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 HELLO = ROOT / "examples" / "hello"
 READY = re.compile(r"ready: (http://127\.0\.0\.1:(\d+)/)")
 RUN_ID = re.compile(r"locally as run (\w+)")
@@ -391,10 +390,9 @@ def test_sigterm_to_a_driver_process_removes_every_container(
 ) -> None:
     app = make_app(tmp_path, [web(free_port())], {"web": {"VERSION": "term-v1"}})
     cleanup.append(app)
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'runner'}:{ROOT}"}
     proc = subprocess.Popen(
         [sys.executable, "-c", DRIVER, str(app.spec)],
-        env=env,
+        env=child_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

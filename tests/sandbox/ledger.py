@@ -6,7 +6,8 @@ Three things later work measures against, kept apart from moto so they survive a
   and gives calls per second;
 * ground truth: when each task started/stopped and each target changed state, so a benchmark can
   say how long after the fact a tool noticed;
-* fault plans: answer the next N calls of an action with a throttling error.
+* fault plans: answer the next N calls of an action (or of any action) with an AWS error of any code and
+  HTTP status, or every call with expired credentials until they are renewed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 # Actions that change state. Describe*/List*/Get* never do; anything else is treated as a write so
@@ -25,12 +27,40 @@ def is_write(action: str) -> bool:
     return not action.startswith(_READ_PREFIXES)
 
 
+THROTTLING = "ThrottlingException"
+EXPIRED_TOKEN = "ExpiredTokenException"
+ANY = "*"
+
+
+@dataclass(frozen=True)
+class AwsError:
+    """An error answer: the JSON protocol's ``__type``, the HTTP status and the message."""
+
+    code: str
+    status: int
+    message: str
+
+
 @dataclass(frozen=True)
 class Call:
     at: float
     service: str
     action: str
-    throttled: bool
+    error: str = ""  # the code it was answered with by a fault plan, "" when moto answered
+
+    @property
+    def throttled(self) -> bool:
+        return self.error == THROTTLING
+
+
+@dataclass
+class _Plan:
+    actions: frozenset[str] | None  # None: any action
+    remaining: int
+    error: AwsError
+
+    def takes(self, action: str) -> bool:
+        return self.remaining > 0 and (self.actions is None or action in self.actions)
 
 
 @dataclass(frozen=True)
@@ -48,17 +78,24 @@ class Ledger:
     lock: threading.Lock = field(default_factory=threading.Lock)
     calls: list[Call] = field(default_factory=list)
     facts: list[Fact] = field(default_factory=list)
-    _throttle: dict[str, int] = field(default_factory=dict)
+    _plans: list[_Plan] = field(default_factory=list)
+    _expired: bool = False
 
     # --- calls -----------------------------------------------------------------------------
-    def record_call(self, service: str, action: str) -> bool:
-        """Record a call; return True when a fault plan says to answer it with throttling."""
+    def record_call(self, service: str, action: str) -> AwsError | None:
+        """Record a call; return the error a fault plan says to answer it with, or None."""
         with self.lock:
-            throttled = self._throttle.get(action, 0) > 0
-            if throttled:
-                self._throttle[action] -= 1
-            self.calls.append(Call(time.time(), service, action, throttled))
-            return throttled
+            error = None
+            if self._expired:
+                error = AwsError(EXPIRED_TOKEN, 400, "The security token included in the request is expired")
+            else:
+                plan = next((p for p in self._plans if p.takes(action)), None)
+                if plan is not None:
+                    plan.remaining -= 1
+                    error = plan.error
+                    self._plans = [p for p in self._plans if p.remaining > 0]
+            self.calls.append(Call(time.time(), service, action, error.code if error else ""))
+            return error
 
     def mark(self) -> int:
         """A position in the call log; pass it to calls_since() to see only what came after."""
@@ -76,10 +113,49 @@ class Ledger:
         return Counter(c.action for c in self.calls_since(mark))
 
     # --- faults ----------------------------------------------------------------------------
+    # Plans queue up: a call is answered by the oldest plan that covers its action.
+    def fail(
+        self, action: str, times: int, code: str = "InternalFailure", status: int = 500, message: str | None = None
+    ) -> None:
+        """Answer the next `times` calls of `action` ("DescribeServices", or "*" for any) with error `code`."""
+        self.burst([action], times, code, status, message)
+
     def throttle(self, action: str, times: int) -> None:
-        """Answer the next `times` calls of `action` (e.g. "DescribeServices") with throttling."""
+        """Answer the next `times` calls of `action` with throttling, as AWS does past a rate limit."""
+        self.fail(action, times, THROTTLING, 400, "Rate exceeded")
+
+    def burst(
+        self,
+        actions: str | Iterable[str],
+        times: int,
+        code: str = "ServiceUnavailable",
+        status: int = 503,
+        message: str | None = None,
+    ) -> None:
+        """An outage: the next `times` calls in a row of any of `actions` ("*" = every action) fail.
+
+        The count is shared: with two actions and times=4 the next four calls of either fail, whichever
+        comes, rather than four of each.
+        """
+        names = frozenset([actions] if isinstance(actions, str) else actions)
+        error = AwsError(code, status, message or f"{code} (injected by the sandbox)")
         with self.lock:
-            self._throttle[action] = self._throttle.get(action, 0) + times
+            self._plans.append(_Plan(None if ANY in names else names, times, error))
+
+    def expire_credentials(self) -> None:
+        """Every call answers ExpiredTokenException (HTTP 400) until renew_credentials()."""
+        with self.lock:
+            self._expired = True
+
+    def renew_credentials(self) -> None:
+        with self.lock:
+            self._expired = False
+
+    def clear_faults(self) -> None:
+        """Drop every pending plan and renew credentials."""
+        with self.lock:
+            self._plans.clear()
+            self._expired = False
 
     # --- ground truth ----------------------------------------------------------------------
     def fact(self, kind: str, subject: str, detail: str = "") -> None:

@@ -3,7 +3,7 @@
 moto (pinned in pyproject.toml) speaks the real AWS wire protocol but simulates little: services start no
 tasks, ``update_service`` edits ``deployments[0]`` in place, every target reads ``healthy``. This module
 
-* runs moto's WSGI app on a loopback port behind a middleware that counts calls, injects throttling and
+* runs moto's WSGI app on a loopback port behind a middleware that counts calls, injects AWS errors and
   serialises requests against the simulator with one lock;
 * patches a few backend methods so the simulator hears about new deployments, ``list_tasks`` honours
   ``serviceName``/``desiredStatus``, ``stop_task`` really stops, target health comes from real checks;
@@ -17,12 +17,14 @@ import io
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from http.client import responses
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs
 from wsgiref.types import StartResponse, WSGIEnvironment
+from xml.sax.saxutils import escape
 
 from moto.core.utils import utcnow
 from moto.ecs import models as ecs_models
@@ -34,9 +36,10 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import ThreadedWSGIServer
 
-from .ledger import Ledger
+from .ledger import EXPIRED_TOKEN, THROTTLING, AwsError, Ledger
+from .loopback import CuttableServer, Restartable
 
 if TYPE_CHECKING:
     from moto.ecs.models import EC2ContainerServiceBackend, Service
@@ -526,19 +529,35 @@ def _action_of(environ: WSGIEnvironment) -> tuple[str, str]:
     return service, action or environ.get("PATH_INFO", "")
 
 
-def _throttle_response(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+# Query-protocol services (ELBv2, IAM) name some errors differently from the JSON-protocol ones (ECS, Logs).
+_QUERY_CODES = {THROTTLING: "Throttling", EXPIRED_TOKEN: "ExpiredToken"}
+
+
+def _error_response(
+    environ: WSGIEnvironment, service: str, error: AwsError, start_response: StartResponse
+) -> list[bytes]:
+    """Answer with `error` in the wire format botocore parses for the request's protocol."""
+    request_id = str(uuid.uuid4())
+    code, message = escape(error.code), escape(error.message)
     if environ.get("HTTP_X_AMZ_TARGET"):
-        body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+        body = json.dumps({"__type": error.code, "message": error.message}).encode()
         ctype = "application/x-amz-json-1.1"
-    else:
+    elif service == "ec2":
         body = (
-            b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
-            b"<Message>Rate exceeded</Message></Error><RequestId>"
-            + uuid.uuid4().hex.encode()
-            + b"</RequestId></ErrorResponse>"
-        )
+            f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+            f"<RequestID>{request_id}</RequestID></Response>"
+        ).encode()
         ctype = "text/xml"
-    start_response("400 Bad Request", [("Content-Type", ctype), ("Content-Length", str(len(body)))])
+    else:
+        kind = "Sender" if error.status < 500 else "Receiver"
+        code = escape(_QUERY_CODES.get(error.code, error.code))
+        body = (
+            f"<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        ).encode()
+        ctype = "text/xml"
+    headers = [("Content-Type", ctype), ("Content-Length", str(len(body))), ("x-amzn-RequestId", request_id)]
+    start_response(f"{error.status} {responses.get(error.status, 'Error')}", headers)
     return [body]
 
 
@@ -549,20 +568,26 @@ class _QuietHandler(MotoRequestHandler):
         pass
 
 
+class _HttpServer(CuttableServer, ThreadedWSGIServer):
+    pass
+
+
 @dataclass
 class MotoServer:
-    """moto's server on 127.0.0.1, wrapped so every call is counted and serialised with the simulator."""
+    """moto's server on 127.0.0.1, wrapped so every call is counted and serialised with the simulator.
+
+    ``restart(seconds)`` takes the endpoint down and back on the same port; moto's backends live in this
+    process, so the state survives, and the simulator (which edits them directly) keeps running throughout.
+    """
 
     world: MotoWorld
     port: int = 0
-    _server: BaseWSGIServer | None = None
-    _thread: threading.Thread | None = None
-    _app: Callable[..., Any] | None = field(default=None, repr=False)
+    _listener: Restartable[_HttpServer] | None = field(default=None, repr=False)
 
     @property
     def endpoint(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_port}"
+        assert self._listener is not None
+        return f"http://127.0.0.1:{self._listener.port}"
 
     def start(self) -> None:
         app = DomainDispatcherApplication(create_backend_app)
@@ -570,19 +595,23 @@ class MotoServer:
 
         def middleware(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
             service, action = _action_of(environ)
-            if world.ledger.record_call(service, action):
-                return _throttle_response(environ, start_response)
+            error = world.ledger.record_call(service, action)
+            if error is not None:
+                return _error_response(environ, service, error, start_response)
             with world.lock:
                 # Materialise the body inside the lock: moto's response objects read live state.
                 return list(app(environ, start_response))
 
-        self._server = make_server("127.0.0.1", self.port, middleware, threaded=True, request_handler=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
-        self._thread.start()
+        self._listener = Restartable(
+            lambda port: _HttpServer("127.0.0.1", port, middleware, _QuietHandler), "moto-server", self.port
+        )
+        self._listener.up()
+
+    def restart(self, down_seconds: float) -> None:
+        """Refuse connections for `down_seconds` (open ones are cut), then serve again, same port and state."""
+        assert self._listener is not None, "moto server not started"
+        self._listener.outage(down_seconds)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        if self._listener is not None:
+            self._listener.down()

@@ -21,6 +21,7 @@ from .bootstrap import REGION, World, WorldSpec, bootstrap, clients
 from .hosts import HostsFile
 from .ledger import Ledger
 from .motoworld import MotoServer, MotoWorld
+from .regproxy import RegistryFaults
 from .simulator import SimConfig, Simulator
 
 DEFAULT_STATE_DIR = Path(os.environ.get("ECS_SHIP_SANDBOX_DIR", "/tmp/ecs-ship-sandbox"))
@@ -119,6 +120,42 @@ class Sandbox:
             "ECS_SHIP_REGISTRY_USERNAME": self.registry.user,
             "ECS_SHIP_REGISTRY_PASSWORD": self.registry.password,
         }
+
+    # --- faults ------------------------------------------------------------------------------------
+    # AWS errors are set on ``ledger`` (fail, throttle, burst, expire_credentials); registry faults on
+    # ``registry_faults``; these are the ones that need more than one part of the sandbox.
+    @property
+    def registry_faults(self) -> RegistryFaults:
+        assert self.registry is not None, "sandbox not started"
+        return self.registry.faults
+
+    def restart_aws(self, down_seconds: float) -> None:
+        """The AWS endpoint refuses connections for `down_seconds`, then serves again on the same port with
+        the same state. Blocks until it serves again; the simulated tasks keep running meanwhile."""
+        assert self.server is not None, "sandbox not started"
+        self.server.restart(down_seconds)
+
+    def pause_registry(self) -> None:
+        assert self.registry is not None, "sandbox not started"
+        services.pause_registry(self.registry)
+
+    def resume_registry(self) -> None:
+        assert self.registry is not None, "sandbox not started"
+        services.resume_registry(self.registry)
+
+    def slow_start(self, service: str, seconds: float) -> None:
+        """Tasks of `service` wait `seconds` after their image is pulled before their containers start."""
+        self.sim_config.service_start_delay[service] = seconds
+
+    def clear_faults(self) -> None:
+        """Back to a healthy world: no AWS or registry fault, no slow start, registry and endpoint up."""
+        self.ledger.clear_faults()
+        self.sim_config.service_start_delay.clear()
+        self.sim_config.task_start_delay = 0.0
+        if self.registry is not None:
+            self.registry.faults.clear()
+            if self.registry.process.poll() is not None:
+                services.resume_registry(self.registry)
 
     def clients(self) -> dict[str, Any]:
         return clients(self.endpoint)

@@ -25,6 +25,8 @@ import docker
 import docker.errors
 import requests
 
+from .regproxy import RegistryFaults
+
 __all__ = [
     "DEFAULT_PACKAGES",
     "Engine",
@@ -350,13 +352,18 @@ def stop_engine(engine: Engine, *, grace: float = 20.0) -> None:
 
 @dataclass
 class Registry:
-    """A local docker-registry with htpasswd auth on 127.0.0.1."""
+    """A local docker-registry with htpasswd auth on 127.0.0.1, reached through a fault proxy.
+
+    ``address`` is the proxy's, and the only one clients are given; ``upstream`` is the registry's own.
+    """
 
     address: str
     user: str
     password: str
     storage_dir: Path
     process: subprocess.Popen[bytes] = field(repr=False)
+    faults: RegistryFaults = field(repr=False)
+    upstream: str = ""
     config_path: Path | None = None
     log_path: Path | None = None
 
@@ -447,7 +454,7 @@ def start_registry(
 
     state_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    address = f"127.0.0.1:{port}"
+    upstream = f"127.0.0.1:{port}"
     run_dir = state_dir / f"registry-{port}"
     run_dir.mkdir()
     storage_dir = run_dir / "storage"
@@ -458,20 +465,24 @@ def start_registry(
     config_path = run_dir / "config.yml"
     _write_registry_config(
         config_path,
-        addr=address,
+        addr=upstream,
         storage=storage_dir,
         htpasswd=htpasswd_path,
         secret=secrets.token_hex(16),
     )
     log_path = run_dir / "registry.log"
 
+    faults = RegistryFaults(upstream)
+    faults.start()
     process = _spawn_registry(config_path, log_path)
     registry = Registry(
-        address=address,
+        address=faults.address,
         user=user,
         password=password,
         storage_dir=storage_dir,
         process=process,
+        faults=faults,
+        upstream=upstream,
         config_path=config_path,
         log_path=log_path,
     )
@@ -520,6 +531,7 @@ def _wait_ready(registry: Registry, timeout: float) -> None:
 
 def pause_registry(registry: Registry) -> None:
     """Fault injection: the registry goes away (connections refused); its images stay on disk."""
+    registry.faults.suspend()
     with contextlib.suppress(ProcessLookupError):
         _terminate(registry.process, 10.0)
 
@@ -528,11 +540,13 @@ def resume_registry(registry: Registry, timeout: float = 30.0) -> None:
     """Bring a paused registry back on the same address, with the same users and images."""
     assert registry.config_path is not None and registry.log_path is not None
     registry.process = _spawn_registry(registry.config_path, registry.log_path)
+    registry.faults.resume()
     _wait_ready(registry, timeout)
 
 
 def stop_registry(registry: Registry, *, grace: float = 10.0) -> None:
-    """Stop the registry process and delete the images it stored."""
+    """Stop the registry process and its proxy, and delete the images it stored."""
+    registry.faults.stop()
     with contextlib.suppress(ProcessLookupError):
         _terminate(registry.process, grace)
     shutil.rmtree(registry.storage_dir, ignore_errors=True)

@@ -59,6 +59,8 @@ class SimConfig:
     unhealthy_replace_delay: float = 2.0
     breaker_threshold: int | None = None  # None: ECS's rule, clamp(ceil(desired/2), 3, 200)
     task_start_delay: float = 0.0  # fault: every task waits this long before its containers start
+    # fault: tasks of these services (by service name) wait this long instead of task_start_delay
+    service_start_delay: dict[str, float] = field(default_factory=dict)
     run_label: str = "default"  # containers carry it so a run can remove exactly its own
     registry_auth: dict[str, dict[str, str]] = field(default_factory=dict)  # host -> username/password
 
@@ -522,7 +524,8 @@ class Simulator:
                 task.moto.last_status = "PENDING"
             for d in defs:
                 self._pull(d.get("image", ""))
-            if self.config.task_start_delay and task.kill.wait(self.config.task_start_delay):
+            delay = self.config.service_start_delay.get(key.name, self.config.task_start_delay)
+            if delay and task.kill.wait(delay):
                 raise _Abort()
             if task.kill.is_set():
                 raise _Abort()

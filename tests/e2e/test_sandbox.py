@@ -10,106 +10,39 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import boto3
 import botocore.config
 import botocore.exceptions
 import docker
+import docker.errors
 import pytest
 import requests
 
 from tests.conftest import HelloImages
-from tests.sandbox.bootstrap import CONTAINER, World, clients, container_definition
+from tests.e2e.conftest import (
+    ROOT,
+    Hammer,
+    completed,
+    describe,
+    poll,
+    register_revision,
+    served,
+    targets,
+)
+from tests.sandbox.bootstrap import CONTAINER, World, clients
 from tests.sandbox.hosts import MARKER
 from tests.sandbox.sandbox import Sandbox
 from tests.sandbox.simulator import LABEL
-
-
-# --------------------------------------------------------------------------------------------
-# helpers
-# --------------------------------------------------------------------------------------------
-def register_revision(ecs: Any, w: World, image: str) -> str:
-    td = ecs.register_task_definition(
-        family=w.family,
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="256",
-        memory="512",
-        executionRoleArn=w.execution_role_arn,
-        containerDefinitions=[container_definition(w.family, image, w.log_group, w.region, {})],
-    )
-    return str(td["taskDefinition"]["taskDefinitionArn"])
-
-
-def describe(ecs: Any, w: World) -> dict[str, Any]:
-    return dict(ecs.describe_services(cluster=w.cluster, services=[w.service])["services"][0])
-
-
-def targets(elbv2: Any, w: World) -> dict[int, tuple[str, str | None, str | None]]:
-    out = {}
-    for d in elbv2.describe_target_health(TargetGroupArn=w.target_group_arn)["TargetHealthDescriptions"]:
-        th = d["TargetHealth"]
-        out[int(d["Target"]["Port"])] = (th["State"], th.get("Reason"), th.get("Description"))
-    return out
-
-
-def poll(fn: Callable[[], Any], until: Callable[[Any], bool], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = fn()
-        if until(value):
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {value!r}")
-
-
-class Hammer(threading.Thread):
-    """Keeps requesting a URL (bounded count and time) and records every failure."""
-
-    def __init__(self, url: str, limit: int = 5000, seconds: float = 120) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.limit = limit
-        self.seconds = seconds
-        self.bodies: list[str] = []
-        self.failures: list[str] = []
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        end = time.monotonic() + self.seconds
-        session = requests.Session()
-        while not self._halt.is_set() and len(self.bodies) + len(self.failures) < self.limit:
-            if time.monotonic() > end:
-                break
-            try:
-                r = session.get(self.url, timeout=5)
-                if r.status_code == 200:
-                    self.bodies.append(r.text.strip())
-                else:
-                    self.failures.append(f"{r.status_code} {r.text.strip()}")
-            except requests.RequestException as exc:
-                self.failures.append(repr(exc))
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(timeout=10)
-
-
-def served(w: World) -> str:
-    return requests.get(w.url + "/", timeout=5).text.strip()
-
-
-def completed(svc: dict[str, Any]) -> bool:
-    deps = svc["deployments"]
-    return len(deps) == 1 and deps[0]["rolloutState"] == "COMPLETED"
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,7 +62,7 @@ def test_new_revision_rolls_out_with_no_failed_request(
     td2 = register_revision(ecs, w, hello.get("v2"))
     hammer = Hammer(w.url + "/")
     hammer.start()
-    time.sleep(0.5)
+    hammer.wait_answers(10)
     resp = ecs.update_service(cluster=w.cluster, service=w.service, taskDefinition=td2, forceNewDeployment=True)
     deps = resp["service"]["deployments"]
     assert [d["status"] for d in deps] == ["PRIMARY", "ACTIVE"]
@@ -160,7 +93,7 @@ def test_new_revision_rolls_out_with_no_failed_request(
     svc = poll(observe, completed, 60, "the new deployment to complete")
     # Old targets leave only after draining; keep watching until they are gone.
     poll(lambda: (observe(), targets(elbv2, w))[1], lambda t: not (set(t) & old_ports), 30, "old targets to go")
-    time.sleep(0.5)
+    hammer.wait_answers(10)
     hammer.stop()
 
     assert svc["taskDefinition"] == td2
@@ -362,44 +295,240 @@ def test_ledger_counts_calls_and_separates_writes(sandbox: Sandbox, make_world: 
     assert sandbox.ledger.count_by_action(mark)["DescribeServices"] >= 1
 
 
+def _client(sandbox: Sandbox, service: str, attempts: int = 1) -> Any:
+    """A plain boto3 client; attempts=1 shows each error as the caller gets it, without botocore's retries."""
+    return boto3.client(
+        service,
+        endpoint_url=sandbox.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=botocore.config.Config(retries={"mode": "standard", "total_max_attempts": attempts}),
+    )
+
+
+def _error(call: Callable[[], Any]) -> tuple[str, int]:
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        call()
+    return err.value.response["Error"]["Code"], err.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
 def test_throttling_fault_is_served_as_aws_does(sandbox: Sandbox, make_world: Callable[..., World]) -> None:
     w = make_world()
-    kw: dict[str, Any] = {
-        "endpoint_url": sandbox.endpoint,
-        "region_name": w.region,
-        "aws_access_key_id": "testing",
-        "aws_secret_access_key": "testing",
-    }
-    import boto3
-
-    patient = boto3.client("ecs", config=botocore.config.Config(retries={"mode": "standard", "max_attempts": 5}), **kw)
+    patient = _client(sandbox, "ecs", attempts=5)
     sandbox.ledger.throttle("DescribeServices", 2)
     resp = patient.describe_services(cluster=w.cluster, services=[w.service])
     assert resp["ResponseMetadata"]["RetryAttempts"] == 2
 
-    impatient = boto3.client(
-        "elbv2", config=botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 1}), **kw
-    )
+    elbv2 = _client(sandbox, "elbv2")
     sandbox.ledger.throttle("DescribeTargetHealth", 1)
-    with pytest.raises(botocore.exceptions.ClientError) as err:
-        impatient.describe_target_health(TargetGroupArn=w.target_group_arn)
-    assert err.value.response["Error"]["Code"] == "Throttling"
+    assert _error(lambda: elbv2.describe_target_health(TargetGroupArn=w.target_group_arn)) == ("Throttling", 400)
     throttled = [c for c in sandbox.ledger.calls_since() if c.throttled]
     assert {c.action for c in throttled} >= {"DescribeServices", "DescribeTargetHealth"}
 
 
-def test_slow_task_start_fault(sandbox: Sandbox, make_world: Callable[..., World]) -> None:
-    assert sandbox.simulator is not None
+def test_any_aws_error_in_the_json_and_query_protocols(sandbox: Sandbox, make_world: Callable[..., World]) -> None:
     w = make_world()
+    ecs, elbv2, logs = _client(sandbox, "ecs"), _client(sandbox, "elbv2"), _client(sandbox, "logs")
+    mark = sandbox.ledger.mark()
+    sandbox.ledger.fail("DescribeServices", 1, "InternalFailure", 500)
+    sandbox.ledger.fail("DescribeTargetHealth", 1, "ServiceUnavailable", 503)
+    sandbox.ledger.fail("DescribeLogStreams", 1, "ExpiredTokenException", 400)
+    assert _error(lambda: describe(ecs, w)) == ("InternalFailure", 500)
+    assert _error(lambda: targets(elbv2, w)) == ("ServiceUnavailable", 503)
+    assert _error(lambda: logs.describe_log_streams(logGroupName=w.log_group)) == ("ExpiredTokenException", 400)
+    # Each plan was used up by its one call.
+    assert describe(ecs, w)["serviceName"] == w.service
+    assert targets(elbv2, w)
+    logs.describe_log_streams(logGroupName=w.log_group)
+    assert [c.error for c in sandbox.ledger.calls_since(mark) if c.error] == [
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ExpiredTokenException",
+    ]
+    # A 5xx is retryable: botocore's standard mode rides it out.
+    sandbox.ledger.fail("DescribeServices", 2, "InternalFailure", 500)
+    resp = _client(sandbox, "ecs", attempts=5).describe_services(cluster=w.cluster, services=[w.service])
+    assert resp["ResponseMetadata"]["RetryAttempts"] == 2
+
+
+def test_burst_fails_calls_in_a_row_whatever_their_action(sandbox: Sandbox, make_world: Callable[..., World]) -> None:
+    w = make_world()
+    ecs, elbv2 = _client(sandbox, "ecs"), _client(sandbox, "elbv2")
+    sandbox.ledger.burst("*", 3)
+    assert _error(lambda: describe(ecs, w)) == ("ServiceUnavailable", 503)
+    assert _error(lambda: targets(elbv2, w)) == ("ServiceUnavailable", 503)
+    assert _error(lambda: ecs.list_tasks(cluster=w.cluster)) == ("ServiceUnavailable", 503)
+    assert describe(ecs, w)["serviceName"] == w.service
+
+    sandbox.ledger.burst(["DescribeServices", "ListTasks"], 2, "InternalFailure", 500)
+    assert targets(elbv2, w)  # not in the burst
+    assert _error(lambda: ecs.list_tasks(cluster=w.cluster)) == ("InternalFailure", 500)
+    assert _error(lambda: describe(ecs, w)) == ("InternalFailure", 500)
+    assert ecs.list_tasks(cluster=w.cluster)["taskArns"]
+
+
+def test_expired_credentials_until_renewed(sandbox: Sandbox, make_world: Callable[..., World]) -> None:
+    w = make_world()
+    ecs, elbv2 = _client(sandbox, "ecs"), _client(sandbox, "elbv2")
+    sandbox.ledger.expire_credentials()
+    for _ in range(3):
+        assert _error(lambda: describe(ecs, w)) == ("ExpiredTokenException", 400)
+        assert _error(lambda: targets(elbv2, w)) == ("ExpiredToken", 400)
+    sandbox.ledger.renew_credentials()
+    assert describe(ecs, w)["serviceName"] == w.service
+
+
+def test_aws_restart_refuses_connections_then_serves_the_same_world(
+    sandbox: Sandbox, make_world: Callable[..., World]
+) -> None:
+    w = make_world()
+    ecs = _client(sandbox, "ecs")
+    endpoint = sandbox.endpoint
+    port = int(endpoint.rsplit(":", 1)[1])
+    describe(ecs, w)  # the client now holds a kept-alive connection, which the restart must cut too
+    sandbox.slow_start(w.service, 2.0)  # the new task starts while the endpoint is down
+    dep = ecs.update_service(cluster=w.cluster, service=w.service, forceNewDeployment=True)["service"]
+    dep_id = dep["deployments"][0]["id"]
+
+    outage: dict[str, float] = {}
+
+    def restart() -> None:
+        outage["down"] = time.time()
+        sandbox.restart_aws(6.0)
+        outage["up"] = time.time()
+
+    restarter = threading.Thread(target=restart, daemon=True)
+    restarter.start()
+
+    def refused() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        except ConnectionRefusedError:
+            return True
+        except OSError:  # a connection caught in the listener's backlog as it closes is reset instead
+            return False
+        return False
+
+    poll(refused, bool, 5, "the endpoint to refuse connections")
+    with pytest.raises(botocore.exceptions.EndpointConnectionError):
+        describe(ecs, w)
+    restarter.join(timeout=30)
+    assert "up" in outage and sandbox.endpoint == endpoint
+
+    svc = poll(lambda: describe(ecs, w), completed, 60, "the deployment begun before the outage to complete")
+    assert svc["deployments"][0]["id"] == dep_id
+    started = [f.at for f in sandbox.ledger.facts_of("task_started") if f.detail == dep_id]
+    assert started and outage["down"] < started[0] < outage["up"], (outage, started)
+    assert served(w) == "hello v1"
+
+
+def test_slow_start_applies_to_one_service_only(sandbox: Sandbox, make_world: Callable[..., World]) -> None:
+    slow, quick = make_world(), make_world()
     ecs = sandbox.clients()["ecs"]
-    sandbox.simulator.config.task_start_delay = 3.0
+    sandbox.slow_start(slow.service, 6.0)
+    t0 = time.time()
+    deps = {
+        w.service: ecs.update_service(cluster=w.cluster, service=w.service, forceNewDeployment=True)["service"][
+            "deployments"
+        ][0]["id"]
+        for w in (slow, quick)
+    }
+    for w in (slow, quick):
+        poll(lambda w=w: describe(ecs, w), completed, 60, f"{w.service} to complete")
+    started = {
+        name: next(f.at for f in sandbox.ledger.facts_of("task_started") if f.detail == dep) - t0
+        for name, dep in deps.items()
+    }
+    assert started[slow.service] >= 6.0 > started[quick.service], started
+
+
+# --- registry --------------------------------------------------------------------------------
+def _manifest_url(sandbox: Sandbox, image: str) -> str:
+    assert sandbox.registry is not None
+    repo, digest = image.split("@", 1)
+    return f"{sandbox.registry.url}/v2/{repo.split('/', 1)[1]}/manifests/{digest}"
+
+
+def test_registry_refuses_auth_as_for_a_wrong_password(sandbox: Sandbox, hello: HelloImages) -> None:
+    reg, client = sandbox.registry, sandbox.docker
+    assert reg is not None and client is not None
+    url = _manifest_url(sandbox, hello.get("v1"))
+    with reg.session() as session:
+        wrong = session.get(url, auth=(reg.user, "not-the-password"), timeout=10)
+        assert wrong.status_code == 401
+        reg.faults.refuse_auth()
+        refused = session.get(url, timeout=10)
+        assert refused.status_code == 401
+        assert refused.headers["WWW-Authenticate"] == wrong.headers["WWW-Authenticate"]
+        assert refused.json()["errors"][0]["code"] == "UNAUTHORIZED"
+        with pytest.raises(docker.errors.APIError, match=r"401|unauthorized"):
+            client.login(username=reg.user, password=reg.password, registry=reg.address, reauth=True)
+        reg.faults.clear()
+        assert session.get(url, timeout=10).status_code == 200
+    assert client.login(username=reg.user, password=reg.password, registry=reg.address, reauth=True)
+
+
+def test_registry_manifest_500_then_recovers(sandbox: Sandbox, hello: HelloImages) -> None:
+    reg, client = sandbox.registry, sandbox.docker
+    assert reg is not None and client is not None
+    url = _manifest_url(sandbox, hello.get("v1"))
+    with reg.session() as session:
+        reg.faults.manifest_500(2)
+        got, head = session.get(url, timeout=10), session.head(url, timeout=10)
+        assert (got.status_code, head.status_code) == (500, 500)
+        assert got.json()["errors"][0]["code"] == "UNKNOWN"
+        assert session.get(url, timeout=10).status_code == 200
+
+    # docker's own push meets it when it writes the manifest.
+    ref = f"{reg.address}/fault-{uuid.uuid4().hex[:8]}:m500"
+    client.images.get(hello.get("v1")).tag(ref)
+    reg.faults.manifest_500(5)
+    mark = len(reg.faults.applied)
+    out = client.images.push(ref, auth_config=reg.auth_config)
+    assert '"errorDetail"' in out and ("500" in out or "unknown error" in out), out
+    assert "PUT" in [a.method for a in reg.faults.applied_since(mark)]
+    reg.faults.clear()
+    again = client.images.push(ref, auth_config=reg.auth_config)
+    assert '"errorDetail"' not in again and '"Digest":"sha256:' in again.replace(" ", ""), again
+
+
+def test_registry_upload_cut_mid_body(sandbox: Sandbox, hello: HelloImages) -> None:
+    reg = sandbox.registry
+    assert reg is not None
+    hello.get("v1")
+    name = f"fault-{uuid.uuid4().hex[:8]}"
+    blob = os.urandom(100_000)
+
+    def start_upload(session: requests.Session) -> str:
+        r = session.post(f"{reg.url}/v2/{name}/blobs/uploads/", timeout=10)
+        assert r.status_code == 202, r.text
+        return str(r.headers["Location"])
+
+    with reg.session() as session:
+        reg.faults.cut_upload(2)  # the second upload request from now
+        first = session.patch(start_upload(session), data=blob[:10], timeout=10)
+        assert first.status_code == 202  # the first one passes
+        with pytest.raises(requests.ConnectionError):
+            session.patch(start_upload(session), data=blob, timeout=10)
+        assert [a.fault for a in reg.faults.applied_since()][-1] == "cut_upload"
+        # One-shot: the next upload goes through whole.
+        location = start_upload(session)
+        assert session.patch(location, data=blob, timeout=10).status_code == 202
+
+
+def test_registry_pause_refuses_connections_then_serves_the_same_images(sandbox: Sandbox, hello: HelloImages) -> None:
+    reg = sandbox.registry
+    assert reg is not None
+    url = _manifest_url(sandbox, hello.get("v1"))
+    sandbox.pause_registry()
     try:
-        t0 = time.monotonic()
-        ecs.update_service(cluster=w.cluster, service=w.service, forceNewDeployment=True)
-        poll(lambda: describe(ecs, w), completed, 60, "the slowed deployment")
-        assert time.monotonic() - t0 >= 3.0
+        with reg.session() as session, pytest.raises(requests.ConnectionError, match=r"[Rr]efused"):
+            session.get(url, timeout=5)
     finally:
-        sandbox.simulator.config.task_start_delay = 0.0
+        sandbox.resume_registry()
+    with reg.session() as session:
+        assert session.get(url, timeout=10).status_code == 200
 
 
 # --------------------------------------------------------------------------------------------
@@ -426,7 +555,7 @@ def test_tasks_run_on_host_network_bound_to_loopback(sandbox: Sandbox, make_worl
 
 def test_up_and_down_leave_nothing_behind(tmp_path: Path) -> None:
     """`python -m tests.sandbox up` in its own process (moto's state is per process), then `down`."""
-    env = {**os.environ, "ECS_SHIP_SANDBOX_DIR": str(tmp_path), "PYTHONPATH": str(Path(__file__).parents[1])}
+    env = {**os.environ, "ECS_SHIP_SANDBOX_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.sandbox", "up"],
         env=env,

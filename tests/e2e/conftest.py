@@ -1,0 +1,217 @@
+"""What every end-to-end test shares: the e2e marker, the CLI runner, and helpers to read the sandbox's
+world through plain boto3 and its load balancer.
+
+Everything under tests/e2e needs the sandbox (root, a Docker engine, the registry and moto) and is marked
+``e2e``, so ``pytest -m "not e2e"`` runs the rest on any machine.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import requests
+import yaml
+
+if TYPE_CHECKING:
+    from tests.sandbox.bootstrap import World
+    from tests.sandbox.sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A conftest's hooks see the whole session's items, not only those below it.
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(autouse=True)
+def _healthy_sandbox_after(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The sandbox is shared by the session: a fault a test sets must not outlive it."""
+    yield
+    if "sandbox" in request.fixturenames:
+        sb: Sandbox = request.getfixturevalue("sandbox")
+        sb.clear_faults()
+
+
+# --------------------------------------------------------------------------------------------
+# running ecs-ship as a user does
+# --------------------------------------------------------------------------------------------
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment for a child Python that imports ecs_ship and tests from this checkout."""
+    return {**os.environ, "PYTHONPATH": f"{ROOT / 'runner'}:{ROOT}", **(extra or {})}
+
+
+def ecs_ship_env(sandbox: Sandbox, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The CLI's environment against the sandbox: none of the caller's AWS or GitHub settings leak in."""
+    own = {k: v for k, v in child_env().items() if not k.startswith(("GITHUB_", "AWS_"))}
+    return {**own, **sandbox.env(), **(env or {})}
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+def ecs_ship(
+    sandbox: Sandbox, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300
+) -> Run:
+    """Run `ecs-ship ARGS` to completion (bounded) and return what it printed."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "ecs_ship", *args],
+        cwd=cwd,
+        env=ecs_ship_env(sandbox, env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def start_ecs_ship(
+    sandbox: Sandbox, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """Start `ecs-ship ARGS` in the background (to break something while it runs); the caller waits."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "ecs_ship", *args],
+        cwd=cwd,
+        env=ecs_ship_env(sandbox, env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def writes(sandbox: Sandbox, mark: int) -> list[str]:
+    """The AWS actions that changed state since `mark`, in order."""
+    return [c.action for c in sandbox.ledger.writes_since(mark)]
+
+
+def spec_for(w: World, *, repo: str | None = None, build_args: dict[str, str] | None = None, extra: str = "") -> str:
+    """A deploy spec for world `w`; each call gets its own repository unless one is named (tags never collide)."""
+    repo = repo or f"e2e-{uuid.uuid4().hex[:6]}"
+    doc: dict[str, Any] = {
+        "version": 1,
+        "region": w.region,
+        "cluster": w.cluster,
+        "service": w.service,
+        "images": [
+            {"container": "web", "repository": "${REGISTRY}/" + repo, "context": ".", "build_args": build_args or {}}
+        ],
+        "load_balancer": {"health_check_path": "/health"},
+        # stable: the old tasks are drained, so the URL serves only the new version afterwards.
+        "wait": {"until": "stable", "timeout": 90, "poll_interval": 0.5},
+    }
+    return yaml.safe_dump(doc, sort_keys=False) + textwrap.dedent(extra)
+
+
+# --------------------------------------------------------------------------------------------
+# reading the world
+# --------------------------------------------------------------------------------------------
+def register_revision(ecs: Any, w: World, image: str) -> str:
+    from tests.sandbox.bootstrap import container_definition
+
+    td = ecs.register_task_definition(
+        family=w.family,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        executionRoleArn=w.execution_role_arn,
+        containerDefinitions=[container_definition(w.family, image, w.log_group, w.region, {})],
+    )
+    return str(td["taskDefinition"]["taskDefinitionArn"])
+
+
+def describe(ecs: Any, w: World) -> dict[str, Any]:
+    return dict(ecs.describe_services(cluster=w.cluster, services=[w.service])["services"][0])
+
+
+def targets(elbv2: Any, w: World) -> dict[int, tuple[str, str | None, str | None]]:
+    out = {}
+    for d in elbv2.describe_target_health(TargetGroupArn=w.target_group_arn)["TargetHealthDescriptions"]:
+        th = d["TargetHealth"]
+        out[int(d["Target"]["Port"])] = (th["State"], th.get("Reason"), th.get("Description"))
+    return out
+
+
+def poll(fn: Callable[[], Any], until: Callable[[Any], bool], timeout: float, what: str) -> Any:
+    """Call `fn` until `until(value)` holds (bounded by `timeout`); return that value."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = fn()
+        if until(value):
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {value!r}")
+
+
+def served(w: World) -> str:
+    return requests.get(w.url + "/", timeout=5).text.strip()
+
+
+def completed(svc: dict[str, Any]) -> bool:
+    deps = svc["deployments"]
+    return len(deps) == 1 and deps[0]["rolloutState"] == "COMPLETED"
+
+
+class Hammer(threading.Thread):
+    """Keeps requesting a URL (bounded count and time) and records every failure."""
+
+    def __init__(self, url: str, limit: int = 5000, seconds: float = 120) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.limit = limit
+        self.seconds = seconds
+        self.bodies: list[str] = []
+        self.failures: list[str] = []
+        self._halt = threading.Event()
+
+    @property
+    def answers(self) -> int:
+        return len(self.bodies) + len(self.failures)
+
+    def run(self) -> None:
+        end = time.monotonic() + self.seconds
+        session = requests.Session()
+        while not self._halt.is_set() and self.answers < self.limit:
+            if time.monotonic() > end:
+                break
+            try:
+                r = session.get(self.url, timeout=5)
+                if r.status_code == 200:
+                    self.bodies.append(r.text.strip())
+                else:
+                    self.failures.append(f"{r.status_code} {r.text.strip()}")
+            except requests.RequestException as exc:
+                self.failures.append(repr(exc))
+            time.sleep(0.02)
+
+    def wait_answers(self, more: int, timeout: float = 30) -> None:
+        """Wait until `more` further requests have been answered (or failed)."""
+        want = self.answers + more
+        poll(lambda: self.answers, lambda n: n >= want, timeout, f"{more} more answers from {self.url}")
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=10)
