@@ -103,7 +103,15 @@ def _collect(
     for svc in services:
         if svc.name not in outcomes:
             stage = ctx.result(svc.name).get("stage", "starting")
-            failures.append(Failure(svc, Interrupted(f"interrupted while {stage}; it was not waited for")))
+            failures.append(
+                Failure(
+                    svc,
+                    Interrupted(
+                        f"interrupted while {stage}; it was not waited for",
+                        fix="`ecs-ship status` shows which revision the service runs",
+                    ),
+                )
+            )
             continue
         ok, value = outcomes[svc.name]
         if ok:

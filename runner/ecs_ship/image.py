@@ -24,6 +24,8 @@ import docker
 import docker.auth
 import docker.errors
 import requests
+import requests.adapters
+import urllib3
 
 from .aws import Clients, make_clients
 from .errors import DeployError, InputError
@@ -265,13 +267,30 @@ def _ecr_fault(exc: Exception) -> DeployError:
 # --------------------------------------------------------------------------------------------
 # the registry API
 # --------------------------------------------------------------------------------------------
+def retrying_session(backoff: float = 0.5) -> requests.Session:
+    """A session that rides out a registry's brief 5xx or dropped connection (read-only requests only), as the
+    Docker engine does for its own pulls and pushes, instead of failing a deploy on one bad answer."""
+    retry = urllib3.util.Retry(
+        total=3,
+        backoff_factor=backoff,  # 0.5: waits 0.5, 1 and 2 s
+        status_forcelist=(500, 502, 503, 504),
+        allowed_methods=frozenset({"HEAD", "GET"}),
+        raise_on_status=False,
+    )
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 class RegistryAPI:
     """Just enough of the distribution API to answer "does this tag exist, and what is its digest"."""
 
     def __init__(self, host: str, credentials: Credentials | None, session: requests.Session | None = None) -> None:
         self.host = host
         self.credentials = credentials
-        self.session = session or requests.Session()
+        self.session = session or retrying_session()
         api_host = "registry-1.docker.io" if host == DOCKER_HUB else host
         self.base = f"{'http' if _insecure(host) else 'https'}://{api_host}"
         self._headers: dict[str, str] = {}

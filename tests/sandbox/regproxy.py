@@ -22,6 +22,7 @@ import re
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -53,7 +54,9 @@ class RegistryFaults:
         self._lock = threading.Lock()
         self._refuse_auth = False
         self._cut_in = 0  # cut the upload request this many upload requests from now; 0 = off
+        self._cut_all = False  # cut every upload request (the engine retries a cut upload on its own)
         self._manifest_500 = 0
+        self._upload_delay = 0.0  # seconds each upload request waits before it is forwarded
         self.applied: list[Applied] = []
         self._listener: Restartable[_Server] = Restartable(lambda port: _Server(port, self), "registry-proxy")
 
@@ -85,6 +88,18 @@ class RegistryFaults:
         with self._lock:
             self._cut_in = n
 
+    def cut_uploads(self, on: bool = True) -> None:
+        """Cut every blob upload request until cleared: a link that keeps dropping, which the engine's own
+        retries of a failed layer push cannot get through."""
+        with self._lock:
+            self._cut_all = on
+
+    def slow_uploads(self, seconds: float) -> None:
+        """Hold each blob upload request `seconds` before forwarding it: a push that takes a while (a slow
+        link), so a test can act while it runs."""
+        with self._lock:
+            self._upload_delay = seconds
+
     def manifest_500(self, n: int = 1) -> None:
         """Answer the next n manifest requests with 500."""
         with self._lock:
@@ -94,11 +109,18 @@ class RegistryFaults:
         with self._lock:
             self._refuse_auth = False
             self._cut_in = 0
+            self._cut_all = False
             self._manifest_500 = 0
+            self._upload_delay = 0.0
 
     def applied_since(self, mark: int = 0) -> list[Applied]:
         with self._lock:
             return list(self.applied[mark:])
+
+    def upload_delay(self, method: str, path: str) -> float:
+        with self._lock:
+            uploading = method in ("POST", "PATCH", "PUT") and _UPLOAD.match(path.split("?", 1)[0])
+            return self._upload_delay if uploading else 0.0
 
     def _decide(self, method: str, path: str) -> str | None:
         """Which fault, if any, takes this request; consumes counted faults."""
@@ -110,6 +132,8 @@ class RegistryFaults:
             elif method in ("GET", "HEAD", "PUT") and _MANIFEST.match(bare) and self._manifest_500 > 0:
                 self._manifest_500 -= 1
                 fault = "manifest_500"
+            elif method in ("PATCH", "PUT") and _UPLOAD.match(bare) and self._cut_all:
+                fault = "cut_upload"
             elif method in ("PATCH", "PUT") and _UPLOAD.match(bare) and self._cut_in > 0:
                 self._cut_in -= 1
                 fault = "cut_upload" if self._cut_in == 0 else None
@@ -139,6 +163,9 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: the registry's behaviour is asserted on, not its access log."""
 
     def _handle(self) -> None:
+        delay = self.server.faults.upload_delay(self.command, self.path)
+        if delay:
+            time.sleep(delay)
         fault = self.server.faults._decide(self.command, self.path)
         if fault == "manifest_500":
             for _ in self._body():

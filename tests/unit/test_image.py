@@ -1053,3 +1053,29 @@ def test_anonymous_token_from_a_plain_http_realm_is_fetched() -> None:
     session = ChallengeSession("http://auth.example.com/token")
     assert RegistryAPI("registry.example.com", None, session).manifest_digest("team/app", "v1") == DIGEST
     assert [auth for _url, auth in session.token_requests] == [None]
+
+
+def test_a_registry_5xx_is_retried_before_it_fails_a_deploy(
+    serve: Callable[[Callable[[Seen], Reply]], FakeRegistry],
+) -> None:
+    digest = "sha256:" + "ef" * 32
+    answers = iter([500, 503])
+
+    def flaky(req: Seen) -> Reply:
+        status = next(answers, 200)
+        return (status, {"Docker-Content-Digest": digest} if status == 200 else {}, b"")
+
+    registry = serve(flaky)
+    api = image.RegistryAPI(registry.host, None, session=image.retrying_session(backoff=0))
+    assert api.manifest_digest("app", "v1") == digest
+    assert [s.method for s in registry.seen] == ["HEAD", "HEAD", "HEAD"]
+
+
+def test_a_registry_that_keeps_failing_is_a_fault_not_bad_input(
+    serve: Callable[[Callable[[Seen], Reply]], FakeRegistry],
+) -> None:
+    registry = serve(lambda req: (500, {}, b'{"errors":[{"code":"UNKNOWN"}]}'))
+    with pytest.raises(DeployError) as caught:
+        image.RegistryAPI(registry.host, None, session=image.retrying_session(backoff=0)).manifest_digest("app", "v1")
+    assert caught.value.exit_code == 1 and "HTTP 500" in caught.value.message
+    assert len(registry.seen) == 4  # the first try and three retries

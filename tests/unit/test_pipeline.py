@@ -181,12 +181,12 @@ def test_interrupt_cancels_every_service_and_keeps_their_reports() -> None:
     "argv",
     [
         ["deploy", "--image-tag", "v1\n::error::injected"],
-        ["deploy", "--image-tag", "-rf"],
+        ["deploy", "--image-tag=-rf"],
         ["deploy", "--image-tag", "a" * 129],
         ["deploy", "--image-tag", ""],
         ["deploy", "--timeout", "nan"],
         ["deploy", "--timeout", "inf"],
-        ["deploy", "--timeout", "-5"],
+        ["deploy", "--timeout=-5"],
         ["deploy", "--timeout", "soon"],
         ["rollback", "--timeout", "nan"],
         ["run-local", "--image-tag", "x y"],
@@ -195,6 +195,9 @@ def test_interrupt_cancels_every_service_and_keeps_their_reports() -> None:
 def test_hostile_arguments_exit_2_before_anything(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main([*argv, "--spec", "/nonexistent/ecs-ship.yml"]) == 2
     err = capsys.readouterr().err
+    # Refused by the argument itself, before the spec is even read.
+    assert "is not a Docker tag" in err or "number of seconds" in err, err
+    assert "/nonexistent" not in err
     assert "\n::error::" not in err  # a newline never reaches the log unescaped
 
 

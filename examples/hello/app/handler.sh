@@ -45,6 +45,15 @@ case "${path%%\?*}" in
         case "$HEALTH" in
             500) respond 500 "Internal Server Error" "unhealthy
 " ;;
+            flap)
+                # Healthy for 3 s, unhealthy for 3 s, and so on: a check that flaps.
+                if [ $(( $(date +%s) / 3 % 2 )) -eq 0 ]; then
+                    respond 200 OK "ok
+"
+                fi
+                respond 500 "Internal Server Error" "flapping
+"
+                ;;
             slow)
                 sleep 30
                 respond 200 OK "ok

@@ -12,7 +12,7 @@ import requests
 
 from .. import aws, deploy, engine, image, plan
 from ..context import Context, rev
-from ..errors import DeploymentFailed, Interrupted
+from ..errors import DeployError, DeploymentFailed, Interrupted
 from ..rollout import decide_rollback, roll_back, start_rollback, watch_deployment
 from ..spec import ImageSpec, ServiceSpec, Spec
 from ..summary import summarise
@@ -134,20 +134,22 @@ def execute(ctx: Context, p: Prepared) -> None:
     try:
         applied = deploy.apply(the_plan, clients, before_write=ctx.check_cancel)
     except Interrupted:
-        result["outcome"] = (
-            f"interrupted before the service was updated: it still runs {rev(state.task_definition_arn)}"
+        end(
+            ctx,
+            svc,
+            f"interrupted before the service was updated: it still runs {rev(state.task_definition_arn)}",
+            Interrupted(
+                f"interrupted before {svc.service} was updated: it still runs {rev(state.task_definition_arn)}"
+            ),
         )
-        summarise(ctx, svc, result)
-        raise Interrupted(
-            f"interrupted before {svc.service} was updated: it still runs {rev(state.task_definition_arn)}"
-        ) from None
     result["task-definition-arn"] = applied.task_definition_arn
     result["deployment-id"] = applied.deployment_id
     verb = "registered" if applied.registered else "reusing"
     say(f"{verb} {rev(applied.task_definition_arn)}; started deployment {applied.deployment_id}")
     timeout = ctx.args.timeout if ctx.args.timeout is not None else svc.wait.timeout
-    ctx.stage(label, "watching the deployment")
     try:
+        # Inside the try: a cancel that lands just after update_service is handled like one during the watch.
+        ctx.stage(label, "watching the deployment")
         outcome = watch_deployment(
             ctx, svc, clients, state.service, applied.deployment_id, the_plan.document, timeout, started
         )
@@ -184,13 +186,16 @@ def execute(ctx: Context, p: Prepared) -> None:
         previous_arn=applied.previous_task_definition_arn,
     )
     if not decision.roll_back:
-        result["outcome"] = f"failed, left as is ({decision.why})"
-        summarise(ctx, svc, result)
-        raise DeploymentFailed(
-            f"failed to deploy {svc.service}: {failure}",
-            diagnosis=diagnosis,
-            fix=f"the service was left on {rev(applied.task_definition_arn)} ({decision.why}); "
-            f"`ecs-ship rollback` returns it to {rev(applied.previous_task_definition_arn)}",
+        end(
+            ctx,
+            svc,
+            f"failed, left as is ({decision.why})",
+            DeploymentFailed(
+                f"failed to deploy {svc.service}: {failure}",
+                diagnosis=diagnosis,
+                fix=f"the service was left on {rev(applied.task_definition_arn)} ({decision.why}); "
+                f"`ecs-ship rollback` returns it to {rev(applied.previous_task_definition_arn)}",
+            ),
         )
     ctx.stage(label, "rolling back")
     try:
@@ -198,20 +203,26 @@ def execute(ctx: Context, p: Prepared) -> None:
     except (Interrupted, KeyboardInterrupt):
         ctx.cancel.set()
         deployment = result.get("rollback-deployment-id", "?")
-        result["outcome"] = f"failed, interrupted while rolling back (deployment {deployment} continues in ECS)"
-        summarise(ctx, svc, result)
-        raise Interrupted(
-            f"interrupted while rolling {svc.service} back to {rev(applied.previous_task_definition_arn)}: "
-            f"deployment {deployment} continues in ECS",
-            fix="`ecs-ship status` shows it",
-        ) from None
-    result["outcome"] = "failed, rolled back" if rolled else "failed, rollback unhealthy"
-    summarise(ctx, svc, result)
-    raise DeploymentFailed(
-        f"failed to deploy {svc.service}: {failure}",
-        diagnosis=diagnosis,
-        rolled_back=rolled,
-        fix=None if rolled else "the rollback did not become healthy either; check `ecs-ship status`",
+        end(
+            ctx,
+            svc,
+            f"failed, interrupted while rolling back (deployment {deployment} continues in ECS)",
+            Interrupted(
+                f"interrupted while rolling {svc.service} back to {rev(applied.previous_task_definition_arn)}: "
+                f"deployment {deployment} continues in ECS",
+                fix="`ecs-ship status` shows it",
+            ),
+        )
+    end(
+        ctx,
+        svc,
+        "failed, rolled back" if rolled else "failed, rollback unhealthy",
+        DeploymentFailed(
+            f"failed to deploy {svc.service}: {failure}",
+            diagnosis=diagnosis,
+            rolled_back=rolled,
+            fix=None if rolled else "the rollback did not become healthy either; check `ecs-ship status`",
+        ),
     )
 
 
@@ -223,7 +234,6 @@ def interrupted(ctx: Context, p: Prepared, applied: deploy.Applied) -> NoReturn:
     left to ECS. Either way the message says which, and how to follow it.
     """
     svc = p.svc
-    result = ctx.result(svc.name)
     decision = decide_rollback(
         on_failure=svc.on_failure,
         no_rollback=ctx.args.no_rollback,
@@ -232,19 +242,26 @@ def interrupted(ctx: Context, p: Prepared, applied: deploy.Applied) -> NoReturn:
     )
     if decision.roll_back:
         deployment_id, _ = start_rollback(ctx, svc, p.clients, applied.previous_task_definition_arn, applied.undo)
-        result["outcome"] = f"interrupted, rolling back to {rev(applied.previous_task_definition_arn)}"
-        summarise(ctx, svc, result)
-        raise Interrupted(
-            f"interrupted while watching {svc.service}: started rolling back to "
-            f"{rev(applied.previous_task_definition_arn)} (deployment {deployment_id}); ECS completes it",
-            fix="`ecs-ship status` shows it",
+        end(
+            ctx,
+            svc,
+            f"interrupted, rolling back to {rev(applied.previous_task_definition_arn)}",
+            Interrupted(
+                f"interrupted while watching {svc.service}: started rolling back to "
+                f"{rev(applied.previous_task_definition_arn)} (deployment {deployment_id}); ECS completes it",
+                fix="`ecs-ship status` shows it",
+            ),
         )
-    result["outcome"] = f"interrupted, deployment {applied.deployment_id} continues ({decision.why})"
-    summarise(ctx, svc, result)
-    raise Interrupted(
-        f"interrupted while watching {svc.service}: deployment {applied.deployment_id} "
-        f"({rev(applied.task_definition_arn)}) continues in ECS",
-        fix=f"`ecs-ship status` shows it; `ecs-ship rollback` returns to {rev(applied.previous_task_definition_arn)}",
+    end(
+        ctx,
+        svc,
+        f"interrupted, deployment {applied.deployment_id} continues ({decision.why})",
+        Interrupted(
+            f"interrupted while watching {svc.service}: deployment {applied.deployment_id} "
+            f"({rev(applied.task_definition_arn)}) continues in ECS",
+            fix="`ecs-ship status` shows it; `ecs-ship rollback` returns to "
+            f"{rev(applied.previous_task_definition_arn)}",
+        ),
     )
 
 
@@ -253,12 +270,22 @@ def lost_credentials(ctx: Context, p: Prepared, applied: deploy.Applied, exc: Ba
     what it can, so this is one it could not). Nothing more can be read or written: report the state, exit 1
     — not 2, which promises no write was made."""
     svc = p.svc
-    result = ctx.result(svc.name)
-    result["outcome"] = f"unknown: AWS credentials stopped working while deployment {applied.deployment_id} ran"
-    summarise(ctx, svc, result)
-    raise DeploymentFailed(
-        f"failed to watch {svc.service}: AWS refused the credentials ({aws.error_code(exc) or type(exc).__name__}); "
-        f"deployment {applied.deployment_id} ({rev(applied.task_definition_arn)}) continues in ECS, not rolled back",
-        fix="use credentials that outlive the deploy (configure-aws-credentials role-duration-seconds), then "
-        f"`ecs-ship status`; `ecs-ship rollback` returns to {rev(applied.previous_task_definition_arn)}",
+    end(
+        ctx,
+        svc,
+        f"unknown: AWS credentials stopped working while deployment {applied.deployment_id} ran",
+        DeploymentFailed(
+            f"failed to watch {svc.service}: AWS refused the credentials "
+            f"({aws.error_code(exc) or type(exc).__name__}); deployment {applied.deployment_id} "
+            f"({rev(applied.task_definition_arn)}) continues in ECS, not rolled back",
+            fix="use credentials that outlive the deploy (configure-aws-credentials role-duration-seconds), then "
+            f"`ecs-ship status`; `ecs-ship rollback` returns to {rev(applied.previous_task_definition_arn)}",
+        ),
     )
+
+
+def end(ctx: Context, svc: ServiceSpec, outcome: str, error: DeployError) -> NoReturn:
+    """Record how the service's run ended, write its closing lines and job summary, then raise `error`."""
+    ctx.result(svc.name)["outcome"] = outcome
+    summarise(ctx, svc, ctx.result(svc.name))
+    raise error

@@ -1,0 +1,456 @@
+"""The fault suite: every fault and interruption ends in a known state, and no secret reaches any output.
+
+Each row breaks something real in the sandbox (the registry behind its fault proxy, the AWS endpoint, the
+credentials, the app, the process) before or while `ecs-ship deploy` runs as in GitHub Actions, then checks
+the state the service is left in with plain boto3 calls and what the load balancer serves — the old revision
+or the new one, as the exit code and the message say — and scans stdout, stderr, the step outputs, the job
+summary, CloudWatch Logs and the registry's image metadata for the secrets planted in the world.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import App
+from tests.e2e.conftest import describe, ecs_ship_env, poll, served, spec_for, writes
+from tests.sandbox.bootstrap import World
+from tests.sandbox.sandbox import Sandbox
+
+# --------------------------------------------------------------------------------------------
+# secrets planted in every world, and the scan
+# --------------------------------------------------------------------------------------------
+AWS_SECRET = "aws-" + secrets.token_urlsafe(24)
+DB_PASSWORD = "db-" + secrets.token_urlsafe(18)
+PRIVATE_KEY = "\n".join(
+    ["-----BEGIN PRIVATE KEY-----", *(secrets.token_urlsafe(48) for _ in range(4)), "-----END PRIVATE KEY-----"]
+)
+
+
+def planted(sandbox: Sandbox) -> dict[str, str]:
+    """name -> value of every secret a run could leak; a multi-line key counts line by line."""
+    assert sandbox.registry is not None
+    auth = base64.b64encode(f"{sandbox.registry.user}:{sandbox.registry.password}".encode()).decode()
+    found = {
+        "AWS secret key": AWS_SECRET,
+        "registry password": sandbox.registry.password,
+        "registry auth header": auth,
+        "DB_PASSWORD": DB_PASSWORD,
+    }
+    for i, line in enumerate(PRIVATE_KEY.splitlines()[1:-1]):
+        found[f"PRIVATE_KEY line {i + 1}"] = line
+    return found
+
+
+def leaks(sources: dict[str, str], secret_values: dict[str, str]) -> list[str]:
+    hits = []
+    for where, text in sources.items():
+        # GitHub's runner consumes ::add-mask:: lines; they are how a secret is hidden, never shown.
+        shown = "\n".join(line for line in text.splitlines() if not line.startswith("::add-mask::"))
+        hits += [f"{name} in {where}" for name, value in secret_values.items() if value in shown]
+    return hits
+
+
+def cloudwatch_text(sandbox: Sandbox, w: World) -> str:
+    logs = sandbox.clients()["logs"]
+    events = logs.filter_log_events(logGroupName=w.log_group).get("events", [])
+    return "\n".join(str(e.get("message", "")) for e in events)
+
+
+def registry_text(sandbox: Sandbox, repository: str) -> str:
+    """Every manifest and image config (history, labels, env) of one repository, as the registry serves them."""
+    reg = sandbox.registry
+    assert reg is not None
+    out = []
+    with reg.session() as s:
+        tags = s.get(f"{reg.url}/v2/{repository}/tags/list", timeout=10)
+        for tag in (tags.json().get("tags") or []) if tags.status_code == 200 else []:
+            m = s.get(
+                f"{reg.url}/v2/{repository}/manifests/{tag}",
+                headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+                timeout=10,
+            )
+            out.append(m.text)
+            digest = (m.json().get("config") or {}).get("digest") if m.status_code == 200 else None
+            if digest:
+                out.append(s.get(f"{reg.url}/v2/{repository}/blobs/{digest}", timeout=10).text)
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------------
+# one run of ecs-ship as a GitHub Actions step
+# --------------------------------------------------------------------------------------------
+@dataclass
+class StepRun:
+    code: int
+    out: str
+    err: str
+    outputs: str
+    summary: str
+    seconds_after_trigger: float | None = None
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+@dataclass
+class Case:
+    """A user's repository and service: hello v1 serving, a new commit to deploy, secrets in the task definition."""
+
+    sandbox: Sandbox
+    world: World
+    app: App
+    repo: str
+    tmp: Path
+    mark: int = 0
+
+    def env(self) -> dict[str, str]:
+        (self.tmp / "out").touch()
+        (self.tmp / "summary").touch()
+        return ecs_ship_env(
+            self.sandbox,
+            {
+                "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
+                "GITHUB_ACTIONS": "true",
+                "GITHUB_OUTPUT": str(self.tmp / "out"),
+                "GITHUB_STEP_SUMMARY": str(self.tmp / "summary"),
+            },
+        )
+
+    def deploy(
+        self,
+        *args: str,
+        trigger: str | None = None,
+        during: Callable[[subprocess.Popen[str]], None] | None = None,
+        timeout: float = 180,
+    ) -> StepRun:
+        """Run `ecs-ship deploy`; when a line containing `trigger` is printed, call `during` (once)."""
+        for name in ("out", "summary"):
+            (self.tmp / name).write_text("")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ecs_ship", "deploy", "--spec", str(self.app.spec), *args],
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        err_lines: list[str] = []
+        reader = threading.Thread(target=lambda: err_lines.extend(proc.stderr or []), daemon=True)
+        reader.start()
+        out_lines: list[str] = []
+        fired_at: float | None = None
+        deadline = time.monotonic() + timeout
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out_lines.append(line)
+            if trigger is not None and fired_at is None and trigger in line:
+                fired_at = time.monotonic()
+                if during is not None:
+                    during(proc)
+            if time.monotonic() > deadline:
+                proc.kill()
+                break
+        code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        ended = time.monotonic()
+        reader.join(timeout=10)
+        if trigger is not None:
+            assert fired_at is not None, f"{trigger!r} never printed:\n" + "".join(out_lines + err_lines)
+        return StepRun(
+            code,
+            "".join(out_lines),
+            "".join(err_lines),
+            (self.tmp / "out").read_text(),
+            (self.tmp / "summary").read_text(),
+            None if fired_at is None else ended - fired_at,
+        )
+
+    def primary(self) -> str:
+        ecs = self.sandbox.clients()["ecs"]
+        return str(
+            next(d for d in describe(ecs, self.world)["deployments"] if d["status"] == "PRIMARY")["taskDefinition"]
+        )
+
+    def assert_no_leak(self, run: StepRun) -> None:
+        sources = {
+            "stdout": run.out,
+            "stderr": run.err,
+            "GITHUB_OUTPUT": run.outputs,
+            "GITHUB_STEP_SUMMARY": run.summary,
+            "CloudWatch Logs": cloudwatch_text(self.sandbox, self.world),
+            "registry": registry_text(self.sandbox, self.repo),
+        }
+        found = leaks(sources, planted(self.sandbox))
+        assert not found, found
+
+    def assert_old_serving(self) -> None:
+        """The service is back on (or never left) the revision it ran before, and the ALB serves it."""
+        poll(self.primary, lambda arn: arn == self.world.task_definition_arn, 60, "the old revision as PRIMARY")
+        poll(lambda: served(self.world), lambda text: text == "hello v1", 60, "hello v1 served")
+
+    def assert_new_serving(self, version: str) -> None:
+        assert self.primary() != self.world.task_definition_arn
+        poll(lambda: served(self.world), lambda text: text == f"hello {version}", 60, f"hello {version} served")
+
+
+@pytest.fixture
+def case(sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App], tmp_path: Path) -> Any:
+    def make(*, build_args: dict[str, str] | None = None, dockerfile_tail: str = "", **world: Any) -> Case:
+        w = make_world(environment={"DB_PASSWORD": DB_PASSWORD, "PRIVATE_KEY": PRIVATE_KEY}, **world)
+        app = make_app()
+        if dockerfile_tail:
+            dockerfile = app.root / "Dockerfile"
+            dockerfile.write_text(dockerfile.read_text() + dockerfile_tail)
+        repo = f"faults-{secrets.token_hex(4)}"
+        app.write_spec(spec_for(w, repo=repo, build_args={"VERSION": "v2", **(build_args or {})}))
+        return Case(sandbox, w, app, repo, tmp_path, sandbox.ledger.mark())
+
+    return make
+
+
+# --------------------------------------------------------------------------------------------
+# the table: faults set before the run
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Row:
+    name: str
+    fault: Callable[[Sandbox], None]
+    exit: int
+    ends: str  # "old": the old revision serves, no AWS write; "new": the new one serves
+    says: str = ""
+    build_args: dict[str, str] = field(default_factory=dict)
+    then_succeeds: bool = False  # the same command succeeds once the fault is gone
+    rolls_back: bool = False  # "old" by a rollback (writes were made); else no AWS write at all
+
+
+def _burst(code: str, status: int, times: int) -> Callable[[Sandbox], None]:
+    return lambda sb: sb.ledger.burst("*", times, code, status)
+
+
+ROWS = [
+    Row("registry refuses auth", lambda sb: sb.registry_faults.refuse_auth(), 2, "old", "HTTP 401"),
+    Row(
+        "registry drops every upload", lambda sb: sb.registry_faults.cut_uploads(), 1, "old", "failed to push", {}, True
+    ),
+    Row("registry manifest 500 once", lambda sb: sb.registry_faults.manifest_500(1), 0, "new"),
+    Row("registry manifest 500 always", lambda sb: sb.registry_faults.manifest_500(1000), 1, "old", "HTTP 500"),
+    Row("registry down", lambda sb: sb.pause_registry(), 1, "old", "failed to reach registry", {}, True),
+    Row("AWS 503 burst on every action", _burst("ServiceUnavailable", 503, 4), 0, "new"),
+    Row("AWS 500 burst on every action", _burst("InternalFailure", 500, 4), 0, "new"),
+    Row("AWS throttling burst on every action", _burst("ThrottlingException", 400, 4), 0, "new"),
+    Row("crash loop", lambda sb: None, 1, "old", "exit code 3", {"CRASH": "1"}, rolls_back=True),
+    Row("health check fails", lambda sb: None, 1, "old", "ResponseCodeMismatch", {"HEALTH": "500"}, rolls_back=True),
+]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
+def test_fault_before_the_run(row: Row, sandbox: Sandbox, case: Callable[..., Case]) -> None:
+    c = case(build_args=row.build_args)
+    row.fault(sandbox)
+    run = c.deploy()
+    assert run.code == row.exit, run.text
+    assert row.says in run.text, run.text
+    assert "Traceback" not in run.text
+    if row.ends == "old" and row.rolls_back:
+        assert "rolled back" in run.text, run.text
+        c.assert_old_serving()
+    elif row.ends == "old":
+        assert writes(sandbox, c.mark) == [], "a registry fault must stop the run before any AWS write"
+        c.assert_old_serving()
+    else:
+        c.assert_new_serving("v2")
+    sandbox.clear_faults()  # the registry must answer the scan
+    c.assert_no_leak(run)
+    if row.then_succeeds:
+        again = c.deploy()
+        assert again.code == 0, again.text
+        c.assert_new_serving("v2")
+
+
+# --------------------------------------------------------------------------------------------
+# faults while it watches
+# --------------------------------------------------------------------------------------------
+def test_aws_errors_while_watching_are_ridden_out(sandbox: Sandbox, case: Callable[..., Case]) -> None:
+    c = case()
+    run = c.deploy(trigger="started deployment", during=lambda p: sandbox.ledger.burst("*", 5, "InternalFailure", 500))
+    assert run.code == 0, run.text
+    c.assert_new_serving("v2")
+    c.assert_no_leak(run)
+
+
+def test_aws_endpoint_restart_while_watching(sandbox: Sandbox, case: Callable[..., Case]) -> None:
+    c = case()
+    restarts: list[threading.Thread] = []
+
+    def restart(proc: subprocess.Popen[str]) -> None:
+        t = threading.Thread(target=sandbox.restart_aws, args=(3.0,), daemon=True)
+        t.start()
+        restarts.append(t)
+
+    run = c.deploy(trigger="started deployment", during=restart)
+    for t in restarts:
+        t.join(timeout=30)
+    assert run.code == 0, run.text
+    c.assert_new_serving("v2")
+    c.assert_no_leak(run)
+
+
+def test_credentials_expiring_while_watching(sandbox: Sandbox, case: Callable[..., Case]) -> None:
+    """Nothing more can be read or written: exit 1 (not 2: writes were made), the deployment named, no traceback;
+    the deployment goes on in ECS and completes."""
+    c = case()
+    run = c.deploy(trigger="started deployment", during=lambda p: sandbox.ledger.expire_credentials())
+    assert run.code == 1, run.text
+    assert "AWS refused the credentials" in run.text and "continues in ECS" in run.text, run.text
+    assert "Traceback" not in run.text
+    sandbox.ledger.renew_credentials()
+    c.assert_new_serving("v2")
+    c.assert_no_leak(run)
+
+
+def test_flapping_health_check_ends_in_the_state_the_exit_code_names(
+    sandbox: Sandbox, case: Callable[..., Case]
+) -> None:
+    c = case(build_args={"HEALTH": "flap"})
+    run = c.deploy()
+    assert run.code in (0, 1), run.text
+    if run.code == 0:
+        assert c.primary() != c.world.task_definition_arn
+    else:
+        assert "rolled back" in run.text or "rollback unhealthy" in run.text, run.text
+        assert c.primary() == c.world.task_definition_arn
+    c.assert_no_leak(run)
+
+
+def test_two_deploys_of_one_service_at_once(
+    sandbox: Sandbox, case: Callable[..., Case], make_app: Callable[[], App]
+) -> None:
+    """The later deploy replaces the earlier one's deployment: the earlier run fails and says so, and does not
+    roll back over the later one, which ends serving."""
+    c = case()
+    sandbox.slow_start(c.world.service, 3)
+    other = make_app()
+    other.write_spec(spec_for(c.world, repo=c.repo + "-b", build_args={"VERSION": "v3"}))
+    later: list[StepRun] = []
+
+    def deploy_other(proc: subprocess.Popen[str]) -> None:
+        b = Case(sandbox, c.world, other, c.repo + "-b", c.tmp / "b")
+        b.tmp.mkdir()
+        t = threading.Thread(target=lambda: later.append(b.deploy()), daemon=True)
+        t.start()
+        threads.append(t)
+
+    threads: list[threading.Thread] = []
+    first = c.deploy(trigger="started deployment", during=deploy_other)
+    for t in threads:
+        t.join(timeout=200)
+    (second,) = later
+    assert second.code == 0, second.text
+    if first.code != 0:
+        assert first.code == 1 and "replaced" in first.text and "rolling back would undo it" in first.text, first.text
+        assert "rolling back to" not in first.text
+    c.assert_new_serving("v3")
+    c.assert_no_leak(first)
+    c.assert_no_leak(second)
+
+
+# --------------------------------------------------------------------------------------------
+# SIGINT and SIGTERM at each stage
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    trigger: str
+    set_up: Callable[[Sandbox], None] = lambda sb: None
+    build_args: dict[str, str] = field(default_factory=dict)
+    dockerfile_tail: str = ""
+    says: str = ""
+    updated: bool = False  # whether update_service may have been called before the signal
+    grace_period: int = 0  # the service's health-check grace period (AWS seconds)
+
+
+STAGES = [
+    Stage("build", "RUN sleep 20", dockerfile_tail="RUN sleep 20\n", says="interrupted while building"),
+    Stage(
+        "push",
+        "The push refers to repository",
+        set_up=lambda sb: sb.registry_faults.slow_uploads(4),
+        says="interrupted while building",
+    ),
+    Stage(
+        "register",
+        "task definition changes",
+        set_up=lambda sb: sb.ledger.throttle("RegisterTaskDefinition", 3),
+        says="interrupted",
+    ),
+    Stage(
+        "update",
+        "task definition changes",
+        set_up=lambda sb: sb.ledger.throttle("UpdateService", 2),
+        says="interrupted",
+        updated=True,
+    ),
+    Stage(
+        "watch",
+        "RUNNING",
+        build_args={"START_DELAY": "60"},
+        says="started rolling back",
+        updated=True,
+        grace_period=120,
+    ),
+    Stage("rollback", "rolling back to", build_args={"HEALTH": "500"}, says="interrupted while rolling", updated=True),
+]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("stage", STAGES, ids=[s.name for s in STAGES])
+def test_signal_at_each_stage(stage: Stage, sig: signal.Signals, sandbox: Sandbox, case: Callable[..., Case]) -> None:
+    """GitHub cancels with SIGINT, then SIGTERM 7.5 s later, then SIGKILL: each stage ends in time, exit 130,
+    with the outputs and the summary written and the service in the state the message names."""
+    c = case(build_args=stage.build_args, dockerfile_tail=stage.dockerfile_tail, grace_period=stage.grace_period)
+    stage.set_up(sandbox)
+    run = c.deploy(trigger=stage.trigger, during=lambda p: p.send_signal(sig))
+    assert run.code == 130, run.text
+    assert run.seconds_after_trigger is not None and run.seconds_after_trigger < 7.5, run.seconds_after_trigger
+    assert stage.says in run.err, run.text
+    assert "Traceback" not in run.text
+    assert "interrupted" in run.summary, run.summary
+    if not stage.updated:
+        assert "UpdateService" not in writes(sandbox, c.mark)
+    c.assert_old_serving()
+    c.assert_no_leak(run)
+
+
+def test_sigint_then_sigterm_during_a_build_still_ends_cleanly(sandbox: Sandbox, case: Callable[..., Case]) -> None:
+    """GitHub's own sequence, with a build that ignores the cancel: the second signal ends the grace at once."""
+    c = case(dockerfile_tail="RUN sleep 20\n")
+
+    def cancel(proc: subprocess.Popen[str]) -> None:
+        # GitHub's 7.5 s gap between the two, shortened to none: the second must end the grace.
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
+
+    run = c.deploy(trigger="RUN sleep 20", during=cancel)
+    assert run.code == 130, run.text
+    assert run.seconds_after_trigger is not None and run.seconds_after_trigger < 4, run.seconds_after_trigger
+    assert writes(sandbox, c.mark) == []
+    c.assert_old_serving()
+
+
+def test_the_scan_finds_a_planted_secret() -> None:
+    """The scan itself can fail: a leak in any source, or one line of the multi-line key, is found."""
+    values = {"k": "s3cr3t-value", "key line": "line-two-of-key"}
+    assert leaks({"stdout": "x s3cr3t-value y"}, values) == ["k in stdout"]
+    assert leaks({"summary": "a\nline-two-of-key\n"}, values) == ["key line in summary"]
+    assert leaks({"stdout": "::add-mask::s3cr3t-value"}, values) == []
