@@ -209,8 +209,10 @@ def main(argv: Sequence[str] | None = None, *, out: Reporter | None = None) -> i
         return 0 if exc.code == 0 else 2
     ctx = Context(args=args, out=reporter)
     if threading.current_thread() is threading.main_thread():
-        # A cancelled CI job gets SIGTERM: end the same known way as Ctrl-C.
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        # Ctrl-C and a cancelled CI job's SIGTERM both cancel: the services stop at their next check and the
+        # run ends in the state its message names (see fanout).
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda signum, frame: ctx.interrupt())
     try:
         try:
             return run(ctx)

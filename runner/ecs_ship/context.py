@@ -29,6 +29,13 @@ class Context:
     # Services of one spec often share an image: build and push each repository:tag once.
     shipped: dict[tuple[str, str], ShippedImage] = field(default_factory=dict)
     ship_lock: threading.Lock = field(default_factory=threading.Lock)
+    interrupts: int = 0  # SIGINT/SIGTERM received; the second one ends the grace given to running services
+
+    def interrupt(self) -> None:
+        """What a signal does: count it and cancel. Nothing is raised in the main thread, so a signal can never
+        land inside a lock's bookkeeping (a KeyboardInterrupt there can corrupt a Condition)."""
+        self.interrupts += 1
+        self.cancel.set()
 
     def sleep(self, seconds: float) -> None:
         if self.cancel.wait(seconds):

@@ -1,17 +1,17 @@
 """Run one command over the selected services: prepare them all, then execute them all, in parallel.
 
 Every service is prepared (reads only) before any executes, so one service's bad input ends the run with exit
-2 and no write for any service. Work runs in worker threads and the main thread only waits, with a short
-timeout, so Ctrl-C and SIGTERM reach it at once. On an interruption the shared cancel flag is set and the
-services get a few seconds to stop at their next check (a watch starts its rollback then); whatever is still
-running after that — a build or push that cannot be cancelled — is left behind, so that outputs and the
-summary are written before GitHub's SIGTERM (7.5 s after its SIGINT) and SIGKILL (2.5 s after that).
+2 and no write for any service. Work runs in worker threads; the main thread only waits. Ctrl-C and SIGTERM
+set the shared cancel flag (``Context.interrupt``) and the services get a few seconds to stop at their next
+check (a watch starts its rollback then); whatever is still running after that — a build or push that cannot
+be cancelled — is left behind, so that outputs and the summary are written before GitHub's SIGTERM (7.5 s
+after its SIGINT) and SIGKILL (2.5 s after that).
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -78,20 +78,21 @@ def _phase(
             if len(outcomes) == len(services):
                 all_done.set()
 
-    try:
-        for svc in services:
-            pool.submit(run, svc)
-        # A short timeout: a blocked wait would delay Ctrl-C until some service finished.
-        while not all_done.wait(0.25):
+    for svc in services:
+        pool.submit(run, svc)
+    # Short waits: the main thread notices a signal's cancel within a quarter second.
+    while not all_done.wait(0.25):
+        if ctx.cancel.is_set():
+            break
+    if ctx.cancel.is_set():
+        # Services stop at their next check (a watch starts its rollback then); a second signal (GitHub's
+        # SIGTERM after its SIGINT) or the grace period ends the wait.
+        deadline = time.monotonic() + GRACE_SECONDS
+        while not all_done.wait(0.1) and time.monotonic() < deadline and ctx.interrupts < 2:
             pass
-    except KeyboardInterrupt:
-        ctx.cancel.set()
-        # A second signal (GitHub's SIGTERM after its SIGINT) ends the grace at once.
-        with contextlib.suppress(KeyboardInterrupt):
-            all_done.wait(GRACE_SECONDS)
         with lock:
             seen = dict(outcomes)
-        raise InterruptedRun(_collect(ctx, services, seen)[1]) from None
+        raise InterruptedRun(_collect(ctx, services, seen)[1])
     return _collect(ctx, services, outcomes)
 
 

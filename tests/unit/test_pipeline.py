@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 import io
 import threading
+import time
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from ecs_ship import cli, deploy
+from ecs_ship import cli, deploy, fanout
 from ecs_ship.commands import Command
 from ecs_ship.context import Context
 from ecs_ship.errors import DeploymentFailed, InputError, Interrupted
@@ -150,7 +151,7 @@ def test_every_service_runs_and_the_worst_exit_code_wins() -> None:
 
 
 def test_interrupt_cancels_every_service_and_keeps_their_reports() -> None:
-    """Ctrl-C reaches the main thread; services stop at their next check and what they said is kept."""
+    """A signal cancels; services stop at their next check and what they said is kept."""
     c = ctx()
     started = threading.Barrier(3)
 
@@ -158,20 +159,60 @@ def test_interrupt_cancels_every_service_and_keeps_their_reports() -> None:
         started.wait(5)
         cx.sleep(30)  # a watch: returns at once when cancelled
 
-    command = Command(lambda cx, s, service: service, execute)
-
-    def interrupt_soon() -> None:
+    def signal_soon() -> None:
         started.wait(5)
-        import _thread
+        c.interrupt()
 
-        _thread.interrupt_main()
-
-    threading.Thread(target=interrupt_soon).start()
+    threading.Thread(target=signal_soon).start()
+    command = Command(lambda cx, s, service: service, execute)
     with pytest.raises(InterruptedRun) as caught:
         run_services(c, None, [svc("a"), svc("b")], command)  # type: ignore[arg-type]
     assert c.cancel.is_set()
     assert sorted(f.service.name for f in caught.value.failures) == ["a", "b"]
     assert all(isinstance(f.error, Interrupted) for f in caught.value.failures)
+
+
+def ignoring_cancel(release: threading.Event, started: threading.Event) -> Command:
+    """A service stuck where a cancel cannot reach it (a build or push)."""
+
+    def execute(cx: Context, service: ServiceSpec) -> None:
+        started.set()
+        release.wait(30)
+
+    return Command(lambda cx, s, service: service, execute)
+
+
+def test_a_service_that_ignores_the_cancel_is_left_after_the_grace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fanout, "GRACE_SECONDS", 0.3)
+    c, release, started = ctx(), threading.Event(), threading.Event()
+    c.result("stuck")["stage"] = "building repo:tag"
+    threading.Thread(target=lambda: started.wait(5) and c.interrupt()).start()
+    try:
+        with pytest.raises(InterruptedRun) as caught:
+            run_services(c, None, [svc("stuck")], ignoring_cancel(release, started))  # type: ignore[arg-type]
+    finally:
+        release.set()
+    (failure,) = caught.value.failures
+    assert "interrupted while building repo:tag; it was not waited for" in str(failure.error)
+
+
+def test_a_second_signal_ends_the_grace_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fanout, "GRACE_SECONDS", 60)
+    c, release, started = ctx(), threading.Event(), threading.Event()
+
+    def sigint_then_sigterm() -> None:
+        started.wait(5)
+        c.interrupt()
+        c.interrupt()
+
+    threading.Thread(target=sigint_then_sigterm).start()
+    began = time.monotonic()
+    try:
+        with pytest.raises(InterruptedRun):
+            run_services(c, None, [svc("stuck")], ignoring_cancel(release, started))  # type: ignore[arg-type]
+    finally:
+        release.set()
+    assert time.monotonic() - began < 30  # not the 60 s grace
 
 
 # ---------------------------------------------------------------------------------------------------------------------
