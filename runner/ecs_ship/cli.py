@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import re
 import signal
 import sys
 import threading
@@ -27,15 +26,14 @@ from .errors import DeployError, DeploymentFailed, InputError, SpecError
 from .fanout import THREAD_PREFIX, InterruptedRun, run_services
 from .gha import Reporter
 from .spec import ServiceSpec, Spec, load_spec
+from .spec.tags import DOCKER_TAG
 from .summary import summarise_interrupted, write_outputs
-
-# Docker's tag grammar. Anyone who can dispatch the workflow chooses --image-tag: a newline in it would
-# reach `::group::` lines and inject workflow commands.
-IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 def image_tag(text: str) -> str:
-    if not IMAGE_TAG.fullmatch(text):
+    # Anyone who can dispatch the workflow chooses --image-tag: a newline in it would reach `::group::` lines
+    # and inject workflow commands, so it must be a Docker tag and nothing else.
+    if not DOCKER_TAG.fullmatch(text):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a Docker tag (letters, digits, '_', '.', '-'; at most 128; not starting with '.' or '-')"
         )

@@ -137,10 +137,19 @@ class Case:
         timeout: float = 180,
     ) -> StepRun:
         """Run `ecs-ship deploy`; when a line containing `trigger` is printed, call `during` (once)."""
+        return self.run("deploy", *args, trigger=trigger, during=during, timeout=timeout)
+
+    def run(
+        self,
+        *args: str,
+        trigger: str | None = None,
+        during: Callable[[subprocess.Popen[str]], None] | None = None,
+        timeout: float = 180,
+    ) -> StepRun:
         for name in ("out", "summary"):
             (self.tmp / name).write_text("")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ecs_ship", "deploy", "--spec", str(self.app.spec), *args],
+            [sys.executable, "-m", "ecs_ship", *args, "--spec", str(self.app.spec)],
             env=self.env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -446,6 +455,18 @@ def test_sigint_then_sigterm_during_a_build_still_ends_cleanly(sandbox: Sandbox,
     assert run.seconds_after_trigger is not None and run.seconds_after_trigger < 4, run.seconds_after_trigger
     assert writes(sandbox, c.mark) == []
     c.assert_old_serving()
+
+
+def test_plan_and_render_print_no_environment_value(sandbox: Sandbox, case: Callable[..., Case]) -> None:
+    c = case()
+    for command in (("plan",), ("render",), ("deploy", "--dry-run")):
+        run = c.run(*command)
+        assert run.code == 0, run.text
+        c.assert_no_leak(run)
+    assert writes(sandbox, c.mark) == []
+    # Asked for, the values are there: the scan above could have found them.
+    shown = c.run("render", "--show-environment")
+    assert shown.code == 0 and DB_PASSWORD in shown.out
 
 
 def test_the_scan_finds_a_planted_secret() -> None:

@@ -156,3 +156,28 @@ def test_image_tag_for_a_missing_image_in_one_service_writes_nothing(
     assert run.code == 2, run.text
     assert f"unknown-{b.service}:{sha}" in run.err
     assert writes(sandbox, mark) == []
+
+
+def test_interrupt_with_several_services_ends_each_in_a_named_state(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+) -> None:
+    """SIGTERM while two services deploy: each one stops at its next check, the run ends within GitHub's 7.5 s,
+    and both services end on their old revision (rolled back, or never updated)."""
+    a, b = make_world(grace_period=120), make_world(grace_period=120)
+    app = make_app()
+    app.write_spec(
+        spec_for(a, build_args={"START_DELAY": "60"})
+        + f"services:\n  - {{name: first, cluster: {a.cluster}, service: {a.service}}}\n"
+        + f"  - {{name: second, cluster: {b.cluster}, service: {b.service}}}\n"
+    )
+    proc, seen = start_deploy(sandbox, app)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, "".join(seen) + out + err
+    assert time.monotonic() - sent < 7.5
+    assert "[first]" in err and "[second]" in err, err  # each service says where it was left
+    ecs = sandbox.clients()["ecs"]
+    for w in (a, b):
+        assert primary(ecs, w)["taskDefinition"] == w.task_definition_arn
+        assert served(w) == "hello v1"

@@ -21,6 +21,7 @@ from ecs_ship.gha import Reporter
 from ecs_ship.plan import ApiCall
 from ecs_ship.rollout import decide_rollback
 from ecs_ship.spec import ServiceSpec
+from ecs_ship.summary import summarise
 from ecs_ship.watch import Verdict
 from tests.unit.test_plan import NEW_IMAGE, TG_ARN, make_plan, spec, state
 
@@ -266,3 +267,23 @@ def test_undo_calls_are_kept_only_for_changes_made() -> None:
             "elbv2", "modify_target_group", {"TargetGroupArn": TG_ARN, "HealthCheckPath": "/"}, applied.undo[0].why
         ),
     )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the job summary
+# ---------------------------------------------------------------------------------------------------------------------
+def test_a_log_line_with_a_fence_cannot_break_out_of_the_summary(tmp_path: Any) -> None:
+    summary_file = tmp_path / "summary.md"
+    summary_file.touch()
+    c = Context(
+        args=argparse.Namespace(),
+        out=Reporter(
+            stream=io.StringIO(), environ={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary_file)}
+        ),
+    )
+    hostile = ["container web: exit code 1", "```", "<img src=x onerror=alert(1)>", "````` **bold**"]
+    summarise(c, svc("web"), {"outcome": "failed, rolled back", "diagnosis": hostile})
+    text = summary_file.read_text()
+    fence = "``````"  # one longer than the longest backtick run in the lines
+    body = text.split(fence + "\n", 1)[1].split("\n" + fence, 1)[0]
+    assert body.splitlines() == hostile

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 import yaml
 
-from ecs_ship import spec as spec_module
 from ecs_ship.errors import InputError, SpecError
 from ecs_ship.spec import (
     PLACEHOLDERS,
@@ -30,9 +29,11 @@ from ecs_ship.spec import (
     render_tag,
     spec_schema,
 )
+from ecs_ship.spec import schema as schema_module
+from ecs_ship.spec import source as source_module
 
 REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/goals-backend"
-SCHEMA_FILE = Path(spec_module.__file__).parent / "schema" / "ecs-ship.schema.json"
+SCHEMA_FILE = Path(schema_module.__file__).parents[1] / "schema" / "ecs-ship.schema.json"
 
 
 class Project:
@@ -215,7 +216,7 @@ def test_defaults_are_read_from_the_schema_not_repeated_in_code(
     schema["$defs"]["wait"]["properties"]["timeout"]["default"] = 123
     schema["$defs"]["on_failure"]["default"] = "stop"
     schema["$defs"]["smoke"]["properties"]["expect_status"]["default"] = 418
-    monkeypatch.setattr(spec_module, "_schema", lambda: schema)
+    monkeypatch.setattr(schema_module, "_schema", lambda: schema)
     project.write(MINIMAL + "smoke: true\n")
     loaded = project.load().services[0]
     assert loaded.wait.timeout == 123.0
@@ -1397,7 +1398,7 @@ def test_schema_file_is_json_schema_2020_12_within_the_supported_subset() -> Non
     schema = json.loads(SCHEMA_FILE.read_text())
     assert schema == spec_schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    supported = spec_module.VALIDATION_KEYWORDS | spec_module.ANNOTATION_KEYWORDS
+    supported = schema_module.VALIDATION_KEYWORDS | schema_module.ANNOTATION_KEYWORDS
     for node in schema_nodes(schema):
         assert set(node) <= supported, sorted(set(node) - supported)
         if "$ref" in node:
@@ -1411,7 +1412,7 @@ def test_schema_file_is_json_schema_2020_12_within_the_supported_subset() -> Non
 
 
 def test_schema_defaults_are_valid_against_their_own_schema() -> None:
-    validator = spec_module._Validator(spec_module._Source("schema"))
+    validator = schema_module._Validator(source_module._Source("schema"))
     for node in schema_nodes(spec_schema()):
         if "default" in node:
             validator.check(node["default"], node, ())
@@ -1479,7 +1480,7 @@ def every_key_spec(project: Project) -> dict[str, Any]:
 
 def schema_keys(node: Any, prefix: str = "") -> set[str]:
     """Dotted key paths the schema allows: lists as [], maps (build_args, environments) as *."""
-    node = spec_module._resolve(node)
+    node = schema_module._resolve(node)
     keys = set()
     for name, sub in node.get("properties", {}).items():
         keys.add(prefix + name)
@@ -1540,6 +1541,6 @@ def test_a_key_outside_the_schema_is_refused_everywhere(project: Project) -> Non
         target["bogus_key"] = 1
         project.write(yaml.safe_dump(changed, sort_keys=False))
         err = project.error()
-        expected = spec_module._fmt((*path, "bogus_key"))
+        expected = source_module._fmt((*path, "bogus_key"))
         assert (err.key_path, err.detail.split(" (")[0]) == (expected, "unknown key")
         assert err.line == project.line("bogus_key")

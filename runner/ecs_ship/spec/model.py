@@ -1,0 +1,120 @@
+"""The spec as the rest of ecs-ship sees it: frozen dataclasses, every default filled in."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
+
+from ..errors import SpecError
+
+KeyPath: TypeAlias = tuple[str | int, ...]
+
+PLACEHOLDERS = ("git_sha", "git_short_sha", "run_number", "env")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the result
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    container: str
+    repository: str
+    context: Path  # absolute
+    dockerfile: Path  # absolute
+    platform: str
+    build_args: Mapping[str, str] = field(hash=False)
+    target: str | None
+    tag: str  # a template: see render_tag
+
+
+@dataclass(frozen=True)
+class TaskDefinitionSource:
+    """Where the base task definition comes from. ``document`` is the file's or the inline mapping's content as
+    written (possibly `describe-task-definition` output); it belongs to this object: copy it before changing it."""
+
+    kind: Literal["file", "inline", "current"]
+    path: Path | None = None
+    document: Mapping[str, Any] | None = field(default=None, hash=False)
+
+
+@dataclass(frozen=True)
+class LoadBalancerSpec:
+    health_check_path: str | None
+    apply_health_check_path: bool
+
+
+@dataclass(frozen=True)
+class WaitSpec:
+    until: Literal["serving", "stable"]
+    timeout: float
+    poll_interval: float
+
+
+@dataclass(frozen=True)
+class SmokeSpec:
+    path: str
+    expect_status: int
+    contains: str | None
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The folder the files a spec names must be in (build contexts, Dockerfiles, task definition files, and
+    run-local's --env-file): $GITHUB_WORKSPACE when set, else the git work tree holding the spec, else its folder.
+    A spec from a pull request must not send /home or ../../etc to a build or a log."""
+
+    root: Path  # absolute, symlinks resolved
+    allow_outside: bool  # the spec's allow_paths_outside_workspace
+
+    def refused(self, path: Path) -> Path | None:
+        """``path`` with symlinks resolved when it lies outside the workspace and that is not allowed, else None."""
+        resolved = path.resolve()
+        return None if self.allow_outside or resolved.is_relative_to(self.root) else resolved
+
+    @property
+    def fix(self) -> str:
+        return f"move it inside {self.root}, or set `allow_paths_outside_workspace: true` at the top level of the spec"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    region: str | None
+    cluster: str
+    service: str
+    images: tuple[ImageSpec, ...]
+    task_definition: TaskDefinitionSource
+    load_balancer: LoadBalancerSpec
+    wait: WaitSpec
+    on_failure: Literal["rollback", "stop"]
+    allow_host_volumes: bool
+    smoke: SmokeSpec | None
+    # None only for a ServiceSpec built by hand rather than by load_spec: then there is no spec to confine to.
+    workspace: Workspace | None = None
+
+
+@dataclass(frozen=True)
+class Spec:
+    path: Path  # absolute
+    env: str | None
+    services: tuple[ServiceSpec, ...]
+
+    def service(self, name: str) -> ServiceSpec:
+        """The service labelled ``name``; a SpecError listing the labels when there is none."""
+        for s in self.services:
+            if s.name == name:
+                return s
+        names = [s.name for s in self.services]
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise SpecError(
+            f"no service named {name!r} in the spec{hint}; it has: {', '.join(names)}",
+            file=str(self.path),
+            fix="pass one of those names, or set `name:` on the services entry",
+        )
