@@ -152,6 +152,7 @@ def run(ctx: Context) -> int:
     try:
         failures = run_services(ctx, spec, services, command)
     except InterruptedRun as exc:
+        ctx.out.end_groups()
         summarise_interrupted(ctx, services)
         for f in exc.failures:
             report(ctx.out, f.error, label=f.service.name if len(services) > 1 else None)

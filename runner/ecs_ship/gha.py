@@ -77,6 +77,7 @@ class Reporter:
         # tuple under the lock, and redact() (called from any thread, with or without the lock) reads it once.
         self._secrets: tuple[str, ...] = ()
         self._lock = threading.Lock()
+        self._open_groups = 0
 
     # --- secrets --------------------------------------------------------------------------------
     def mask(self, secret: str) -> None:
@@ -169,13 +170,24 @@ class Reporter:
     def group(self, title: str) -> Iterator[None]:
         if self.in_actions:
             with self._lock:
+                self._open_groups += 1
                 self._write(f"::group::{self.redact(title)}")
         try:
             yield
         finally:
             if self.in_actions:
                 with self._lock:
-                    self._write("::endgroup::")
+                    if self._open_groups:
+                        self._open_groups -= 1
+                        self._write("::endgroup::")
+
+    def end_groups(self) -> None:
+        """Close a group a service left open (a build abandoned after an interruption): the error and the
+        summary that follow must not be folded away inside it."""
+        with self._lock:
+            if self._open_groups:
+                self._open_groups = 0
+                self._write("::endgroup::")
 
     # --- step outputs and summary ---------------------------------------------------------------
     def output(self, name: str, value: str) -> None:

@@ -435,6 +435,8 @@ def test_signal_at_each_stage(stage: Stage, sig: signal.Signals, sandbox: Sandbo
     assert stage.says in run.text, run.text
     assert "Traceback" not in run.text
     assert "interrupted" in run.summary, run.summary
+    # Every log group is closed, also one a build left open: the error must not be folded away inside it.
+    assert run.out.count("::group::") == run.out.count("::endgroup::"), run.out
     if not stage.updated:
         assert "UpdateService" not in writes(sandbox, c.mark)
     c.assert_old_serving()

@@ -189,3 +189,18 @@ def test_code_block_of_plain_lines_uses_three_backticks() -> None:
     # A fixed ``` fence is closed by a line of three backticks; the chosen one is not.
     assert closes_fence("```", "```")
     assert not closes_fence("```", code_block(["```", "<img src=x>"]).split("\n")[0])
+
+
+def test_a_group_left_open_is_closed_once_before_the_error() -> None:
+    stream = io.StringIO()
+    out = Reporter(stream=stream, environ={"GITHUB_ACTIONS": "true"})
+    abandoned = out.group("image registry/app:1")
+    abandoned.__enter__()  # a build thread that never returns
+    out.end_groups()
+    out.error("interrupted while building")
+    out.end_groups()  # nothing left to close
+    assert stream.getvalue().splitlines() == [
+        "::group::image registry/app:1",
+        "::endgroup::",
+        "::error::interrupted while building",
+    ]
