@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -299,6 +300,7 @@ def cli_build(
     cache_from: Sequence[str] = (),
     labels: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
+    cancel: threading.Event | None = None,
 ) -> None:
     env = dict(os.environ if environ is None else environ)
     if config_dir is not None:
@@ -308,7 +310,7 @@ def cli_build(
     with tempfile.TemporaryDirectory(prefix="ecs-ship-secrets-") as folder:
         flags = [secret_flag(s, Path(folder), env, i) for i, s in enumerate(spec.secrets)]
         argv = build_command(builder, spec, ref, cache_from=cache_from, labels=labels, secret_flags=flags)
-        code, tail = stream_command(argv, env, log, keep=400)
+        code, tail = stream_command(argv, env, log, keep=400, cancel=cancel)
     if code != 0:
         raise DeployError(
             f"failed to build {ref}: {build_failure(tail)}",
@@ -366,10 +368,11 @@ def build_image(
     config_dir: Path | None = None,
     cache_from: Sequence[str] = (),
     labels: Mapping[str, str] | None = None,
+    cancel: threading.Event | None = None,
 ) -> None:
     """Build `ref` with `builder`; the engine (`docker_client`) is reached only by the legacy builder."""
     if builder.kind != "legacy":
-        cli_build(builder, spec, ref, log, config_dir=config_dir, cache_from=cache_from, labels=labels)
+        cli_build(builder, spec, ref, log, config_dir=config_dir, cache_from=cache_from, labels=labels, cancel=cancel)
         return
     check_legacy(spec, ref)
     if docker_client is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,6 +165,7 @@ def ship(
     build_allowed: bool = True,
     cache_from: Sequence[str] = (),
     labels: Mapping[str, str] | None = None,
+    cancel: threading.Event | None = None,
 ) -> ShippedImage:
     """Make sure `repository:tag` is in the registry (building and pushing only if it is not); return its digest.
 
@@ -186,9 +188,17 @@ def ship(
     else:
         with cli_config(registry.host, registry.credentials) as config_dir:
             build_image(
-                how, spec, ref, log, docker_client=None, config_dir=config_dir, cache_from=cache_from, labels=labels
+                how,
+                spec,
+                ref,
+                log,
+                docker_client=None,
+                config_dir=config_dir,
+                cache_from=cache_from,
+                labels=labels,
+                cancel=cancel,
             )
-            reported = cli_push(how.cli, spec.repository, tag, config_dir, log)
+            reported = cli_push(how.cli, spec.repository, tag, config_dir, log, cancel=cancel)
     digest = registry.manifest_digest(path, tag)
     if digest is None:
         raise DeployError(

@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ import requests.adapters
 import urllib3
 
 from .aws import Clients, make_clients
-from .errors import DeployError, InputError
+from .errors import DeployError, InputError, Interrupted
 
 Log = Callable[[str], None]
 Mask = Callable[[str], None]
@@ -439,9 +440,12 @@ def cli_config(host: str, credentials: Credentials | None, environ: Mapping[str,
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def stream_command(argv: list[str], env: Mapping[str, str], log: Log, keep: int = 30) -> tuple[int, list[str]]:
+def stream_command(
+    argv: list[str], env: Mapping[str, str], log: Log, keep: int = 30, cancel: threading.Event | None = None
+) -> tuple[int, list[str]]:
     """Run a docker CLI command, its output (stdout and stderr, as they come) line by line into `log`; return
-    its exit code and its last `keep` lines, for the error message."""
+    its exit code and its last `keep` lines, for the error message. A cancel stops the command, so a cancelled
+    run never leaves it running behind (nor the temporary login it was given)."""
     tail: list[str] = []
     try:
         proc = subprocess.Popen(
@@ -451,24 +455,37 @@ def stream_command(argv: list[str], env: Mapping[str, str], log: Log, keep: int 
         raise InputError(
             f"failed to run {argv[0]}: {exc}", fix="install the docker CLI or point ECS_SHIP_DOCKER to it"
         ) from exc
+
+    def stop_on_cancel() -> None:
+        assert cancel is not None
+        while proc.poll() is None:
+            if cancel.wait(0.2):
+                proc.terminate()
+                return
+
+    if cancel is not None:
+        threading.Thread(target=stop_on_cancel, name="ecs-ship-cli-cancel", daemon=True).start()
     assert proc.stdout is not None
     with proc:
         for raw in proc.stdout:
             line = raw.rstrip("\n")
             log(line)
             tail = [*tail[-(keep - 1) :], line]
+    if cancel is not None and cancel.is_set() and proc.returncode != 0:
+        raise Interrupted(f"interrupted: stopped `{' '.join(argv[:3])}`")
     return proc.returncode, tail
 
 
 _PUSHED_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 
 
-def cli_push(docker_cli: str, repository: str, tag: str, config_dir: Path, log: Log) -> str | None:
+def cli_push(
+    docker_cli: str, repository: str, tag: str, config_dir: Path, log: Log, cancel: threading.Event | None = None
+) -> str | None:
     """`docker push` with the temporary config; return the digest the CLI reports."""
     ref = f"{repository}:{tag}"
-    code, tail = stream_command(
-        [docker_cli, "push", ref], {**os.environ, "DOCKER_CONFIG": str(config_dir)}, log, keep=10
-    )
+    env = {**os.environ, "DOCKER_CONFIG": str(config_dir)}
+    code, tail = stream_command([docker_cli, "push", ref], env, log, keep=10, cancel=cancel)
     if code != 0:
         raise registry_failure("push", ref, " / ".join(line.strip() for line in tail if line.strip())[-600:])
     digests = [m[1] for line in tail if (m := _PUSHED_DIGEST.search(line))]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 
 from ecs_ship import build, image, registry
 from ecs_ship.build import Builder, Finding
-from ecs_ship.errors import DeployError, InputError
+from ecs_ship.errors import DeployError, InputError, Interrupted
 from ecs_ship.registry import Credentials
 from ecs_ship.spec import BuildSecret, ImageSpec
 
@@ -403,3 +405,25 @@ def test_source_label_comes_from_github_in_actions(tmp_path: Path) -> None:
         "org.opencontainers.image.revision": "abc",
         "org.opencontainers.image.source": "https://github.com/octo/app",
     }
+
+
+def test_a_cancel_stops_the_cli_and_removes_the_temporary_login(tmp_path: Path) -> None:
+    cli = fake_cli(tmp_path, f"echo started; echo $$ > {tmp_path}/pid; exec sleep 30\n")
+    cancel = threading.Event()
+    seen: list[Path] = []
+
+    def build_then_cancel(line: str) -> None:
+        if line == "started":
+            threading.Timer(0.2, cancel.set).start()
+
+    config = registry.cli_config("h:1", Credentials("u", "p", "t"), {"DOCKER_CONFIG": str(tmp_path / "none")})
+    spec = image_spec(tmp_path)
+    started = time.monotonic()
+    with pytest.raises(Interrupted), config as folder:
+        seen.append(folder)
+        build.cli_build(Builder("buildkit", cli, "t"), spec, "r:1", build_then_cancel, config_dir=folder, cancel=cancel)
+    assert time.monotonic() - started < 10
+    assert not seen[0].exists()
+    pid = int((tmp_path / "pid").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

@@ -5,6 +5,7 @@ failure explain and roll back.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -57,6 +58,10 @@ def prepare(ctx: Context, spec: Spec, svc: ServiceSpec) -> Prepared:
         digest = api.manifest_digest(path, tag)
         if digest is None and not build_allowed:
             raise image.missing_image(img.repository, tag)
+        for secret in img.secrets:
+            # Build output is the user's code: if it prints the secret, the log shows *** instead.
+            if secret.env and os.environ.get(secret.env):
+                ctx.out.mask(os.environ[secret.env])
         for name in build.secret_like_build_args(img):
             ctx.out.warning(
                 f"build arg {name} of {img.container} looks like a secret: build args land in the image's history "
@@ -92,6 +97,7 @@ def ship_images(ctx: Context, p: Prepared) -> dict[str, str]:
                 build_allowed=not (ctx.args.image_tag or ctx.args.skip_build),
                 cache_from=[previous] if previous.startswith(img.repository) else [],
                 labels=job.labels,
+                cancel=ctx.cancel,
             )
             ctx.shipped[(img.repository, tag)] = shipped
         ctx.out.line(f"image for {img.container}: {shipped.ref}", label)
