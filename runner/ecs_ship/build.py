@@ -9,6 +9,7 @@ syntax, because the legacy builder rejects some of it and silently builds someth
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -41,6 +42,9 @@ class Builder:
     kind: Literal["buildx", "buildkit", "legacy"]
     cli: str | None  # the docker CLI, for buildx and buildkit
     why: str
+    # "host" on an engine without its default bridge (started with --bridge=none): RUN steps get no network
+    # there otherwise ("network bridge not found"), as for the containers run-local starts.
+    network: str | None = None
 
     def describe(self) -> str:
         how = {
@@ -48,7 +52,8 @@ class Builder:
             "buildkit": f"DOCKER_BUILDKIT=1 {self.cli} build",
             "legacy": "the engine's legacy builder (docker-py)",
         }[self.kind]
-        return f"building with {how} ({self.why})"
+        network = "; RUN steps on the host network: the engine has no bridge" if self.network == "host" else ""
+        return f"building with {how} ({self.why}{network})"
 
 
 _VERSION = re.compile(r"version v?(\d+)\.(\d+)", re.IGNORECASE)
@@ -101,7 +106,11 @@ def detect_builder(
     if cli is None:
         return choose_builder(None, False, "")
     buildx = run([cli, "buildx", "version"])[0] == 0
-    return choose_builder(cli, buildx, "" if buildx else run([cli, "--version"])[1])
+    chosen = choose_builder(cli, buildx, "" if buildx else run([cli, "--version"])[1])
+    if chosen.cli is None:
+        return chosen
+    has_bridge = run([cli, "network", "inspect", "--format", "{{.Name}}", "bridge"])[0] == 0
+    return chosen if has_bridge else dataclasses.replace(chosen, network="host")
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,6 +262,8 @@ def build_command(
     # buildx's docker-container builders keep their result to themselves unless told to --load it.
     head = [builder.cli, "buildx", "build", "--load"] if builder.kind == "buildx" else [builder.cli, "build"]
     argv = [*head, "--progress=plain", "--platform", spec.platform, "-f", str(spec.dockerfile), "-t", ref]
+    if builder.network:
+        argv += ["--network", builder.network]
     if spec.target:
         argv += ["--target", spec.target]
     for name, value in spec.build_args.items():

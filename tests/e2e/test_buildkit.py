@@ -30,6 +30,8 @@ RUN echo "the unused stage was built" && exit 1
 
 FROM base AS build
 ARG TARGETARCH
+# BuildKit leaves secrets out of its cache keys: a fresh NONCE keeps an earlier run's secret digest from being reused.
+ARG NONCE
 RUN --mount=type=cache,target=/cache \\
     mkdir -p /out && echo "$TARGETARCH" > /out/arch && date > /cache/last-build
 RUN --mount=type=secret,id=token \\
@@ -49,7 +51,9 @@ def buildkit_app(make_app: Callable[[], App], w: World, repo: str, dockerfile: s
     for script in (app.root / "app").iterdir():
         # Not executable in the checkout: only COPY --chmod makes the server start.
         script.chmod(0o644)
-    doc = yaml.safe_load(spec_for(w, repo=repo, build_args={"API_TOKEN": "not-really-a-token"}))
+    doc = yaml.safe_load(
+        spec_for(w, repo=repo, build_args={"API_TOKEN": "not-really-a-token", "NONCE": uuid.uuid4().hex})
+    )
     doc["images"][0]["secrets"] = [{"id": "token", "env": "BUILD_TOKEN"}]
     app.write_spec(yaml.safe_dump(doc, sort_keys=False))
     return app
@@ -85,7 +89,9 @@ def test_a_buildkit_dockerfile_deploys_and_its_secret_stays_out(
             data = outer.extractfile(member)
             if data is not None and member.name.endswith(".tar"):
                 with tarfile.open(fileobj=io.BytesIO(data.read())) as layer:
-                    contents += [f.read() for m in layer.getmembers() if (f := layer.extractfile(m)) is not None]
+                    contents += [
+                        f.read() for m in layer.getmembers() if m.isfile() and (f := layer.extractfile(m)) is not None
+                    ]
     assert all(secret.encode() not in blob for blob in contents)
     assert secret not in history and secret not in run.text
 
@@ -113,10 +119,10 @@ def test_the_legacy_builder_refuses_buildkit_syntax_before_any_write(
     app = buildkit_app(make_app, w, repo, BUILDKIT_DOCKERFILE)
 
     mark = sandbox.ledger.mark()
-    env = {"BUILD_TOKEN": "x", "ECS_SHIP_DOCKER": legacy_only_cli(tmp_path)}
+    env = {"BUILD_TOKEN": "legacy-build-token", "ECS_SHIP_DOCKER": legacy_only_cli(tmp_path)}
     run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec), env=env)
     assert run.code == 2, run.text
-    assert "has no buildx plugin" in run.text
+    assert "has no buildx plugin" in run.text, run.text
     assert "build secrets (token) need BuildKit" in run.text
     assert writes(sandbox, mark) == []
 
@@ -127,8 +133,9 @@ def test_the_legacy_builder_refuses_buildkit_syntax_before_any_write(
     run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec), env=env)
     assert run.code == 2, run.text
     dockerfile = app.root.resolve() / "Dockerfile"
-    assert f"{dockerfile}:9: RUN --mount" in run.text
-    assert f"{dockerfile}:16: COPY --chmod" in run.text
+    assert f"{dockerfile}:11: RUN --mount" in run.text
+    assert f"{dockerfile}:13: RUN --mount" in run.text
+    assert f"{dockerfile}:18: COPY --chmod" in run.text
     assert "install the docker buildx plugin" in run.text
     assert "this CLI must not be asked to build" not in run.text
     assert writes(sandbox, mark) == []

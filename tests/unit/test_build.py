@@ -91,22 +91,44 @@ class FakeRun:
 
 
 def test_detect_builder_asks_the_cli_named_by_ecs_ship_docker() -> None:
+    # The answers of Debian's docker.io 20.10 CLI on an engine with its default bridge.
     run = FakeRun(
         {
             "buildx version": (1, "docker: 'buildx' is not a docker command."),
             "--version": (0, "Docker version 20.10.24, build x"),
+            "network inspect --format {{.Name}} bridge": (0, "bridge"),
         }
     )
     chosen = build.detect_builder({"ECS_SHIP_DOCKER": "/usr/bin/docker"}, run, which=lambda name: name)
     assert chosen == Builder("buildkit", "/usr/bin/docker", "docker CLI 20.10 without buildx")
-    assert run.calls == [["/usr/bin/docker", "buildx", "version"], ["/usr/bin/docker", "--version"]]
+    assert [call[1] for call in run.calls] == ["buildx", "--version", "network"]
+    assert all(call[0] == "/usr/bin/docker" for call in run.calls)
+
+
+def test_detect_builder_gives_run_steps_the_host_network_on_an_engine_without_bridge(tmp_path: Path) -> None:
+    run = FakeRun(
+        {
+            "buildx version": (0, "github.com/docker/buildx v0.24.0"),
+            "network inspect --format {{.Name}} bridge": (1, "Error: No such network: bridge"),
+        }
+    )
+    chosen = build.detect_builder({}, run, which=lambda name: f"/bin/{name}")
+    assert chosen.network == "host"
+    assert chosen.describe().endswith("; RUN steps on the host network: the engine has no bridge)")
+    argv = build.build_command(chosen, image_spec(tmp_path), "r:1")
+    assert argv[argv.index("--network") + 1] == "host"
 
 
 def test_detect_builder_with_buildx_asks_nothing_more() -> None:
-    run = FakeRun({"buildx version": (0, "github.com/docker/buildx v0.24.0")})
+    run = FakeRun(
+        {
+            "buildx version": (0, "github.com/docker/buildx v0.24.0"),
+            "network inspect --format {{.Name}} bridge": (0, "bridge"),
+        }
+    )
     chosen = build.detect_builder({}, run, which=lambda name: f"/bin/{name}")
-    assert (chosen.kind, chosen.cli) == ("buildx", "/bin/docker")
-    assert len(run.calls) == 1
+    assert (chosen.kind, chosen.cli, chosen.network) == ("buildx", "/bin/docker", None)
+    assert "--version" not in [call[1] for call in run.calls]
 
 
 def test_detect_builder_refuses_a_missing_ecs_ship_docker() -> None:
