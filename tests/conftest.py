@@ -35,7 +35,10 @@ def sandbox() -> Iterator[Sandbox]:
 
     sb = Sandbox().start()
     try:
-        yield sb
+        # In-process builds (run-local) use the sandbox's BuildKit-capable docker CLI too.
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("ECS_SHIP_DOCKER", sb.env()["ECS_SHIP_DOCKER"])
+            yield sb
     finally:
         sb.stop()
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .build import Builder
 from .errors import Interrupted
 from .gha import Reporter
 from .image import ShippedImage
@@ -29,6 +30,7 @@ class Context:
     # Services of one spec often share an image: build and push each repository:tag once.
     shipped: dict[tuple[str, str], ShippedImage] = field(default_factory=dict)
     ship_lock: threading.Lock = field(default_factory=threading.Lock)
+    builder: Builder | None = None  # detected at the first build of the run (under ship_lock)
     interrupts: int = 0  # SIGINT/SIGTERM received; the second one ends the grace given to running services
 
     def interrupt(self) -> None:

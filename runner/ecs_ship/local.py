@@ -29,7 +29,7 @@ import docker.errors
 import requests
 from docker.models.containers import Container
 
-from . import deploy, image, taskdef
+from . import build, deploy, image, registry, taskdef
 from .aws import CREDENTIAL_CODES, CREDENTIAL_ERRORS, Clients, error_code
 from .errors import DeployError, InputError
 from .spec import ServiceSpec, Spec
@@ -536,17 +536,17 @@ def engine_network(docker_client: docker.DockerClient) -> Network:
 
 
 def _pull(
-    docker_client: docker.DockerClient, repository: str, tag: str, creds: image.Credentials | None, say: Say
+    docker_client: docker.DockerClient, repository: str, tag: str, creds: registry.Credentials | None, say: Say
 ) -> None:
     say(f"pulling {repository}{'@' if tag.startswith('sha256:') else ':'}{tag}")
-    error = image.run_stream(
+    error = registry.run_stream(
         # tag may be a digest: the engine takes either.
         lambda: docker_client.api.pull(
             repository, tag=tag, auth_config=creds.auth_config() if creds else None, stream=True, decode=True
         )
     )
     if error:
-        raise image.registry_failure("pull", f"{repository}:{tag}", error)
+        raise registry.registry_failure("pull", f"{repository}:{tag}", error)
 
 
 def resolve_images(
@@ -564,13 +564,14 @@ def resolve_images(
     them, or (with an image tag) pulled by the digest the registry reports, which is what a deploy registers."""
     refs: dict[str, str] = {}
     values: dict[str, str] | None = None
+    builder: build.Builder | None = None
     for img in svc.images:
         if cancel.is_set():
             break
         if options.image_tag:
-            host, path = image.split_repository(img.repository)
-            creds = image.resolve_credentials(host, clients=clients, mask=mask)
-            digest = image.RegistryAPI(host, creds).manifest_digest(path, options.image_tag)
+            host, path = registry.split_repository(img.repository)
+            creds = registry.resolve_credentials(host, clients=clients, mask=mask)
+            digest = registry.RegistryAPI(host, creds).manifest_digest(path, options.image_tag)
             if digest is None:
                 raise InputError(
                     f"failed to find image {img.repository}:{options.image_tag} in registry {host}",
@@ -583,7 +584,10 @@ def resolve_images(
                 values = image.tag_values(image.git_info(spec.path.parent), spec.env)
             tag = image.image_tag(img, values)
             say(f"building {img.repository}:{tag} for container {img.container}")
-            image.build(img, tag, docker_client, say)
+            if builder is None:
+                builder = build.detect_builder()
+                say(builder.describe())
+            build.build_image(builder, img, f"{img.repository}:{tag}", say, docker_client=lambda: docker_client)
             refs[img.container] = f"{img.repository}:{tag}"
     return refs
 
@@ -609,9 +613,9 @@ def _ensure_images(
             pass
         except docker.errors.APIError as exc:
             raise DeployError(f"failed to look up image {c.image}: {_explain(exc)}") from exc
-        repository, tag = image.split_reference(c.image)
-        host = image.split_repository(repository)[0]
-        creds = image.resolve_credentials(host, clients=clients, mask=mask)
+        repository, tag = registry.split_reference(c.image)
+        host = registry.split_repository(repository)[0]
+        creds = registry.resolve_credentials(host, clients=clients, mask=mask)
         _pull(docker_client, repository, tag, creds, say)
 
 

@@ -119,6 +119,8 @@ class Sandbox:
             # The names ecs-ship reads registry credentials from.
             "ECS_SHIP_REGISTRY_USERNAME": self.registry.user,
             "ECS_SHIP_REGISTRY_PASSWORD": self.registry.password,
+            # The docker CLI ecs-ship builds with: BuildKit-capable here (see images.BUILDKIT_DOCKER).
+            "ECS_SHIP_DOCKER": images.BUILDKIT_DOCKER,
         }
 
     # --- faults ------------------------------------------------------------------------------------

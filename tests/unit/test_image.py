@@ -29,9 +29,12 @@ import requests
 from botocore.stub import Stubber
 
 from ecs_ship import image
+from ecs_ship import registry as registry_module
 from ecs_ship.aws import Clients
+from ecs_ship.build import Builder
 from ecs_ship.errors import DeployError, InputError
-from ecs_ship.image import Credentials, GitInfo, RegistryAPI
+from ecs_ship.image import GitInfo
+from ecs_ship.registry import Credentials, RegistryAPI
 from ecs_ship.spec import ImageSpec
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -40,7 +43,11 @@ OTHER_DIGEST = "sha256:" + "cd" * 32
 ECR_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 
 
+LEGACY = Builder("legacy", None, "test")
+
+
 def image_spec(tmp_path: Path, *, tag: str = "{git_sha}", repository: str = f"{ECR_HOST}/hello") -> ImageSpec:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY app /app\n")
     return ImageSpec(
         container="web",
         repository=repository,
@@ -74,7 +81,7 @@ def image_spec(tmp_path: Path, *, tag: str = "{git_sha}", repository: str = f"{E
     ],
 )
 def test_split_repository(repository: str, expected: tuple[str, str]) -> None:
-    assert image.split_repository(repository) == expected
+    assert registry_module.split_repository(repository) == expected
 
 
 @pytest.mark.parametrize(
@@ -97,7 +104,7 @@ def test_split_repository(repository: str, expected: tuple[str, str]) -> None:
     ],
 )
 def test_insecure_only_for_loopback(host: str, insecure: bool) -> None:
-    assert image._insecure(host) is insecure
+    assert registry_module._insecure(host) is insecure
 
 
 def test_registry_api_base_url() -> None:
@@ -248,7 +255,7 @@ def test_ecs_ship_registry_env_wins() -> None:
         "GITHUB_ACTOR": "octocat",
         "GITHUB_TOKEN": "gh-token",
     }
-    creds = image.resolve_credentials("ghcr.io", clients=None, mask=mask, environ=env, docker_config={})
+    creds = registry_module.resolve_credentials("ghcr.io", clients=None, mask=mask, environ=env, docker_config={})
     assert creds == Credentials("bot", "pw-1", "$ECS_SHIP_REGISTRY_USERNAME/$ECS_SHIP_REGISTRY_PASSWORD")
     # The password, and the `Authorization: Basic` / config.json `auth` form tools echo it in.
     assert mask == ["pw-1", b64("bot:pw-1")]
@@ -257,7 +264,7 @@ def test_ecs_ship_registry_env_wins() -> None:
 def test_ghcr_falls_back_to_github_token() -> None:
     mask = Masked()
     env = {"GITHUB_ACTOR": "octocat", "GITHUB_TOKEN": "gh-token", "DOCKERHUB_USERNAME": "u", "DOCKERHUB_TOKEN": "d"}
-    creds = image.resolve_credentials("ghcr.io", clients=None, mask=mask, environ=env, docker_config={})
+    creds = registry_module.resolve_credentials("ghcr.io", clients=None, mask=mask, environ=env, docker_config={})
     assert creds == Credentials("octocat", "gh-token", "$GITHUB_ACTOR/$GITHUB_TOKEN")
     assert mask == ["gh-token", b64("octocat:gh-token")]
 
@@ -265,7 +272,7 @@ def test_ghcr_falls_back_to_github_token() -> None:
 def test_docker_hub_falls_back_to_dockerhub_env() -> None:
     mask = Masked()
     env = {"GITHUB_ACTOR": "octocat", "GITHUB_TOKEN": "gh-token", "DOCKERHUB_USERNAME": "u", "DOCKERHUB_TOKEN": "d"}
-    creds = image.resolve_credentials("docker.io", clients=None, mask=mask, environ=env, docker_config={})
+    creds = registry_module.resolve_credentials("docker.io", clients=None, mask=mask, environ=env, docker_config={})
     assert creds == Credentials("u", "d", "$DOCKERHUB_USERNAME/$DOCKERHUB_TOKEN")
     assert creds.auth_config() == {"username": "u", "password": "d"}
     assert mask == ["d", b64("u:d")]
@@ -275,19 +282,25 @@ def test_other_hosts_use_only_ecs_ship_env() -> None:
     mask = Masked()
     env = {"GITHUB_ACTOR": "octocat", "GITHUB_TOKEN": "gh-token", "DOCKERHUB_USERNAME": "u", "DOCKERHUB_TOKEN": "d"}
     assert (
-        image.resolve_credentials("registry.example.com", clients=None, mask=mask, environ=env, docker_config={})
+        registry_module.resolve_credentials(
+            "registry.example.com", clients=None, mask=mask, environ=env, docker_config={}
+        )
         is None
     )
     # A username without a password is not a credential.
     half = {"ECS_SHIP_REGISTRY_USERNAME": "bot"}
-    assert image.resolve_credentials("ghcr.io", clients=None, mask=mask, environ=half, docker_config={}) is None
+    assert (
+        registry_module.resolve_credentials("ghcr.io", clients=None, mask=mask, environ=half, docker_config={}) is None
+    )
     assert mask == []
 
 
 def test_docker_config_credentials_are_used_and_masked() -> None:
     auths = {"auths": {"registry.example.com": {"username": "cfg-user", "password": "cfg-pw"}}}
     mask = Masked()
-    creds = image.resolve_credentials("registry.example.com", clients=None, mask=mask, environ={}, docker_config=auths)
+    creds = registry_module.resolve_credentials(
+        "registry.example.com", clients=None, mask=mask, environ={}, docker_config=auths
+    )
     assert creds == Credentials("cfg-user", "cfg-pw", "docker config")
     assert mask == ["cfg-pw", b64("cfg-user:cfg-pw")]
 
@@ -319,7 +332,7 @@ def test_ecr_credentials_come_from_get_authorization_token(ecr_clients: tuple[Cl
     mask = Masked()
     # The ECR token is used even when the generic variables are set.
     env = {"ECS_SHIP_REGISTRY_USERNAME": "bot", "ECS_SHIP_REGISTRY_PASSWORD": "pw"}
-    creds = image.resolve_credentials(ECR_HOST, clients=clients, mask=mask, environ=env)
+    creds = registry_module.resolve_credentials(ECR_HOST, clients=clients, mask=mask, environ=env)
     assert creds == Credentials("AWS", "secret", "ecr:GetAuthorizationToken")
     assert mask == ["secret", token]
 
@@ -330,7 +343,7 @@ def test_ecr_failure_is_an_input_error(ecr_clients: tuple[Clients, Stubber]) -> 
         "get_authorization_token", service_error_code="AccessDeniedException", service_message="not allowed"
     )
     with pytest.raises(InputError) as caught:
-        image.resolve_credentials(ECR_HOST, clients=clients, mask=Masked(), environ={})
+        registry_module.resolve_credentials(ECR_HOST, clients=clients, mask=Masked(), environ={})
     err = caught.value
     assert err.message.startswith("failed to log in to ECR 123456789012 in eu-west-1: ")
     assert "AccessDeniedException" in err.message
@@ -353,7 +366,7 @@ def test_ecr_credential_failures_are_input_errors(ecr_clients: tuple[Clients, St
     clients, stub = ecr_clients
     stub.add_client_error("get_authorization_token", service_error_code=code, http_status_code=403)
     with pytest.raises(InputError) as caught:
-        image.resolve_credentials(ECR_HOST, clients=clients, mask=Masked(), environ={})
+        registry_module.resolve_credentials(ECR_HOST, clients=clients, mask=Masked(), environ={})
     assert code in caught.value.message
     assert caught.value.fix == "grant ecr:GetAuthorizationToken to the deploying role"
 
@@ -368,7 +381,7 @@ def test_ecr_faults_are_deploy_errors_without_an_iam_hint(
     clients, stub = ecr_clients
     stub.add_client_error("get_authorization_token", service_error_code=code, http_status_code=status)
     with pytest.raises(DeployError) as caught:
-        image.resolve_credentials(ECR_HOST, clients=clients, mask=Masked(), environ={})
+        registry_module.resolve_credentials(ECR_HOST, clients=clients, mask=Masked(), environ={})
     assert_ecr_fault(caught.value, code)
 
 
@@ -393,7 +406,7 @@ def test_ecr_unreachable_is_a_deploy_error() -> None:
     )
     clients = Clients(region="eu-west-1", ecs=None, elbv2=None, logs=None, ecr=ecr)
     with pytest.raises(DeployError) as caught:
-        image.resolve_credentials(ECR_HOST, clients=clients, mask=Masked(), environ={})
+        registry_module.resolve_credentials(ECR_HOST, clients=clients, mask=Masked(), environ={})
     assert_ecr_fault(caught.value, "Could not connect to the endpoint URL")
 
 
@@ -405,13 +418,13 @@ def test_ecr_of_another_region_gets_its_own_session_not_the_shared_default(monke
 
     monkeypatch.setattr(boto3, "client", shared)
     made: list[str | None] = []
-    real = image.make_clients
+    real = registry_module.make_clients
 
     def make_clients(region: str | None) -> Clients:
         made.append(region)
         return real(region)
 
-    monkeypatch.setattr(image, "make_clients", make_clients)
+    monkeypatch.setattr(registry_module, "make_clients", make_clients)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     other_region = Clients(region="us-east-1", ecs=None, elbv2=None, logs=None, ecr=None)
@@ -420,7 +433,7 @@ def test_ecr_of_another_region_gets_its_own_session_not_the_shared_default(monke
         return {"authorizationData": [{"authorizationToken": base64.b64encode(b"AWS:tok3n-secret").decode()}]}
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", lambda self, op, params: token(self))
-    creds = image.resolve_credentials(ECR_HOST, clients=other_region, mask=Masked(), environ={})
+    creds = registry_module.resolve_credentials(ECR_HOST, clients=other_region, mask=Masked(), environ={})
     assert creds is not None and creds.password == "tok3n-secret"
     assert made == ["eu-west-1"]
 
@@ -434,7 +447,7 @@ def test_ecr_without_aws_credentials_is_an_input_error(monkeypatch: pytest.Monke
     monkeypatch.setattr(ecr, "get_authorization_token", no_credentials)
     clients = Clients(region="eu-west-1", ecs=None, elbv2=None, logs=None, ecr=ecr)
     with pytest.raises(InputError) as caught:
-        image.resolve_credentials(ECR_HOST, clients=clients, mask=Masked(), environ={})
+        registry_module.resolve_credentials(ECR_HOST, clients=clients, mask=Masked(), environ={})
     assert caught.value.message == "failed to log in to ECR 123456789012 in eu-west-1: Unable to locate credentials"
     assert caught.value.fix is not None and "AWS credentials" in caught.value.fix
 
@@ -541,7 +554,7 @@ def test_basic_auth_challenge_then_digest(serve: Callable[..., FakeRegistry]) ->
         ("HEAD", MANIFEST + "v1", None),
         ("HEAD", MANIFEST + "v1", basic("bot", "pw")),
     ]
-    assert reg.seen[0].accept == image.MANIFEST_TYPES
+    assert reg.seen[0].accept == registry_module.MANIFEST_TYPES
     # Unknown tag: the credentials are remembered, and a 404 means "not there".
     assert api.manifest_digest("team/app", "nope") is None
     assert [(s.path, s.authorization) for s in reg.seen[2:]] == [(MANIFEST + "nope", basic("bot", "pw"))]
@@ -660,9 +673,9 @@ def test_server_error_is_a_deploy_error(serve: Callable[..., FakeRegistry]) -> N
 
 
 def test_credentials_fix_per_host() -> None:
-    assert "GITHUB_ACTOR/GITHUB_TOKEN" in image.credentials_fix("ghcr.io")
-    assert "DOCKERHUB_USERNAME/DOCKERHUB_TOKEN" in image.credentials_fix("docker.io")
-    assert "ecr:GetAuthorizationToken" in image.credentials_fix(ECR_HOST)
+    assert "GITHUB_ACTOR/GITHUB_TOKEN" in registry_module.credentials_fix("ghcr.io")
+    assert "DOCKERHUB_USERNAME/DOCKERHUB_TOKEN" in registry_module.credentials_fix("docker.io")
+    assert "ecr:GetAuthorizationToken" in registry_module.credentials_fix(ECR_HOST)
 
 
 def test_connection_refused_is_a_deploy_error() -> None:
@@ -734,7 +747,7 @@ def test_push_success_returns_aux_digest_and_logs_each_layer_once() -> None:
     api = FakeDockerAPI(push_chunks=push_success_chunks())
     log: list[str] = []
     creds = Credentials("bot", "pw", "test")
-    digest = image.push("127.0.0.1:5000/team/app", "v1", creds, FakeDocker(api), log.append)  # type: ignore[arg-type]
+    digest = registry_module.push("127.0.0.1:5000/team/app", "v1", creds, FakeDocker(api), log.append)  # type: ignore[arg-type]
 
     assert digest == DIGEST
     assert log == [
@@ -753,7 +766,7 @@ def test_push_success_returns_aux_digest_and_logs_each_layer_once() -> None:
 
 def test_push_without_credentials_passes_no_auth_config() -> None:
     api = FakeDockerAPI(push_chunks=push_success_chunks())
-    image.push("127.0.0.1:5000/team/app", "v1", None, FakeDocker(api), lambda _: None)  # type: ignore[arg-type]
+    registry_module.push("127.0.0.1:5000/team/app", "v1", None, FakeDocker(api), lambda _: None)  # type: ignore[arg-type]
     assert api.pushes[0][1]["auth_config"] is None
 
 
@@ -761,7 +774,7 @@ def test_push_auth_error_chunk_is_an_input_error() -> None:
     chunks = [{"status": "The push refers to repository [ghcr.io/o/app]"}, auth_error_chunk()]
     api = FakeDockerAPI(push_chunks=chunks)
     with pytest.raises(InputError) as caught:
-        image.push("ghcr.io/o/app", "v1", None, FakeDocker(api), lambda _: None)  # type: ignore[arg-type]
+        registry_module.push("ghcr.io/o/app", "v1", None, FakeDocker(api), lambda _: None)  # type: ignore[arg-type]
     err = caught.value
     assert err.message == "failed to push ghcr.io/o/app:v1: unauthorized: authentication required"
     assert err.fix is not None and "GITHUB_ACTOR/GITHUB_TOKEN" in err.fix
@@ -770,7 +783,7 @@ def test_push_auth_error_chunk_is_an_input_error() -> None:
 def test_push_error_detail_only_is_an_input_error() -> None:
     chunk = {"errorDetail": {"message": "denied: requested access to the resource is denied"}}
     with pytest.raises(InputError) as caught:
-        image.push("user/app", "v1", None, FakeDocker(FakeDockerAPI(push_chunks=[chunk])), lambda _: None)  # type: ignore[arg-type]
+        registry_module.push("user/app", "v1", None, FakeDocker(FakeDockerAPI(push_chunks=[chunk])), lambda _: None)  # type: ignore[arg-type]
     assert caught.value.message.endswith(": denied: requested access to the resource is denied")
 
 
@@ -778,7 +791,9 @@ def test_push_generic_error_is_a_deploy_error() -> None:
     message = "received unexpected HTTP status: 500 Internal Server Error"
     chunks = [*push_success_chunks()[:3], {"errorDetail": {"message": message}, "error": message}]
     with pytest.raises(DeployError) as caught:
-        image.push("127.0.0.1:5000/team/app", "v1", None, FakeDocker(FakeDockerAPI(push_chunks=chunks)), lambda _: None)  # type: ignore[arg-type]
+        registry_module.push(
+            "127.0.0.1:5000/team/app", "v1", None, FakeDocker(FakeDockerAPI(push_chunks=chunks)), lambda _: None
+        )  # type: ignore[arg-type]
     assert type(caught.value) is DeployError
     assert not isinstance(caught.value, InputError)
     assert caught.value.message == f"failed to push 127.0.0.1:5000/team/app:v1: {message}"
@@ -789,7 +804,7 @@ def test_push_api_error_is_reported() -> None:
     raised = docker.errors.APIError("500 Server Error", explanation="no basic auth credentials")
     api = FakeDockerAPI(push_raises=raised)
     with pytest.raises(InputError) as caught:
-        image.push(f"{ECR_HOST}/hello", "v1", None, FakeDocker(api), lambda _: None)  # type: ignore[arg-type]
+        registry_module.push(f"{ECR_HOST}/hello", "v1", None, FakeDocker(api), lambda _: None)  # type: ignore[arg-type]
     assert caught.value.message == f"failed to push {ECR_HOST}/hello:v1: no basic auth credentials"
 
 
@@ -811,6 +826,7 @@ def test_ship_existing_tag_is_not_built(tmp_path: Path) -> None:
     shipped = image.ship(
         image_spec(tmp_path),
         "v1",
+        builder=lambda: LEGACY,
         docker_client=lambda: FakeDocker(api),  # type: ignore[arg-type,return-value]
         registry=registry,  # type: ignore[arg-type]
         log=log.append,
@@ -822,14 +838,19 @@ def test_ship_existing_tag_is_not_built(tmp_path: Path) -> None:
     assert log == [f"{ECR_HOST}/hello:v1 is already in the registry ({DIGEST}); not building it again"]
 
 
-def test_ship_existing_tag_needs_no_docker_engine(tmp_path: Path) -> None:
-    shipped = image.ship(
+def ship_without_engine(tmp_path: Path, digests: list[str | None]) -> image.ShippedImage:
+    return image.ship(
         image_spec(tmp_path),
         "v1",
+        builder=lambda: LEGACY,
         docker_client=None,
-        registry=FakeRegistryAPI([DIGEST]),  # type: ignore[arg-type]
+        registry=FakeRegistryAPI(digests),  # type: ignore[arg-type]
         log=lambda _: None,
     )
+
+
+def test_ship_existing_tag_needs_no_docker_engine(tmp_path: Path) -> None:
+    shipped = ship_without_engine(tmp_path, [DIGEST])
     assert shipped.built is False and shipped.digest == DIGEST
 
 
@@ -839,6 +860,7 @@ def test_ship_missing_tag_without_build_is_an_input_error(tmp_path: Path) -> Non
         image.ship(
             image_spec(tmp_path),
             "release-1",
+            builder=lambda: LEGACY,
             docker_client=lambda: FakeDocker(api),  # type: ignore[arg-type,return-value]
             registry=FakeRegistryAPI([None]),  # type: ignore[arg-type]
             log=lambda _: None,
@@ -851,7 +873,7 @@ def test_ship_missing_tag_without_build_is_an_input_error(tmp_path: Path) -> Non
 
 def test_ship_missing_tag_without_engine_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
-        image.ship(image_spec(tmp_path), "v1", docker_client=None, registry=FakeRegistryAPI([None]), log=lambda _: None)  # type: ignore[arg-type]
+        ship_without_engine(tmp_path, [None])
     assert caught.value.fix == "start Docker or set DOCKER_HOST"
 
 
@@ -866,6 +888,7 @@ def test_ship_builds_pushes_and_reads_the_digest_back(tmp_path: Path) -> None:
     shipped = image.ship(
         image_spec(tmp_path),
         "v1",
+        builder=lambda: LEGACY,
         docker_client=lambda: FakeDocker(api),  # type: ignore[arg-type,return-value]
         registry=registry,  # type: ignore[arg-type]
         log=log.append,
@@ -901,11 +924,12 @@ def test_ship_digest_mismatch_is_a_deploy_error(tmp_path: Path) -> None:
         image.ship(
             image_spec(tmp_path),
             "v1",
+            builder=lambda: LEGACY,
             docker_client=lambda: FakeDocker(api),  # type: ignore[arg-type,return-value]
             registry=FakeRegistryAPI([None, DIGEST]),  # type: ignore[arg-type]
             log=lambda _: None,
         )
-    assert f"the engine reported {OTHER_DIGEST}, the registry serves {DIGEST}" in caught.value.message
+    assert f"the push reported {OTHER_DIGEST}, the registry serves {DIGEST}" in caught.value.message
 
 
 def test_ship_push_not_readable_is_a_deploy_error(tmp_path: Path) -> None:
@@ -914,6 +938,7 @@ def test_ship_push_not_readable_is_a_deploy_error(tmp_path: Path) -> None:
         image.ship(
             image_spec(tmp_path),
             "v1",
+            builder=lambda: LEGACY,
             docker_client=lambda: FakeDocker(api),  # type: ignore[arg-type,return-value]
             registry=FakeRegistryAPI([None, None]),  # type: ignore[arg-type]
             log=lambda _: None,
@@ -934,12 +959,13 @@ def test_build_error_is_a_deploy_error_and_nothing_is_pushed(tmp_path: Path) -> 
         image.ship(
             image_spec(tmp_path),
             "v1",
+            builder=lambda: LEGACY,
             docker_client=lambda: FakeDocker(api),  # type: ignore[arg-type,return-value]
             registry=FakeRegistryAPI([None]),  # type: ignore[arg-type]
             log=lambda _: None,
         )
     assert type(caught.value) is DeployError
-    assert caught.value.message == "failed to build image for container 'web': pull access denied for nope"
+    assert caught.value.message == f"failed to build {ECR_HOST}/hello:v1: pull access denied for nope"
     assert (
         caught.value.fix
         == f"reproduce locally: docker build --platform linux/amd64 -f {tmp_path / 'Dockerfile'} {tmp_path}"
@@ -957,13 +983,13 @@ def test_build_error_is_a_deploy_error_and_nothing_is_pushed(tmp_path: Path) -> 
     ],
 )
 def test_split_reference(ref: str, expected: tuple[str, str]) -> None:
-    assert image.split_reference(ref) == expected
+    assert registry_module.split_reference(ref) == expected
 
 
 def test_registry_failure_separates_credentials_from_faults() -> None:
-    auth = image.registry_failure("pull", "ghcr.io/o/r:v1", "unauthorized: authentication required")
+    auth = registry_module.registry_failure("pull", "ghcr.io/o/r:v1", "unauthorized: authentication required")
     assert isinstance(auth, InputError) and "GITHUB_ACTOR/GITHUB_TOKEN" in (auth.fix or "")
-    down = image.registry_failure("push", "127.0.0.1:5000/app:v1", "connection refused")
+    down = registry_module.registry_failure("push", "127.0.0.1:5000/app:v1", "connection refused")
     assert not isinstance(down, InputError) and "127.0.0.1:5000 is up" in (down.fix or "")
 
 
@@ -1066,7 +1092,7 @@ def test_a_registry_5xx_is_retried_before_it_fails_a_deploy(
         return (status, {"Docker-Content-Digest": digest} if status == 200 else {}, b"")
 
     registry = serve(flaky)
-    api = image.RegistryAPI(registry.host, None, session=image.retrying_session(backoff=0))
+    api = registry_module.RegistryAPI(registry.host, None, session=registry_module.retrying_session(backoff=0))
     assert api.manifest_digest("app", "v1") == digest
     assert [s.method for s in registry.seen] == ["HEAD", "HEAD", "HEAD"]
 
@@ -1076,6 +1102,8 @@ def test_a_registry_that_keeps_failing_is_a_fault_not_bad_input(
 ) -> None:
     registry = serve(lambda req: (500, {}, b'{"errors":[{"code":"UNKNOWN"}]}'))
     with pytest.raises(DeployError) as caught:
-        image.RegistryAPI(registry.host, None, session=image.retrying_session(backoff=0)).manifest_digest("app", "v1")
+        registry_module.RegistryAPI(
+            registry.host, None, session=registry_module.retrying_session(backoff=0)
+        ).manifest_digest("app", "v1")
     assert caught.value.exit_code == 1 and "HTTP 500" in caught.value.message
     assert len(registry.seen) == 4  # the first try and three retries

@@ -17,6 +17,7 @@ import yaml
 from ecs_ship.errors import InputError, SpecError
 from ecs_ship.spec import (
     PLACEHOLDERS,
+    BuildSecret,
     ImageSpec,
     LoadBalancerSpec,
     ServiceSpec,
@@ -1446,6 +1447,7 @@ def every_key_spec(project: Project) -> dict[str, Any]:
     """A spec that sets every key the schema knows."""
     project.folder("backend")
     project.write("{}", "taskdef.json")
+    project.write("machine example.com", "netrc")
     settings: dict[str, Any] = {
         "region": "us-east-1",
         "cluster": "goals",
@@ -1460,6 +1462,7 @@ def every_key_spec(project: Project) -> dict[str, Any]:
                 "build_args": {"A": "b"},
                 "target": "prod",
                 "tag": "{git_sha}",
+                "secrets": [{"id": "npmrc", "env": "NPM_TOKEN"}, {"id": "netrc", "file": "netrc"}],
             }
         ],
         "task_definition": "taskdef.json",
@@ -1514,6 +1517,10 @@ def test_the_loader_accepts_exactly_the_schema_keys(project: Project) -> None:
         main, other = project.load(env).services
         assert main.smoke == other.smoke == SmokeSpec("/", 200, "hi", 10.0)
         assert main.images[0].target == "prod"
+        assert main.images[0].secrets == (
+            BuildSecret("npmrc", env="NPM_TOKEN"),
+            BuildSecret("netrc", file=(project.root / "netrc").resolve()),
+        )
 
 
 def mapping_paths(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
@@ -1532,7 +1539,8 @@ def mapping_paths(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tupl
 def test_a_key_outside_the_schema_is_refused_everywhere(project: Project) -> None:
     document = every_key_spec(project)
     paths = list(mapping_paths(document))
-    assert len(paths) == 4 * 5  # top, staging and 2 services: each itself, images[0], load_balancer, wait, smoke
+    # top, staging and 2 services: each itself, images[0], its 2 secrets, load_balancer, wait, smoke
+    assert len(paths) == 4 * 7
     for path in paths:
         changed = copy.deepcopy(document)
         target: Any = changed

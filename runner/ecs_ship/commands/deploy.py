@@ -5,12 +5,13 @@ failure explain and roll back.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import NoReturn
 
 import requests
 
-from .. import aws, deploy, engine, image, plan
+from .. import aws, build, deploy, engine, image, plan, registry
 from ..context import Context, rev
 from ..errors import DeployError, DeploymentFailed, Interrupted
 from ..rollout import decide_rollback, roll_back, start_rollback, watch_deployment
@@ -26,9 +27,9 @@ UNBUILT_DIGEST = "sha256:" + "0" * 64
 class ImageJob:
     spec: ImageSpec
     tag: str
-    registry: image.RegistryAPI
+    registry: registry.RegistryAPI
     digest: str | None  # already in the registry under `tag`
-    git_sha: str
+    labels: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -47,16 +48,27 @@ def prepare(ctx: Context, spec: Spec, svc: ServiceSpec) -> Prepared:
     state = deploy.read_state(clients, svc.cluster, svc.service)
     build_allowed = not (ctx.args.image_tag or getattr(ctx.args, "skip_build", False))
     values = image.tag_values(image.git_info(spec.path.parent), spec.env) if svc.images else {}
+    labels = image.labels_for(values.get("git_sha", ""), image.source_url(spec.path.parent)) if svc.images else {}
     jobs = []
     for img in svc.images:
         tag = ctx.args.image_tag or image.image_tag(img, values)
-        host, path = image.split_repository(img.repository)
-        creds = image.resolve_credentials(host, clients=clients, mask=ctx.out.mask)
-        registry = image.RegistryAPI(host, creds)
-        digest = registry.manifest_digest(path, tag)
+        host, path = registry.split_repository(img.repository)
+        creds = registry.resolve_credentials(host, clients=clients, mask=ctx.out.mask)
+        api = registry.RegistryAPI(host, creds)
+        digest = api.manifest_digest(path, tag)
         if digest is None and not build_allowed:
             raise image.missing_image(img.repository, tag)
-        jobs.append(ImageJob(img, tag, registry, digest, values.get("git_sha", "")))
+        for secret in img.secrets:
+            # Build output is the user's code: if it prints the secret, the log shows *** instead.
+            if secret.env and os.environ.get(secret.env):
+                ctx.out.mask(os.environ[secret.env])
+        for name in build.secret_like_build_args(img):
+            ctx.out.warning(
+                f"build arg {name} of {img.container} looks like a secret: build args land in the image's history "
+                "(`docker history` shows them); pass it as a build secret (`secrets:` under the image) instead",
+                svc.name,
+            )
+        jobs.append(ImageJob(img, tag, api, digest, labels))
     trial = {j.spec.container: f"{j.spec.repository}@{j.digest or UNBUILT_DIGEST}" for j in jobs}
     plan.make_plan(svc, state, trial)
     return Prepared(svc, clients, state, tuple(jobs))
@@ -78,12 +90,14 @@ def ship_images(ctx: Context, p: Prepared) -> dict[str, str]:
             shipped = ctx.shipped.get((img.repository, tag)) or image.ship(
                 img,
                 tag,
+                builder=lambda: detect_once(ctx, label),
                 docker_client=engine.connect,
                 registry=job.registry,
                 log=ctx.sayer(label),
                 build_allowed=not (ctx.args.image_tag or ctx.args.skip_build),
                 cache_from=[previous] if previous.startswith(img.repository) else [],
-                labels={"org.opencontainers.image.revision": job.git_sha},
+                labels=job.labels,
+                cancel=ctx.cancel,
             )
             ctx.shipped[(img.repository, tag)] = shipped
         ctx.out.line(f"image for {img.container}: {shipped.ref}", label)
@@ -92,6 +106,14 @@ def ship_images(ctx: Context, p: Prepared) -> dict[str, str]:
         result.setdefault("image-digest", shipped.digest)
         refs[img.container] = shipped.ref
     return refs
+
+
+def detect_once(ctx: Context, label: str) -> build.Builder:
+    """The builder, asked for once per run (callers hold ctx.ship_lock) and said once."""
+    if ctx.builder is None:
+        ctx.builder = build.detect_builder()
+        ctx.out.line(ctx.builder.describe(), label)
+    return ctx.builder
 
 
 def smoke_check(ctx: Context, svc: ServiceSpec, url: str | None) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from .load import load_spec
 from .model import (
     PLACEHOLDERS,
+    BuildSecret,
     ImageSpec,
     LoadBalancerSpec,
     ServiceSpec,
@@ -21,10 +22,12 @@ from .model import (
     Workspace,
 )
 from .schema import spec_schema
+from .source import looks_secret
 from .tags import render_tag
 
 __all__ = [
     "PLACEHOLDERS",
+    "BuildSecret",
     "ImageSpec",
     "LoadBalancerSpec",
     "ServiceSpec",
@@ -34,6 +37,7 @@ __all__ = [
     "WaitSpec",
     "Workspace",
     "load_spec",
+    "looks_secret",
     "render_tag",
     "spec_schema",
 ]

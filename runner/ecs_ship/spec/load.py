@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import SpecError
 from .model import (
+    BuildSecret,
     ImageSpec,
     KeyPath,
     LoadBalancerSpec,
@@ -297,7 +298,28 @@ class _Loader:
             build_args={k: _build_arg(v) for k, v in raw["build_args"].items()},
             target=raw.get("target"),
             tag=tag,
+            secrets=tuple(self._secret(layered, (*at, "secrets", j), s) for j, s in enumerate(raw["secrets"])),
         )
+
+    def _secret(self, layered: _Layered, at: KeyPath, raw: Mapping[str, Any]) -> BuildSecret:
+        if ("env" in raw) == ("file" in raw):
+            raise self._error(
+                layered,
+                at,
+                f"build secret {raw['id']!r} needs exactly one of `env` or `file`",
+                fix="write `env: VARIABLE` to take the value from the environment, or `file: path` for a file",
+            )
+        if "env" in raw:
+            return BuildSecret(raw["id"], env=raw["env"])
+        path = self._inside(layered, (*at, "file"), self.folder / raw["file"], "build secret file")
+        if not path.is_file():
+            raise self._error(
+                layered,
+                (*at, "file"),
+                f"build secret file {path} {'is not a file' if path.exists() else 'does not exist'}",
+                fix=f"the path is relative to the spec file's folder ({self.folder})",
+            )
+        return BuildSecret(raw["id"], file=path)
 
     def _task_definition(self, layered: _Layered, value: Any, entry: KeyPath) -> TaskDefinitionSource:
         if value is None:

@@ -21,6 +21,15 @@ PLACEHOLDERS = ("git_sha", "git_short_sha", "run_number", "env")
 
 
 @dataclass(frozen=True)
+class BuildSecret:
+    """A BuildKit build secret: mounted for RUN --mount=type=secret,id=…, never in the image or its history."""
+
+    id: str
+    env: str | None = None  # the variable holding the value at build time
+    file: Path | None = None  # absolute, inside the workspace
+
+
+@dataclass(frozen=True)
 class ImageSpec:
     container: str
     repository: str
@@ -30,6 +39,7 @@ class ImageSpec:
     build_args: Mapping[str, str] = field(hash=False)
     target: str | None
     tag: str  # a template: see render_tag
+    secrets: tuple[BuildSecret, ...] = ()
 
 
 @dataclass(frozen=True)

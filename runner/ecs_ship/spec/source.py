@@ -93,6 +93,11 @@ _REFERENCE_BODY = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?-)(?P
 _SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|PRIVATE|CREDENTIAL|_KEY$", re.IGNORECASE)
 
 
+def looks_secret(name: str) -> bool:
+    """Whether a variable (or build argument) name holds a credential by convention."""
+    return _SECRET_NAME.search(name) is not None
+
+
 class _Secret(ValueError):
     def __init__(self, name: str) -> None:
         super().__init__(name)
@@ -117,7 +122,7 @@ def _expand(text: str, environ: Mapping[str, str]) -> str:
         ref = _REFERENCE_BODY.fullmatch(body)
         if ref is None:
             raise ValueError(f"invalid reference ${{{body}}} (a reference reads ${{NAME}} or ${{NAME:-default}})")
-        if _SECRET_NAME.search(ref["name"]):
+        if looks_secret(ref["name"]):
             raise _Secret(ref["name"])
         value = environ.get(ref["name"])
         if (ref["op"] == ":-" and not value) or (ref["op"] == "-" and value is None):
