@@ -166,6 +166,7 @@ def ship(
     cache_from: Sequence[str] = (),
     labels: Mapping[str, str] | None = None,
     cancel: threading.Event | None = None,
+    known_digest: str | None = None,
 ) -> ShippedImage:
     """Make sure `repository:tag` is in the registry (building and pushing only if it is not); return its digest.
 
@@ -173,7 +174,8 @@ def ship(
     needs neither a docker CLI nor an engine.
     """
     _, path = split_repository(spec.repository)
-    existing = registry.manifest_digest(path, tag)
+    # A digest the caller already read from the registry for this tag is not asked for again.
+    existing = known_digest or registry.manifest_digest(path, tag)
     if existing:
         log(f"{spec.repository}:{tag} is already in the registry ({existing}); not building it again")
         return ShippedImage(spec.container, spec.repository, tag, existing, built=False, pushed=False)

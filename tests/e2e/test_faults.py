@@ -129,15 +129,8 @@ class Case:
             },
         )
 
-    def deploy(
-        self,
-        *args: str,
-        trigger: str | None = None,
-        during: Callable[[subprocess.Popen[str]], None] | None = None,
-        timeout: float = 180,
-    ) -> StepRun:
-        """Run `ecs-ship deploy`; when a line containing `trigger` is printed, call `during` (once)."""
-        return self.run("deploy", *args, trigger=trigger, during=during, timeout=timeout)
+    def deploy(self, *args: str, **kw: Any) -> StepRun:
+        return self.run("deploy", *args, **kw)
 
     def run(
         self,
@@ -146,6 +139,7 @@ class Case:
         during: Callable[[subprocess.Popen[str]], None] | None = None,
         timeout: float = 180,
     ) -> StepRun:
+        """Run `ecs-ship ARGS`; when a line containing `trigger` is printed, call `during` (once)."""
         for name in ("out", "summary"):
             (self.tmp / name).write_text("")
         proc = subprocess.Popen(

@@ -11,7 +11,8 @@ import socket
 import socketserver
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Generic, TypeVar
 
 
@@ -100,3 +101,21 @@ class Restartable(Generic[S]):
         self.down()
         time.sleep(seconds)
         self.up()
+
+
+def reply(
+    handler: BaseHTTPRequestHandler,
+    code: int,
+    body: bytes,
+    content_type: str = "text/plain",
+    headers: Sequence[tuple[str, str]] = (),
+) -> None:
+    """A complete answer from a sandbox proxy itself (not relayed): status, headers, and the body unless HEAD."""
+    handler.send_response(code)
+    handler.send_header("Content-Type", content_type)
+    for name, value in headers:
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(body)

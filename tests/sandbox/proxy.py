@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
+from .loopback import reply
+
 Route = Callable[[list[str]], list[tuple[str, int]]]
 
 _HOP_BY_HOP = {
@@ -66,7 +68,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else None
         target = self.server.pick()
         if target is None:
-            self._reply(503, b"503 Service Temporarily Unavailable\n")
+            reply(self, 503, b"503 Service Temporarily Unavailable\n")
             return
         host, port = target
         conn = http.client.HTTPConnection(host, port, timeout=30)
@@ -77,7 +79,7 @@ class _Handler(BaseHTTPRequestHandler):
             resp = conn.getresponse()
             data = resp.read()
         except (OSError, http.client.HTTPException):
-            self._reply(502, b"502 Bad Gateway\n")
+            reply(self, 502, b"502 Bad Gateway\n")
             return
         finally:
             conn.close()
@@ -89,14 +91,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
-
-    def _reply(self, code: int, body: bytes) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _forward
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .loopback import CuttableServer, Restartable
+from .loopback import CuttableServer, Restartable, reply
 
 _UPLOAD = re.compile(r"^/v2/.+/blobs/uploads/")
 _MANIFEST = re.compile(r"^/v2/.+/manifests/[^/]+$")
@@ -184,7 +184,7 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 conn.connect()
             except OSError:
-                self._plain(502, b"registry unreachable behind the sandbox proxy\n")
+                reply(self, 502, b"registry unreachable behind the sandbox proxy\n")
                 return
             # Host is relayed untouched: the registry builds upload Location URLs from it, which must point
             # back at the proxy.
@@ -275,18 +275,4 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.dumps(
             {"errors": [{"code": "UNKNOWN", "message": "unknown error", "detail": "injected by the sandbox"}]}
         ).encode()
-        self.send_response(500, "Internal Server Error")
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Docker-Distribution-Api-Version", "registry/2.0")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _plain(self, code: int, body: bytes) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        reply(self, 500, body, "application/json; charset=utf-8", [("Docker-Distribution-Api-Version", "registry/2.0")])

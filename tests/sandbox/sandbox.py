@@ -153,7 +153,6 @@ class Sandbox:
         """Back to a healthy world: no AWS or registry fault, no slow start, registry and endpoint up."""
         self.ledger.clear_faults()
         self.sim_config.service_start_delay.clear()
-        self.sim_config.task_start_delay = 0.0
         if self.registry is not None:
             self.registry.faults.clear()
             if self.registry.process.poll() is not None:

@@ -819,6 +819,21 @@ class FakeRegistryAPI:
         return self.digests.pop(0)
 
 
+def test_ship_does_not_ask_again_for_a_digest_the_caller_read(tmp_path: Path) -> None:
+    registry = FakeRegistryAPI([])
+    shipped = image.ship(
+        image_spec(tmp_path),
+        "v1",
+        builder=lambda: LEGACY,
+        docker_client=None,
+        registry=registry,  # type: ignore[arg-type]
+        log=lambda _: None,
+        known_digest=DIGEST,
+    )
+    assert shipped.digest == DIGEST and not shipped.built
+    assert registry.asked == []
+
+
 def test_ship_existing_tag_is_not_built(tmp_path: Path) -> None:
     registry = FakeRegistryAPI([DIGEST])
     api = FakeDockerAPI()

@@ -98,6 +98,7 @@ def ship_images(ctx: Context, p: Prepared) -> dict[str, str]:
                 cache_from=[previous] if previous.startswith(img.repository) else [],
                 labels=job.labels,
                 cancel=ctx.cancel,
+                known_digest=job.digest,
             )
             ctx.shipped[(img.repository, tag)] = shipped
         ctx.out.line(f"image for {img.container}: {shipped.ref}", label)
