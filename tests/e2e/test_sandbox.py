@@ -535,18 +535,29 @@ def test_registry_pause_refuses_connections_then_serves_the_same_images(sandbox:
 # isolation and cleanup
 # --------------------------------------------------------------------------------------------
 def test_tasks_run_on_host_network_bound_to_loopback(sandbox: Sandbox, make_world: Callable[..., World]) -> None:
-    make_world()
+    # Only this world's tasks: the sandbox is shared by the session, and another test's
+    # task may be starting late, crashing or stopping right now (not listening at all).
+    w = make_world()
+    c = sandbox.clients()
+    task_arns = c["ecs"].list_tasks(cluster=w.cluster, serviceName=w.service)["taskArns"]
+    assert task_arns
+    assert [s for s, _, _ in targets(c["elbv2"], w).values()] == ["healthy"]  # so it listens now
     assert sandbox.docker is not None
-    ours = sandbox.docker.containers.list(filters={"label": LABEL})
+    ours = [
+        container
+        for arn in task_arns
+        for container in sandbox.docker.containers.list(filters={"label": f"{LABEL}.task={arn}"})
+    ]
     assert ours
     for container in ours:
         assert container.attrs["HostConfig"]["NetworkMode"] == "host"
     ports = set()
-    for c in ours:
-        env = dict(item.split("=", 1) for item in c.attrs["Config"]["Env"])
+    for container in ours:
+        env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
         ports.add(int(env["PORT"]))  # every hello container is told its port
-    assert ports
+    assert ports == set(targets(c["elbv2"], w))
     listening = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    listening += Path("/proc/net/tcp6").read_text().splitlines()[1:]
     local = [line.split()[1] for line in listening if line.split()[3] == "0A"]  # 0A = LISTEN
     for port in ports:
         bound = [addr for addr in local if int(addr.split(":")[1], 16) == port]
