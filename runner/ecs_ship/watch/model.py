@@ -1,0 +1,113 @@
+"""The plain data a watch works on: what the ECS and ELBv2 APIs said at one poll, and what is wanted of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCALE_IN = "Scaling activity initiated by"
+
+
+@dataclass(frozen=True)
+class DeploymentState:
+    id: str
+    status: str
+    task_definition: str
+    desired: int
+    running: int
+    pending: int
+    failed: int
+    rollout_state: str | None
+    rollout_reason: str | None
+    created_at: float | None = None
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    name: str
+    last_status: str
+    exit_code: int | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class TaskState:
+    arn: str
+    last_status: str
+    desired_status: str
+    started_by: str
+    task_definition: str
+    stopped_reason: str | None
+    stop_code: str | None
+    started_at: float | None
+    ip: str | None
+    ports: frozenset[int]
+    containers: tuple[ContainerState, ...]
+
+    @property
+    def id(self) -> str:
+        return self.arn.rsplit("/", 1)[-1]
+
+    @property
+    def failed(self) -> bool:
+        """Stopped for a reason other than ECS scaling it in after a newer deployment took over."""
+        return self.desired_status == "STOPPED" and not (self.stopped_reason or "").startswith(SCALE_IN)
+
+
+@dataclass(frozen=True)
+class TargetState:
+    target_group: str
+    id: str
+    port: int
+    state: str
+    reason: str | None
+    description: str | None
+
+    @property
+    def tg_name(self) -> str:
+        parts = self.target_group.split("/")
+        return parts[-2] if len(parts) >= 3 else self.target_group
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    at: float
+    message: str
+
+
+@dataclass(frozen=True)
+class LoadBalancerBinding:
+    target_group: str
+    container: str
+    container_port: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    at: float
+    deployments: tuple[DeploymentState, ...]
+    tasks: tuple[TaskState, ...]  # tasks started by the watched deployment, running or stopped
+    targets: tuple[TargetState, ...]  # every target of every target group of the service
+    events: tuple[Event, ...]  # newest first, as ECS returns them
+    grace_period: int
+
+
+@dataclass(frozen=True)
+class Goal:
+    deployment_id: str
+    until: str  # serving | stable
+    load_balancers: tuple[LoadBalancerBinding, ...]
+
+    @property
+    def target_groups(self) -> list[str]:
+        """Each target group once, even when two containers (or ports) of the task register in it."""
+        return list(dict.fromkeys(lb.target_group for lb in self.load_balancers))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: str  # waiting | serving | stable | failed
+    reason: str = ""
+    # The task definition of the deployment that took over from ours (another run, a person, or ECS's own
+    # circuit-breaker rollback): rolling back over it could undo someone else's newer deploy.
+    superseded_by: str | None = None

@@ -1,0 +1,158 @@
+"""The watcher: polls until a verdict, prints what changed, and gathers the diagnosis of a failure."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .model import Goal, Snapshot, TargetState, TaskState, Verdict
+from .reader import Reader
+from .rolling import assess, describe_target, describe_task_failure, own_tasks, targets_of
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    verdict: Verdict
+    milestones: dict[str, float]  # name -> seconds since the watch began
+    diagnosis: list[str]
+    last: Snapshot | None
+
+
+@dataclass
+class Watcher:
+    reader: Reader
+    goal: Goal
+    timeout: float
+    interval: float
+    say: Callable[[str], None]
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    log_tail: Callable[[TaskState], list[str]] | None = None
+    jitter: Callable[[], float] = field(default_factory=lambda: random.Random().random)
+    since: float | None = None  # only events after this time are news
+    progress: Callable[[str], None] | None = None  # a live one-line status, for terminals
+    # Unhealthy targets seen while watching: ECS may stop the task (and drain its target) before the next
+    # poll, and the diagnosis must still name the reason code.
+    unhealthy_seen: dict[tuple[str, str, int], TargetState] = field(default_factory=dict, init=False, repr=False)
+
+    def run(self) -> Outcome:
+        try:
+            return self._run()
+        finally:
+            if self.progress is not None:
+                self.progress("")  # the status line must not outlive the watch
+
+    def _run(self) -> Outcome:
+        start = self.clock()
+        since = self.since if self.since is not None else start
+        seen_events: set[str] = set()
+        tasks_seen: dict[str, str] = {}
+        targets_seen: dict[tuple[str, str, int], str] = {}
+        deployment_line = ""
+        milestones: dict[str, float] = {}
+        last: Snapshot | None = None
+        while True:
+            snap = self.reader.snapshot(self.goal)
+            last = snap
+            for e in reversed(snap.events):
+                if e.id not in seen_events:
+                    seen_events.add(e.id)
+                    if e.at >= since - 1:
+                        self.say(f"event: {e.message}")
+            ours = next((d for d in snap.deployments if d.id == self.goal.deployment_id), None)
+            if ours is not None:
+                line = (
+                    f"deployment {ours.id}: {ours.rollout_state or ours.status}, running {ours.running}/"
+                    f"{ours.desired}, pending {ours.pending}, failed {ours.failed}"
+                )
+                if line != deployment_line:
+                    deployment_line = line
+                    self.say(line)
+            for t in snap.tasks:
+                if tasks_seen.get(t.arn) != t.last_status:
+                    before = tasks_seen.get(t.arn)
+                    tasks_seen[t.arn] = t.last_status
+                    arrow = f"{before} -> {t.last_status}" if before else t.last_status
+                    self.say(f"task {t.id}: {arrow}")
+                    if t.last_status == "RUNNING":
+                        milestones.setdefault("first task running", snap.at - start)
+                for tg in targets_of(t, self.goal, snap.targets):
+                    key = (tg.target_group, tg.id, tg.port)
+                    if tg.state == "unhealthy":
+                        self.unhealthy_seen[key] = tg
+                    desc = tg.state + (f" ({tg.reason})" if tg.reason else "")
+                    if targets_seen.get(key) != desc:
+                        targets_seen[key] = desc
+                        self.say(f"target {tg.id}:{tg.port} in {tg.tg_name}: {desc}")
+
+            verdict = assess(snap, self.goal)
+            if self.progress is not None:
+                self.progress(self.status_line(snap, verdict, snap.at - start))
+            if verdict.kind in ("serving", "stable"):
+                if "serving" not in milestones:
+                    milestones["serving"] = snap.at - start
+                    self.say(f"serving: every new task is healthy in its target groups ({milestones['serving']:.1f}s)")
+                if verdict.kind == "stable" and "stable" not in milestones:
+                    milestones["stable"] = snap.at - start
+                    self.say(f"stable: the old deployment is drained ({milestones['stable']:.1f}s)")
+                if self.goal.until == "serving" or verdict.kind == "stable":
+                    return Outcome(True, verdict, milestones, [], last)
+            if verdict.kind == "failed":
+                return Outcome(False, verdict, milestones, self.diagnose(snap, verdict, since), last)
+            elapsed = self.clock() - start
+            if elapsed >= self.timeout:
+                want = "stable" if self.goal.until == "stable" and "serving" in milestones else "serving"
+                timed_out = Verdict(
+                    "failed", f"timed out after {self.timeout:.0f}s waiting for the deployment to be {want}"
+                )
+                return Outcome(False, timed_out, milestones, self.diagnose(snap, timed_out, since), last)
+            # Jitter spreads the polls of parallel deploys; the interval bounds the API rate.
+            delay = self.interval * (0.8 + 0.4 * self.jitter())
+            self.sleep(min(delay, max(0.0, self.timeout - elapsed)))
+
+    def status_line(self, snap: Snapshot, verdict: Verdict, elapsed: float) -> str:
+        ours = next((d for d in snap.deployments if d.id == self.goal.deployment_id), None)
+        mine = [t for t in own_tasks(snap, self.goal) if t.desired_status == "RUNNING"]
+        targets = [tg for t in mine for tg in targets_of(t, self.goal, snap.targets)]
+        healthy = sum(1 for tg in targets if tg.state == "healthy")
+        running = f"{ours.running}/{ours.desired}" if ours else "?"
+        return (
+            f"… {elapsed:5.1f}s  {verdict.kind:8} tasks running {running}  targets healthy {healthy}/"
+            f"{max(len(targets), ours.desired if ours else 0)}  deployments {len(snap.deployments)}"
+        )
+
+    def diagnose(self, snap: Snapshot, verdict: Verdict, since: float) -> list[str]:
+        lines: list[str] = [verdict.reason]
+        mine = own_tasks(snap, self.goal)
+        for t in [t for t in mine if t.failed][:3]:
+            if describe_task_failure(t) != verdict.reason:
+                lines.append(describe_task_failure(t))
+            if self.log_tail is not None:
+                tail = self.log_tail(t)
+                if tail:
+                    lines.append(f"last log lines of task {t.id}:")
+                    lines += [f"  {line}" for line in tail]
+        for t in mine:
+            for tg in targets_of(t, self.goal, snap.targets):
+                if tg.state != "healthy":
+                    text = describe_target(tg)
+                    if text not in lines:
+                        lines.append(text)
+        for tg in self.unhealthy_seen.values():
+            text = describe_target(tg)
+            if text not in lines:
+                lines.append(text)
+        ours = next((d for d in snap.deployments if d.id == self.goal.deployment_id), None)
+        if ours is not None:
+            lines.append(
+                f"deployment {ours.id}: rollout {ours.rollout_state}, running {ours.running}/{ours.desired}, "
+                f"failed tasks {ours.failed}"
+            )
+        recent = [e.message for e in snap.events if e.at >= since - 1][:5]
+        if recent:
+            lines.append("recent service events:")
+            lines += [f"  {m}" for m in recent]
+        return lines

@@ -1,0 +1,145 @@
+"""Reads one snapshot per poll from the ECS and ELBv2 APIs, and turns their answers into plain data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from ..aws import Clients
+from ..errors import DeployError
+from .model import (
+    ContainerState,
+    DeploymentState,
+    Event,
+    Goal,
+    LoadBalancerBinding,
+    Snapshot,
+    TargetState,
+    TaskState,
+)
+
+
+def _ts(value: Any) -> float | None:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, (int, float)):
+        return float(value)
+    return None
+
+
+def parse_deployment(d: Mapping[str, Any]) -> DeploymentState:
+    return DeploymentState(
+        id=str(d["id"]),
+        status=str(d.get("status", "")),
+        task_definition=str(d.get("taskDefinition", "")),
+        desired=int(d.get("desiredCount", 0)),
+        running=int(d.get("runningCount", 0)),
+        pending=int(d.get("pendingCount", 0)),
+        failed=int(d.get("failedTasks", 0)),
+        rollout_state=d.get("rolloutState"),
+        rollout_reason=d.get("rolloutStateReason"),
+        created_at=_ts(d.get("createdAt")),
+    )
+
+
+def parse_task(t: Mapping[str, Any], load_balanced: set[str]) -> TaskState:
+    ip = None
+    for att in t.get("attachments") or []:
+        for detail in att.get("details") or []:
+            if detail.get("name") == "privateIPv4Address":
+                ip = detail.get("value")
+    for c in t.get("containers") or []:
+        for ni in c.get("networkInterfaces") or []:
+            ip = ip or ni.get("privateIpv4Address")
+    ports: set[int] = set()
+    for c in t.get("containers") or []:
+        if load_balanced and c.get("name") not in load_balanced:
+            continue
+        for b in c.get("networkBindings") or []:
+            for key in ("hostPort", "containerPort"):
+                if b.get(key):
+                    ports.add(int(b[key]))
+    return TaskState(
+        arn=str(t["taskArn"]),
+        last_status=str(t.get("lastStatus", "")),
+        desired_status=str(t.get("desiredStatus", "")),
+        started_by=str(t.get("startedBy", "")),
+        task_definition=str(t.get("taskDefinitionArn", "")),
+        stopped_reason=t.get("stoppedReason"),
+        stop_code=t.get("stopCode"),
+        started_at=_ts(t.get("startedAt")),
+        ip=ip,
+        ports=frozenset(ports),
+        containers=tuple(
+            ContainerState(
+                name=str(c.get("name", "")),
+                last_status=str(c.get("lastStatus", "")),
+                exit_code=c.get("exitCode"),
+                reason=c.get("reason"),
+            )
+            for c in t.get("containers") or []
+        ),
+    )
+
+
+def bindings_of(service: Mapping[str, Any]) -> tuple[LoadBalancerBinding, ...]:
+    return tuple(
+        LoadBalancerBinding(
+            str(lb["targetGroupArn"]), str(lb.get("containerName", "")), int(lb.get("containerPort", 0))
+        )
+        for lb in service.get("loadBalancers") or []
+        if lb.get("targetGroupArn")
+    )
+
+
+class Reader:
+    """Reads one snapshot per poll: describe_services, list+describe the deployment's tasks, target health."""
+
+    def __init__(self, clients: Clients, cluster: str, service: str, clock: Callable[[], float]) -> None:
+        self.clients = clients
+        self.cluster = cluster
+        self.service = service
+        self.clock = clock
+
+    def snapshot(self, goal: Goal) -> Snapshot:
+        resp = self.clients.ecs.describe_services(cluster=self.cluster, services=[self.service])
+        if not resp.get("services"):
+            raise DeployError(f"failed to describe service {self.service} in cluster {self.cluster}: it is gone")
+        svc = resp["services"][0]
+        arns: list[str] = []
+        for status in ("RUNNING", "STOPPED"):
+            arns += self.clients.ecs.list_tasks(
+                cluster=self.cluster, startedBy=goal.deployment_id, desiredStatus=status
+            ).get("taskArns", [])
+        tasks: list[TaskState] = []
+        load_balanced = {lb.container for lb in goal.load_balancers}
+        for i in range(0, len(arns), 100):
+            resp = self.clients.ecs.describe_tasks(cluster=self.cluster, tasks=arns[i : i + 100])
+            tasks += [parse_task(t, load_balanced) for t in resp.get("tasks", [])]
+        targets: list[TargetState] = []
+        for tg in goal.target_groups:
+            resp = self.clients.elbv2.describe_target_health(TargetGroupArn=tg)
+            for d in resp.get("TargetHealthDescriptions", []):
+                th = d.get("TargetHealth") or {}
+                targets.append(
+                    TargetState(
+                        target_group=tg,
+                        id=str(d["Target"]["Id"]),
+                        port=int(d["Target"].get("Port", 0)),
+                        state=str(th.get("State", "")),
+                        reason=th.get("Reason"),
+                        description=th.get("Description"),
+                    )
+                )
+        return Snapshot(
+            at=self.clock(),
+            deployments=tuple(parse_deployment(d) for d in svc.get("deployments", [])),
+            tasks=tuple(tasks),
+            targets=tuple(targets),
+            events=tuple(
+                Event(str(e.get("id", "")), _ts(e.get("createdAt")) or 0.0, str(e.get("message", "")))
+                for e in svc.get("events", [])
+            ),
+            grace_period=int(svc.get("healthCheckGracePeriodSeconds") or 0),
+        )
