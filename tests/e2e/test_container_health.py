@@ -226,3 +226,6 @@ def test_service_of_more_than_100_tasks(sandbox: Sandbox, hello: HelloImages, ma
     svc = service_of(sandbox, w)
     assert svc["taskDefinition"].endswith(":2") and svc["runningCount"] == 101
     assert "running 101/101" in run.out
+    status = ecs_ship(sandbox, "status", "--spec", str(app.spec))
+    assert status.code == 0, status.text
+    assert status.out.count(" RUNNING ") == 101  # every task, past the first page
