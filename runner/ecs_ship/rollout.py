@@ -54,7 +54,7 @@ def watch_deployment(
     since: float,
 ) -> watch.Outcome:
     """Follow one deployment; `service` is a describe_services entry already read (its target groups)."""
-    goal = watch.Goal(deployment_id, svc.wait.until, watch.bindings_of(service))
+    goal = watch.Goal(deployment_id, svc.wait.until, watch.bindings_of(service), watch.checks_of(task_definition))
     watcher = watch.Watcher(
         reader=watch.Reader(clients, svc.cluster, svc.service, ctx.clock),
         goal=goal,

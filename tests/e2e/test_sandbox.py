@@ -82,7 +82,7 @@ def test_new_revision_rolls_out_with_no_failed_request(
             if not states or states[-1] != state:
                 states.append(state)
         if new_task is None:
-            arns = ecs.list_tasks(cluster=w.cluster, serviceName=w.service, startedBy=deps[0]["id"])["taskArns"]
+            arns = ecs.list_tasks(cluster=w.cluster, startedBy=deps[0]["id"])["taskArns"]
             new_task = arns[0] if arns else None
         if new_task is not None:
             st = ecs.describe_tasks(cluster=w.cluster, tasks=[new_task])["tasks"][0]["lastStatus"]
@@ -226,10 +226,15 @@ def test_crash_at_start_reports_exit_code_and_logs(
     ]["deployments"][0]["id"]
 
     def crashed() -> list[dict[str, Any]]:
-        arns = ecs.list_tasks(cluster=w.cluster, startedBy=dep_id, desiredStatus="STOPPED")["taskArns"]
+        # startedBy must be the only filter, and alone it lists running tasks: find stopped ones by service.
+        arns = ecs.list_tasks(cluster=w.cluster, serviceName=w.service, desiredStatus="STOPPED")["taskArns"]
         if not arns:
             return []
-        return [t for t in ecs.describe_tasks(cluster=w.cluster, tasks=arns)["tasks"] if t["lastStatus"] == "STOPPED"]
+        return [
+            t
+            for t in ecs.describe_tasks(cluster=w.cluster, tasks=arns)["tasks"]
+            if t["lastStatus"] == "STOPPED" and t["startedBy"] == dep_id
+        ]
 
     tasks = poll(crashed, bool, 60, "a crashed task")
     task = tasks[0]

@@ -13,6 +13,7 @@ tasks, ``update_service`` edits ``deployments[0]`` in place, every target reads 
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import threading
@@ -26,9 +27,11 @@ from urllib.parse import parse_qs
 from wsgiref.types import StartResponse, WSGIEnvironment
 from xml.sax.saxutils import escape
 
+from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
+from moto.ecs.exceptions import InvalidParameterException
 from moto.elbv2 import models as elbv2_models
 from moto.logs import models as logs_models
 from moto.moto_server.werkzeug_app import (
@@ -472,6 +475,7 @@ def _install_patches(world: MotoWorld) -> None:
         return result
 
     resp_cls.create_service = create_service_response  # type: ignore[method-assign]
+    resp_cls.list_tasks = list_tasks_response  # type: ignore[method-assign]
 
     elb_cls = elbv2_models.ELBv2Backend
     orig_health = elb_cls.describe_target_health
@@ -504,6 +508,48 @@ def _install_patches(world: MotoWorld) -> None:
 
     elb_cls.describe_target_health = describe_target_health  # type: ignore[method-assign]
     elb_cls.create_load_balancer = create_load_balancer  # type: ignore[method-assign]
+
+
+# ListTasks per the API reference: at most 100 ARNs a page (maxResults 1-100, default 100) with an opaque
+# nextToken, and startedBy only on its own ("it must be the only filter that you use"). moto pages nothing and
+# accepts any mix.
+_LIST_TASKS_FILTERS = ("containerInstance", "family", "serviceName", "desiredStatus", "launchType")
+
+
+def list_tasks_response(self: Any) -> ActionResult:
+    started_by = self._get_param("startedBy")
+    others = [name for name in _LIST_TASKS_FILTERS if self._get_param(name)]
+    if started_by and others:
+        raise InvalidParameterException(
+            f"startedBy must be the only filter when it is specified; also given: {', '.join(others)}."
+        )
+    max_results = self._get_param("maxResults")
+    size = 100 if max_results is None else int(max_results)
+    if not 1 <= size <= 100:
+        raise InvalidParameterException("maxResults must be between 1 and 100.")
+    tasks = self.ecs_backend.list_tasks(
+        self._get_param("cluster", "default"),
+        self._get_param("containerInstance"),
+        self._get_param("family"),
+        started_by,
+        self._get_param("serviceName"),
+        self._get_param("desiredStatus"),
+    )
+    arns = sorted(t.task_arn for t in tasks)
+    token = self._get_param("nextToken")
+    start = 0
+    if token:
+        try:
+            after = base64.urlsafe_b64decode(token.encode()).decode()
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidParameterException("Invalid nextToken.") from None
+        # Resume after the last ARN served, so tasks that came or went since do not shift the pages.
+        start = next((i for i, arn in enumerate(arns) if arn > after), len(arns))
+    page = arns[start : start + size]
+    body: dict[str, Any] = {"taskArns": page}
+    if start + size < len(arns):
+        body["nextToken"] = base64.urlsafe_b64encode(page[-1].encode()).decode()
+    return ActionResult(body)
 
 
 # --------------------------------------------------------------------------------------------

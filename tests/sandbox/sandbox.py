@@ -149,6 +149,12 @@ class Sandbox:
         """Tasks of `service` wait `seconds` after their image is pulled before their containers start."""
         self.sim_config.service_start_delay[service] = seconds
 
+    def interrupt_task(self, task_arn: str, stop_code: str = "SpotInterruption") -> None:
+        """Take a running task away as a Spot interruption (or a host's TerminationNotice) would."""
+        assert self.simulator is not None, "sandbox not started"
+        if not self.simulator.interrupt(task_arn, stop_code):
+            raise ValueError(f"task {task_arn} is not running in the sandbox")
+
     def clear_faults(self) -> None:
         """Back to a healthy world: no AWS or registry fault, no slow start, registry and endpoint up."""
         self.ledger.clear_faults()

@@ -23,7 +23,7 @@ import docker
 import docker.errors
 import requests
 
-from . import services
+from . import container_health, services
 from .hosts import HostsFile
 from .images import split_repo_tag
 from .ledger import Ledger
@@ -103,6 +103,7 @@ class Task:
     key: ServiceKey
     deployment_id: str
     ports: dict[str, int]
+    checks: dict[str, bool] = field(default_factory=dict)  # containers with a health check -> essential
     targets: list[Target] = field(default_factory=list)
     started_mono: float | None = None
     draining_until: float | None = None
@@ -225,6 +226,19 @@ class Simulator:
             state.steady = False
             self._publish(state)
 
+    def interrupt(self, task_arn: str, stop_code: str) -> bool:
+        """Take a running task away as its capacity going away would (a fault): stopped with the code and
+        reason ECS writes, not counted as a failed task; the scheduler replaces it."""
+        with self.world.lock:
+            for state in self.services.values():
+                for t in state.tasks:
+                    if t.arn == task_arn and t.live:
+                        self._stop_task(t, container_health.INTERRUPTIONS[stop_code], stop_code, drain=False)
+                        self.ledger.fact("task_interrupted", t.arn, stop_code)
+                        self._publish(state)
+                        return True
+        return False
+
     def on_stop_task(self, task_arn: str, reason: str) -> bool:
         for state in self.services.values():
             for t in state.tasks:
@@ -334,6 +348,13 @@ class Simulator:
                     f"(target-group {bad.tg.arn}).",
                 )
 
+        # Essential containers UNHEALTHY by their own checks past the grace period: ECS replaces the task.
+        for t in state.tasks:
+            past_grace = t.started_mono is not None and now - t.started_mono >= view.grace_period
+            if t.live and past_grace and t.moto.health_status == "UNHEALTHY":
+                self._fail_task(state, t, container_health.FAILED_REASON, "ServiceSchedulerInitiated")
+                self._event(key, f"(service {key.name}) (task {t.short_id}) failed container health checks.")
+
         # Circuit breaker.
         if (
             view.circuit_breaker["enable"]
@@ -440,6 +461,9 @@ class Simulator:
     def _serving(self, t: Task, view: ServiceView) -> bool:
         if t.moto.last_status != "RUNNING" or not t.live:
             return False
+        # With container health checks, ECS counts a task toward the rollout only once it is HEALTHY.
+        if any(t.checks.values()) and t.moto.health_status != "HEALTHY":
+            return False
         if view.load_balancers:
             return bool(t.targets) and all(x.state == "healthy" for x in t.targets)
         return True
@@ -465,7 +489,10 @@ class Simulator:
         containers = [(c["name"], c.get("image", ""), bool(c.get("essential", True))) for c in td.container_definitions]
         moto_task = SimTask(service=view, task_definition_arn=td.arn, started_by=dep.id, containers=containers)
         ports = {c["name"]: self._free_port() for c in td.container_definitions if c.get("portMappings")}
-        task = Task(moto=moto_task, key=key, deployment_id=dep.id, ports=ports)
+        checks = {
+            c["name"]: bool(c.get("essential", True)) for c in td.container_definitions if container_health.has_check(c)
+        }
+        task = Task(moto=moto_task, key=key, deployment_id=dep.id, ports=ports, checks=checks)
         state.tasks.append(task)
         self.world.put_task(key.region, moto_task)
         th = threading.Thread(
@@ -543,6 +570,7 @@ class Simulator:
                     working_dir=d.get("workingDirectory"),
                     environment=env,
                     network_mode="host",
+                    healthcheck=container_health.docker_healthcheck(d, self.config.health_time_scale),
                     name=f"ecs-sim-{key.cluster}-{task.short_id[:12]}-{name}",
                     labels={LABEL: "1", f"{LABEL}.run": self.config.run_label, f"{LABEL}.task": task.arn},
                 )
@@ -627,6 +655,8 @@ class Simulator:
                     status, code = "exited", 137
                 else:
                     status, code = c.status, int(c.attrs["State"].get("ExitCode", 0))
+                    if name in task.checks and status == "running":
+                        self._note_health(task, name, container_health.container_health(c.attrs))
                 if status in ("exited", "dead"):
                     exited.add(name)
                     with self.world.lock:
@@ -640,6 +670,16 @@ class Simulator:
                                 self._fail_task(
                                     state, task, "Essential container in task exited", "EssentialContainerExited"
                                 )
+
+    def _note_health(self, task: Task, name: str, health: str) -> None:
+        with self.world.lock:
+            for mc in task.moto.containers:
+                if mc.name == name and mc.health_status != health:
+                    mc.health_status = health
+                    self.ledger.fact("container_health", task.arn, f"{name} {health}")
+            task.moto.health_status = container_health.task_health(
+                (c.essential, c.name in task.checks, c.health_status) for c in task.moto.containers
+            )
 
     def _teardown(self, started: dict[str, Any]) -> dict[str, int]:
         codes: dict[str, int] = {}

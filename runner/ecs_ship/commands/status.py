@@ -27,9 +27,11 @@ def execute(ctx: Context, svc: ServiceSpec) -> None:
             f"rollout {d.get('rolloutState')} running {d.get('runningCount')}/{d.get('desiredCount')} "
             f"failed {d.get('failedTasks', 0)}"
         )
-    arns = clients.ecs.list_tasks(cluster=svc.cluster, serviceName=svc.service).get("taskArns", [])
-    if arns:
-        for t in clients.ecs.describe_tasks(cluster=svc.cluster, tasks=arns[:100]).get("tasks", []):
+    # ListTasks pages at 100 and DescribeTasks takes at most 100 ARNs: a large service needs both loops.
+    pages = clients.ecs.get_paginator("list_tasks").paginate(cluster=svc.cluster, serviceName=svc.service)
+    arns = [arn for page in pages for arn in page.get("taskArns", [])]
+    for i in range(0, len(arns), 100):
+        for t in clients.ecs.describe_tasks(cluster=svc.cluster, tasks=arns[i : i + 100]).get("tasks", []):
             out(
                 f"  task {rev(t['taskArn'])} {t.get('lastStatus')} "
                 f"{rev(t.get('taskDefinitionArn'))} (deployment {t.get('startedBy', '?')})"

@@ -11,6 +11,7 @@ by its own tasks' health, never by the service's aggregate counts, which include
 
 from .logs import log_tail_reader
 from .model import (
+    ContainerCheck,
     ContainerState,
     DeploymentState,
     Event,
@@ -22,10 +23,20 @@ from .model import (
     Verdict,
 )
 from .poller import Outcome, Watcher
-from .reader import Reader, bindings_of, parse_deployment, parse_task
-from .rolling import assess, describe_target, describe_task_failure, own_tasks, targets_of
+from .reader import Reader, bindings_of, checks_of, parse_deployment, parse_task
+from .rolling import (
+    assess,
+    benign_stop,
+    describe_target,
+    describe_task_failure,
+    is_failure,
+    own_tasks,
+    serves,
+    targets_of,
+)
 
 __all__ = [
+    "ContainerCheck",
     "ContainerState",
     "DeploymentState",
     "Event",
@@ -39,12 +50,16 @@ __all__ = [
     "Verdict",
     "Watcher",
     "assess",
+    "benign_stop",
     "bindings_of",
+    "checks_of",
     "describe_target",
     "describe_task_failure",
+    "is_failure",
     "log_tail_reader",
     "own_tasks",
     "parse_deployment",
     "parse_task",
+    "serves",
     "targets_of",
 ]

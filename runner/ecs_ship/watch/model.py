@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCALE_IN = "Scaling activity initiated by"
-
 
 @dataclass(frozen=True)
 class DeploymentState:
@@ -27,6 +25,7 @@ class ContainerState:
     last_status: str
     exit_code: int | None
     reason: str | None
+    health_status: str = "UNKNOWN"  # HEALTHY | UNHEALTHY | UNKNOWN (also: no health check defined)
 
 
 @dataclass(frozen=True)
@@ -42,15 +41,13 @@ class TaskState:
     ip: str | None
     ports: frozenset[int]
     containers: tuple[ContainerState, ...]
+    # ECS's verdict from the essential containers' health checks: UNKNOWN while they are evaluated or when
+    # none is defined.
+    health_status: str = "UNKNOWN"
 
     @property
     def id(self) -> str:
         return self.arn.rsplit("/", 1)[-1]
-
-    @property
-    def failed(self) -> bool:
-        """Stopped for a reason other than ECS scaling it in after a newer deployment took over."""
-        return self.desired_status == "STOPPED" and not (self.stopped_reason or "").startswith(SCALE_IN)
 
 
 @dataclass(frozen=True)
@@ -83,6 +80,16 @@ class LoadBalancerBinding:
 
 
 @dataclass(frozen=True)
+class ContainerCheck:
+    """A container health check of the task definition: what ECS runs in the container, and whether it
+    decides the task's health (only essential containers do)."""
+
+    container: str
+    command: str
+    essential: bool
+
+
+@dataclass(frozen=True)
 class Snapshot:
     at: float
     deployments: tuple[DeploymentState, ...]
@@ -97,6 +104,11 @@ class Goal:
     deployment_id: str
     until: str  # serving | stable
     load_balancers: tuple[LoadBalancerBinding, ...]
+    health_checks: tuple[ContainerCheck, ...] = ()
+
+    @property
+    def essential_checks(self) -> list[ContainerCheck]:
+        return [c for c in self.health_checks if c.essential]
 
     @property
     def target_groups(self) -> list[str]:

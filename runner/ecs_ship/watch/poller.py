@@ -9,7 +9,18 @@ from dataclasses import dataclass, field
 
 from .model import Goal, Snapshot, TargetState, TaskState, Verdict
 from .reader import Reader
-from .rolling import assess, describe_target, describe_task_failure, own_tasks, targets_of
+from .rolling import (
+    assess,
+    benign_stop,
+    describe_target,
+    describe_task_failure,
+    describe_unhealthy_task,
+    is_failure,
+    own_tasks,
+    serves,
+    serving_means,
+    targets_of,
+)
 
 
 @dataclass
@@ -50,10 +61,17 @@ class Watcher:
         since = self.since if self.since is not None else start
         seen_events: set[str] = set()
         tasks_seen: dict[str, str] = {}
+        health_seen: dict[str, str] = {}
+        stops_told: set[str] = set()
         targets_seen: dict[tuple[str, str, int], str] = {}
         deployment_line = ""
         milestones: dict[str, float] = {}
         last: Snapshot | None = None
+        if not self.goal.target_groups and not self.goal.essential_checks:
+            self.say(
+                "the service has no load balancer and its task definition no container health check: "
+                "a RUNNING task counts as serving"
+            )
         while True:
             snap = self.reader.snapshot(self.goal)
             last = snap
@@ -79,6 +97,13 @@ class Watcher:
                     self.say(f"task {t.id}: {arrow}")
                     if t.last_status == "RUNNING":
                         milestones.setdefault("first task running", snap.at - start)
+                benign = benign_stop(t) if t.desired_status == "STOPPED" else None
+                if benign and t.arn not in stops_told:
+                    stops_told.add(t.arn)
+                    self.say(f"task {t.id} stopped, {benign}: not a failure of the new revision; ECS replaces it")
+                if self.goal.essential_checks and health_seen.get(t.arn, "UNKNOWN") != t.health_status:
+                    health_seen[t.arn] = t.health_status
+                    self.say(f"task {t.id}: container health {t.health_status}")
                 for tg in targets_of(t, self.goal, snap.targets):
                     key = (tg.target_group, tg.id, tg.port)
                     if tg.state == "unhealthy":
@@ -94,7 +119,7 @@ class Watcher:
             if verdict.kind in ("serving", "stable"):
                 if "serving" not in milestones:
                     milestones["serving"] = snap.at - start
-                    self.say(f"serving: every new task is healthy in its target groups ({milestones['serving']:.1f}s)")
+                    self.say(f"serving: every new task is {serving_means(self.goal)} ({milestones['serving']:.1f}s)")
                 if verdict.kind == "stable" and "stable" not in milestones:
                     milestones["stable"] = snap.at - start
                     self.say(f"stable: the old deployment is drained ({milestones['stable']:.1f}s)")
@@ -127,9 +152,16 @@ class Watcher:
     def diagnose(self, snap: Snapshot, verdict: Verdict, since: float) -> list[str]:
         lines: list[str] = [verdict.reason]
         mine = own_tasks(snap, self.goal)
-        for t in [t for t in mine if t.failed][:3]:
-            if describe_task_failure(t) != verdict.reason:
-                lines.append(describe_task_failure(t))
+        # Running but not serving: an app's own last lines usually say why its checks fail.
+        ailing = [
+            t
+            for t in mine
+            if t.last_status == "RUNNING" and t.desired_status == "RUNNING" and not serves(t, self.goal, snap.targets)
+        ]
+        for t in ([t for t in mine if is_failure(t)] + ailing)[:3]:
+            text = describe_task_failure(t, self.goal) if is_failure(t) else describe_unhealthy_task(t, self.goal)
+            if text != verdict.reason and not (t in ailing and t.health_status != "UNHEALTHY"):
+                lines.append(text)
             if self.log_tail is not None:
                 tail = self.log_tail(t)
                 if tail:

@@ -9,6 +9,7 @@ from typing import Any
 from ..aws import Clients
 from ..errors import DeployError
 from .model import (
+    ContainerCheck,
     ContainerState,
     DeploymentState,
     Event,
@@ -77,9 +78,24 @@ def parse_task(t: Mapping[str, Any], load_balanced: set[str]) -> TaskState:
                 last_status=str(c.get("lastStatus", "")),
                 exit_code=c.get("exitCode"),
                 reason=c.get("reason"),
+                health_status=str(c.get("healthStatus") or "UNKNOWN"),
             )
             for c in t.get("containers") or []
         ),
+        health_status=str(t.get("healthStatus") or "UNKNOWN"),
+    )
+
+
+def checks_of(task_definition: Mapping[str, Any]) -> tuple[ContainerCheck, ...]:
+    """The container health checks a task definition asks ECS to run (``essential`` defaults to true)."""
+    return tuple(
+        ContainerCheck(
+            container=str(c.get("name", "")),
+            command=" ".join(str(x) for x in c["healthCheck"]["command"]),
+            essential=bool(c.get("essential", True)),
+        )
+        for c in task_definition.get("containerDefinitions") or []
+        if (c.get("healthCheck") or {}).get("command")
     )
 
 
@@ -101,22 +117,31 @@ class Reader:
         self.cluster = cluster
         self.service = service
         self.clock = clock
+        self._foreign: set[str] = set()  # stopped tasks of other deployments: described once, then skipped
+
+    def _list(self, **filters: str) -> list[str]:
+        pages = self.clients.ecs.get_paginator("list_tasks").paginate(cluster=self.cluster, **filters)
+        return list(dict.fromkeys(arn for page in pages for arn in page.get("taskArns", [])))
 
     def snapshot(self, goal: Goal) -> Snapshot:
         resp = self.clients.ecs.describe_services(cluster=self.cluster, services=[self.service])
         if not resp.get("services"):
             raise DeployError(f"failed to describe service {self.service} in cluster {self.cluster}: it is gone")
         svc = resp["services"][0]
-        arns: list[str] = []
-        for status in ("RUNNING", "STOPPED"):
-            arns += self.clients.ecs.list_tasks(
-                cluster=self.cluster, startedBy=goal.deployment_id, desiredStatus=status
-            ).get("taskArns", [])
+        # ListTasks pages at 100, and startedBy must be the only filter when given, so it lists our running
+        # tasks only; stopped ones come from the service's stopped tasks, whose owners are learnt once each.
+        arns = self._list(startedBy=goal.deployment_id)
+        arns += [a for a in self._list(serviceName=self.service, desiredStatus="STOPPED") if a not in self._foreign]
         tasks: list[TaskState] = []
         load_balanced = {lb.container for lb in goal.load_balancers}
         for i in range(0, len(arns), 100):
             resp = self.clients.ecs.describe_tasks(cluster=self.cluster, tasks=arns[i : i + 100])
-            tasks += [parse_task(t, load_balanced) for t in resp.get("tasks", [])]
+            for raw in resp.get("tasks", []):
+                task = parse_task(raw, load_balanced)
+                if task.started_by == goal.deployment_id:
+                    tasks.append(task)
+                else:
+                    self._foreign.add(task.arn)
         targets: list[TargetState] = []
         for tg in goal.target_groups:
             resp = self.clients.elbv2.describe_target_health(TargetGroupArn=tg)

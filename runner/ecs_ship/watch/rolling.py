@@ -1,7 +1,9 @@
 """The pure verdict on a rolling deployment: a snapshot in, waiting / serving / stable / failed out.
 
 A deployment is judged by its own tasks' health (found by ``startedBy == deployment id``, which ECS sets),
-never by the service's aggregate counts, which include the old tasks.
+never by the service's aggregate counts, which include the old tasks. A task serves when it is RUNNING,
+healthy in each of the service's target groups, and HEALTHY by its essential containers' health checks when
+it has any; with neither, RUNNING is all ECS itself knows.
 """
 
 from __future__ import annotations
@@ -9,6 +11,32 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .model import Goal, Snapshot, TargetState, TaskState, Verdict
+
+SCALE_IN = "Scaling activity initiated by"
+# Stop codes of tasks taken away by the capacity underneath them, not by anything in the revision: ECS
+# replaces them within the same deployment.
+INTERRUPTIONS = {
+    "SpotInterruption": "its Spot capacity was reclaimed",
+    "TerminationNotice": "its host received a termination notice",
+}
+
+
+def benign_stop(task: TaskState) -> str | None:
+    """Why a stopped task says nothing against its revision, or None when its stop is a failure of it.
+
+    Interruptions (Spot, host termination) and ECS scaling the deployment in are not; a task that never
+    started (TaskFailedToStart), an essential container that exited, failed health checks, or a task
+    stopped by hand are.
+    """
+    if task.stop_code in INTERRUPTIONS:
+        return f"interrupted ({task.stop_code}): {INTERRUPTIONS[task.stop_code]}"
+    if (task.stopped_reason or "").startswith(SCALE_IN):
+        return "scaled in by ECS"
+    return None
+
+
+def is_failure(task: TaskState) -> bool:
+    return task.desired_status == "STOPPED" and benign_stop(task) is None
 
 
 def own_tasks(snap: Snapshot, goal: Goal) -> list[TaskState]:
@@ -28,8 +56,19 @@ def targets_of(task: TaskState, goal: Goal, targets: Iterable[TargetState]) -> l
     return out
 
 
-def describe_task_failure(task: TaskState) -> str:
+def failed_checks(task: TaskState, goal: Goal) -> list[str]:
+    """'container X failed its health check [command]' for each essential container ECS found UNHEALTHY."""
+    checks = {c.container: c.command for c in goal.essential_checks}
+    unhealthy = [c.name for c in task.containers if c.health_status == "UNHEALTHY" and c.name in checks]
+    if not unhealthy and task.health_status == "UNHEALTHY":
+        unhealthy = list(checks)  # the task's verdict without the containers' own: name every check
+    return [f"container {name} failed its health check [{checks[name]}]" for name in unhealthy]
+
+
+def describe_task_failure(task: TaskState, goal: Goal | None = None) -> str:
     parts = [f"task {task.id} stopped: {task.stopped_reason or 'no reason given'}"]
+    if task.stop_code:
+        parts[0] += f" ({task.stop_code})"
     for c in task.containers:
         bits = []
         if c.exit_code is not None:
@@ -38,12 +77,39 @@ def describe_task_failure(task: TaskState) -> str:
             bits.append(c.reason)
         if bits:
             parts.append(f"container {c.name}: {', '.join(bits)}")
+    if goal is not None:
+        parts += failed_checks(task, goal)
     return "; ".join(parts)
+
+
+def describe_unhealthy_task(task: TaskState, goal: Goal) -> str:
+    return "; ".join([f"task {task.id} is UNHEALTHY", *failed_checks(task, goal)])
 
 
 def describe_target(t: TargetState) -> str:
     why = f" ({t.reason}: {t.description})" if t.reason else ""
     return f"target {t.id}:{t.port} in {t.tg_name} is {t.state}{why}"
+
+
+def serves(task: TaskState, goal: Goal, targets: Iterable[TargetState]) -> bool:
+    """RUNNING, HEALTHY by its essential containers' checks if it has any, healthy in every target group."""
+    if task.last_status != "RUNNING" or task.desired_status != "RUNNING":
+        return False
+    if goal.essential_checks and task.health_status != "HEALTHY":
+        return False
+    healthy = {t.target_group for t in targets_of(task, goal, targets) if t.state == "healthy"}
+    return all(tg in healthy for tg in goal.target_groups)
+
+
+def serving_means(goal: Goal) -> str:
+    """What 'serving' is measured by for this service, in the words the output uses."""
+    if goal.target_groups and goal.essential_checks:
+        return "healthy in its target groups and by its container health checks"
+    if goal.target_groups:
+        return "healthy in its target groups"
+    if goal.essential_checks:
+        return "HEALTHY by its container health checks"
+    return "RUNNING"
 
 
 def assess(snap: Snapshot, goal: Goal) -> Verdict:
@@ -69,22 +135,23 @@ def assess(snap: Snapshot, goal: Goal) -> Verdict:
         )
 
     mine = own_tasks(snap, goal)
-    failed = [t for t in mine if t.failed]
+    failed = [t for t in mine if is_failure(t)]
     if failed:
-        return Verdict("failed", describe_task_failure(failed[0]))
+        return Verdict("failed", describe_task_failure(failed[0], goal))
 
     running = [t for t in mine if t.last_status == "RUNNING" and t.desired_status == "RUNNING"]
     unhealthy: list[TargetState] = []
-    healthy_tasks = 0
+    sick: list[TaskState] = []
     for task in running:
-        tt = targets_of(task, goal, snap.targets)
-        past_grace = task.started_at is None or snap.at - task.started_at >= snap.grace_period
-        bad = [t for t in tt if t.state == "unhealthy"]
-        if bad and past_grace:
-            unhealthy.extend(bad)
-        groups_healthy = {t.target_group for t in tt if t.state == "healthy"}
-        if all(tg in groups_healthy for tg in goal.target_groups):
-            healthy_tasks += 1
+        # ECS ignores failing ELB and container health checks for the grace period after a task starts.
+        if task.started_at is not None and snap.at - task.started_at < snap.grace_period:
+            continue
+        unhealthy += [t for t in targets_of(task, goal, snap.targets) if t.state == "unhealthy"]
+        if goal.essential_checks and task.health_status == "UNHEALTHY":
+            sick.append(task)
+    healthy_tasks = sum(1 for task in running if serves(task, goal, snap.targets))
+    if sick:
+        return Verdict("failed", describe_unhealthy_task(sick[0], goal))
     if unhealthy:
         return Verdict("failed", describe_target(unhealthy[0]))
 
