@@ -85,6 +85,7 @@ def read_state(clients: Clients, cluster: str, service: str) -> CurrentState:
 class Applied:
     task_definition_arn: str
     previous_task_definition_arn: str
+    rollback_target: str | None  # see plan.rollback_target
     deployment_id: str
     registered: bool
     undo: tuple[ApiCall, ...] = ()  # the plan's undo calls for the changes that were made
@@ -123,7 +124,14 @@ def apply(plan: Plan, clients: Clients, before_write: Callable[[], None] = lambd
                 arn = clients.ecs.register_task_definition(**plan.document)["taskDefinition"]["taskDefinitionArn"]
             elif call.operation == "update_service":
                 deployment_id = start_deployment(clients, plan.spec.cluster, plan.spec.service, arn)
-                return Applied(arn, plan.previous_task_definition_arn, deployment_id, plan.register, tuple(made))
+                return Applied(
+                    arn,
+                    plan.previous_task_definition_arn,
+                    plan.rollback_target,
+                    deployment_id,
+                    plan.register,
+                    tuple(made),
+                )
     except BaseException as exc:
         try:
             undo(tuple(made), clients)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from . import taskdef
@@ -61,6 +62,8 @@ class Plan:
     document: dict[str, Any]  # the task definition to register (or the unchanged current one)
     register: bool
     previous_task_definition_arn: str
+    # The revision a failed deploy returns to: the last one whose deployment completed, None when none has.
+    rollback_target: str | None
     diff: str
     warnings: tuple[str, ...]
     calls: tuple[ApiCall, ...]
@@ -74,6 +77,8 @@ class Plan:
         s = self.spec
         out = [f"service {s.service} in cluster {s.cluster}"]
         out.append(f"  running revision: {self.previous_task_definition_arn.rsplit('/', 1)[-1]}")
+        target = self.rollback_target.rsplit("/", 1)[-1] if self.rollback_target else None
+        out.append(f"  rollback target: {target or 'none (no deployment of the service has completed)'}")
         for container, ref in self.images.items():
             out.append(f"  image for {container}: {ref}")
         if self.register:
@@ -87,6 +92,35 @@ class Plan:
         if self.url:
             out.append(f"  service URL: {self.url}")
         return out
+
+
+def rollback_target(service: Mapping[str, Any]) -> str | None:
+    """The task definition of the service's last deployment that completed, or None when none has.
+
+    Not simply the service's current revision: mid-rollout (someone else's deploy, or an earlier run left with
+    --no-rollback) that is a revision that never served, and returning to it would be no rollback at all.
+    ECS keeps rolloutState COMPLETED on a deployment once it reached steady state, also after a newer one
+    made it ACTIVE. An implementation without rolloutState is taken at its word only for a lone PRIMARY
+    deployment: a service with a single deployment is at rest.
+    """
+    deployments = [d for d in service.get("deployments") or [] if d.get("taskDefinition")]
+    completed = [d for d in deployments if d.get("rolloutState") == "COMPLETED"]
+    if not completed and len(deployments) == 1 and deployments[0].get("rolloutState") is None:
+        completed = deployments
+    if not completed:
+        return None
+    # The newest completed one: a PRIMARY first, else the most recently created ACTIVE deployment.
+    primary = [d for d in completed if d.get("status") == "PRIMARY"]
+    if primary:
+        return str(primary[0]["taskDefinition"])
+    newest = max(completed, key=lambda d: _timestamp(d.get("createdAt")))
+    return str(newest["taskDefinition"])
+
+
+def _timestamp(value: Any) -> float:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return float(value) if isinstance(value, (int, float)) else 0.0
 
 
 def require_ecs_controller(service: Mapping[str, Any], name: str, verb: str) -> None:
@@ -184,6 +218,7 @@ def make_plan(spec: ServiceSpec, state: CurrentState, images: Mapping[str, str])
         document=rendered.document,
         register=register,
         previous_task_definition_arn=state.task_definition_arn,
+        rollback_target=rollback_target(state.service),
         diff=diff,
         warnings=tuple(warnings),
         calls=tuple(calls),

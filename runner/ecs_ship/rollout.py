@@ -22,19 +22,22 @@ class RollbackDecision:
 
 
 def decide_rollback(
-    *, on_failure: str, no_rollback: bool, verdict: watch.Verdict | None, previous_arn: str
+    *, on_failure: str, no_rollback: bool, verdict: watch.Verdict | None, previous_arn: str | None
 ) -> RollbackDecision:
     """Whether a deploy that failed (or was interrupted: ``verdict`` None) returns to ``previous_arn``.
 
     A deployment that another one replaced is never rolled back over: the newer one may be another run's
     deploy of a newer commit, and returning to our previous revision would silently undo it. When the
     replacement runs our previous revision already (ECS's circuit breaker, or someone's rollback), rolling
-    back only means watching it, which is safe.
+    back only means watching it, which is safe. With no completed deployment (``previous_arn`` None) there is
+    no revision known to serve, and "rolling back" would only start another untried one.
     """
     if no_rollback:
         return RollbackDecision(False, "--no-rollback was given")
     if on_failure != "rollback":
         return RollbackDecision(False, f"on_failure is {on_failure!r}")
+    if previous_arn is None:
+        return RollbackDecision(False, "no deployment of the service had completed: no revision is known to serve")
     if verdict is not None and verdict.superseded_by and verdict.superseded_by != previous_arn:
         return RollbackDecision(
             False,

@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import App
-from tests.e2e.conftest import ROOT, Hammer, describe, ecs_ship, served, spec_for, targets, writes
+from tests.conftest import App, HelloImages
+from tests.e2e.conftest import ROOT, Hammer, describe, ecs_ship, register_revision, served, spec_for, targets, writes
 from tests.sandbox.bootstrap import World
 from tests.sandbox.sandbox import Sandbox
 from tests.sandbox.services import free_port
@@ -125,6 +125,30 @@ def test_broken_health_is_diagnosed_and_rolled_back(
     svc = describe(ecs, w)
     assert svc["taskDefinition"] == before
     assert len(svc["deployments"]) == 1
+    assert served(w) == "hello v1"
+
+
+def test_rollback_returns_to_the_last_completed_revision_not_an_untried_one(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App], hello: HelloImages
+) -> None:
+    # Someone else's rollout of a broken revision is stuck in progress (no circuit breaker): the service's
+    # current task definition never served. A failed deploy over it must return to the one that did.
+    w = make_world()
+    ecs = sandbox.clients()["ecs"]
+    untried = register_revision(ecs, w, hello.get("v2", health="500"))
+    ecs.update_service(cluster=w.cluster, service=w.service, taskDefinition=untried, forceNewDeployment=True)
+    svc = describe(ecs, w)
+    assert svc["taskDefinition"] == untried
+    assert [d["rolloutState"] for d in svc["deployments"]] == ["IN_PROGRESS", "COMPLETED"]
+
+    app = make_app()
+    app.write_spec(spec_for(w, build_args={"VERSION": "v3", "HEALTH": "500"}))
+    plan = ecs_ship(sandbox, "plan", "--spec", str(app.spec))
+    assert f"rollback target: {w.task_definition_arn.rsplit('/', 1)[-1]}" in plan.out, plan.text
+    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+    assert run.code == 1, run.text
+    assert f"rolled back: {w.task_definition_arn.rsplit('/', 1)[-1]} is serving again" in run.text
+    assert describe(ecs, w)["taskDefinition"] == w.task_definition_arn
     assert served(w) == "hello v1"
 
 

@@ -8,6 +8,7 @@ import io
 import threading
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from ecs_ship.context import Context
 from ecs_ship.errors import DeploymentFailed, InputError, Interrupted
 from ecs_ship.fanout import InterruptedRun, run_services
 from ecs_ship.gha import Reporter
-from ecs_ship.plan import ApiCall
+from ecs_ship.plan import ApiCall, rollback_target
 from ecs_ship.rollout import decide_rollback
 from ecs_ship.spec import ServiceSpec
 from ecs_ship.summary import summarise
@@ -58,6 +59,56 @@ def test_superseded_refusal_names_the_newer_revision() -> None:
         on_failure="rollback", no_rollback=False, verdict=Verdict("failed", "x", NEWER), previous_arn=PREVIOUS
     )
     assert "hello:9" in d.why
+
+
+def test_no_completed_deployment_means_no_rollback() -> None:
+    d = decide_rollback(on_failure="rollback", no_rollback=False, verdict=Verdict("failed", "x"), previous_arn=None)
+    assert d.roll_back is False
+    assert "completed" in d.why
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# what to roll back to
+# ---------------------------------------------------------------------------------------------------------------------
+def deployment(status: str, td: str, rollout: str | None, created: float = 0.0) -> dict[str, Any]:
+    d: dict[str, Any] = {"status": status, "taskDefinition": td, "createdAt": datetime.fromtimestamp(created, UTC)}
+    if rollout is not None:
+        d["rolloutState"] = rollout
+    return d
+
+
+OLDER = "arn:aws:ecs:eu-west-1:123456789012:task-definition/hello:5"
+UNTRIED = "arn:aws:ecs:eu-west-1:123456789012:task-definition/hello:8"
+
+
+@pytest.mark.parametrize(
+    ("deployments", "expected"),
+    [
+        # At rest: the running revision served.
+        ([deployment("PRIMARY", PREVIOUS, "COMPLETED")], PREVIOUS),
+        # Mid-rollout of someone else's revision: it never served; the ACTIVE one did.
+        ([deployment("PRIMARY", UNTRIED, "IN_PROGRESS", 2), deployment("ACTIVE", PREVIOUS, "COMPLETED", 1)], PREVIOUS),
+        # An earlier run left a failed rollout behind: still the completed one.
+        ([deployment("PRIMARY", UNTRIED, "FAILED", 2), deployment("ACTIVE", PREVIOUS, "COMPLETED", 1)], PREVIOUS),
+        # Several completed ACTIVE deployments (a rollout over a rollout): the newest of them.
+        (
+            [
+                deployment("PRIMARY", UNTRIED, "IN_PROGRESS", 3),
+                deployment("ACTIVE", OLDER, "COMPLETED", 1),
+                deployment("ACTIVE", PREVIOUS, "COMPLETED", 2),
+            ],
+            PREVIOUS,
+        ),
+        # The service's first deployment has not completed: nothing is known to serve.
+        ([deployment("PRIMARY", UNTRIED, "IN_PROGRESS")], None),
+        ([deployment("PRIMARY", UNTRIED, "IN_PROGRESS", 2), deployment("ACTIVE", OLDER, "FAILED", 1)], None),
+        # No rolloutState at all (an implementation without it): a lone deployment is at rest.
+        ([deployment("PRIMARY", PREVIOUS, None)], PREVIOUS),
+        ([deployment("PRIMARY", UNTRIED, None, 2), deployment("ACTIVE", PREVIOUS, None, 1)], None),
+    ],
+)
+def test_rollback_target(deployments: list[dict[str, Any]], expected: str | None) -> None:
+    assert rollback_target({"deployments": deployments}) == expected
 
 
 # ---------------------------------------------------------------------------------------------------------------------

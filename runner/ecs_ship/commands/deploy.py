@@ -206,7 +206,7 @@ def execute(ctx: Context, p: Prepared) -> None:
         on_failure=svc.on_failure,
         no_rollback=ctx.args.no_rollback,
         verdict=None if outcome.ok else outcome.verdict,
-        previous_arn=applied.previous_task_definition_arn,
+        previous_arn=applied.rollback_target,
     )
     if not decision.roll_back:
         end(
@@ -216,13 +216,14 @@ def execute(ctx: Context, p: Prepared) -> None:
             DeploymentFailed(
                 f"failed to deploy {svc.service}: {failure}",
                 diagnosis=diagnosis,
-                fix=f"the service was left on {rev(applied.task_definition_arn)} ({decision.why}); "
-                f"`ecs-ship rollback` returns it to {rev(applied.previous_task_definition_arn)}",
+                fix=f"the service was left on {rev(applied.task_definition_arn)} ({decision.why}); {back_to(applied)}",
             ),
         )
+    target = applied.rollback_target
+    assert target is not None  # decide_rollback never rolls back without one
     ctx.stage(label, "rolling back")
     try:
-        rolled = roll_back(ctx, svc, clients, applied.previous_task_definition_arn, timeout, applied.undo)
+        rolled = roll_back(ctx, svc, clients, target, timeout, applied.undo)
     except (Interrupted, KeyboardInterrupt):
         ctx.cancel.set()
         deployment = result.get("rollback-deployment-id", "?")
@@ -231,7 +232,7 @@ def execute(ctx: Context, p: Prepared) -> None:
             svc,
             f"failed, interrupted while rolling back (deployment {deployment} continues in ECS)",
             Interrupted(
-                f"interrupted while rolling {svc.service} back to {rev(applied.previous_task_definition_arn)}: "
+                f"interrupted while rolling {svc.service} back to {rev(target)}: "
                 f"deployment {deployment} continues in ECS",
                 fix="`ecs-ship status` shows it",
             ),
@@ -261,17 +262,19 @@ def interrupted(ctx: Context, p: Prepared, applied: deploy.Applied) -> NoReturn:
         on_failure=svc.on_failure,
         no_rollback=ctx.args.no_rollback,
         verdict=None,
-        previous_arn=applied.previous_task_definition_arn,
+        previous_arn=applied.rollback_target,
     )
     if decision.roll_back:
-        deployment_id, _ = start_rollback(ctx, svc, p.clients, applied.previous_task_definition_arn, applied.undo)
+        target = applied.rollback_target
+        assert target is not None  # decide_rollback never rolls back without one
+        deployment_id, _ = start_rollback(ctx, svc, p.clients, target, applied.undo)
         end(
             ctx,
             svc,
-            f"interrupted, rolling back to {rev(applied.previous_task_definition_arn)}",
+            f"interrupted, rolling back to {rev(target)}",
             Interrupted(
                 f"interrupted while watching {svc.service}: started rolling back to "
-                f"{rev(applied.previous_task_definition_arn)} (deployment {deployment_id}); ECS completes it",
+                f"{rev(target)} (deployment {deployment_id}); ECS completes it",
                 fix="`ecs-ship status` shows it",
             ),
         )
@@ -282,8 +285,7 @@ def interrupted(ctx: Context, p: Prepared, applied: deploy.Applied) -> NoReturn:
         Interrupted(
             f"interrupted while watching {svc.service}: deployment {applied.deployment_id} "
             f"({rev(applied.task_definition_arn)}) continues in ECS",
-            fix="`ecs-ship status` shows it; `ecs-ship rollback` returns to "
-            f"{rev(applied.previous_task_definition_arn)}",
+            fix=f"`ecs-ship status` shows it; {back_to(applied)}",
         ),
     )
 
@@ -302,9 +304,17 @@ def lost_credentials(ctx: Context, p: Prepared, applied: deploy.Applied, exc: Ba
             f"({aws.error_code(exc) or type(exc).__name__}); deployment {applied.deployment_id} "
             f"({rev(applied.task_definition_arn)}) continues in ECS, not rolled back",
             fix="use credentials that outlive the deploy (configure-aws-credentials role-duration-seconds), then "
-            f"`ecs-ship status`; `ecs-ship rollback` returns to {rev(applied.previous_task_definition_arn)}",
+            f"`ecs-ship status`; {back_to(applied)}",
         ),
     )
+
+
+def back_to(applied: deploy.Applied) -> str:
+    """How a user returns the service to what served before, for the closing advice."""
+    if applied.rollback_target is None:
+        return "no deployment of the service had completed before; `ecs-ship rollback --to-revision N` picks one"
+    number = applied.rollback_target.rsplit(":", 1)[-1]
+    return f"`ecs-ship rollback --to-revision {number}` returns it to {rev(applied.rollback_target)}"
 
 
 def end(ctx: Context, svc: ServiceSpec, outcome: str, error: DeployError) -> NoReturn:
