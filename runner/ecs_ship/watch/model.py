@@ -42,6 +42,11 @@ class TaskState:
     ip: str | None
     ports: frozenset[int]
     containers: tuple[ContainerState, ...]
+    # EC2 launch type: where the task runs and the host ports of its load-balanced containers, which is
+    # what `instance` target groups register (EC2 instance id + host port, dynamic in bridge mode).
+    container_instance: str | None = None
+    instance_id: str | None = None
+    host_ports: frozenset[int] = frozenset()
 
     @property
     def id(self) -> str:
@@ -97,6 +102,8 @@ class Goal:
     deployment_id: str
     until: str  # serving | stable
     load_balancers: tuple[LoadBalancerBinding, ...]
+    # How long an "unable to place a task" event may stand, with no task of ours, before the deploy fails.
+    placement_patience: float = 15.0
 
     @property
     def target_groups(self) -> list[str]:

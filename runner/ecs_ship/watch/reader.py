@@ -43,7 +43,8 @@ def parse_deployment(d: Mapping[str, Any]) -> DeploymentState:
     )
 
 
-def parse_task(t: Mapping[str, Any], load_balanced: set[str]) -> TaskState:
+def parse_task(t: Mapping[str, Any], load_balanced: set[str], instances: Mapping[str, str] | None = None) -> TaskState:
+    """`instances` maps container-instance ARNs to EC2 instance ids (DescribeContainerInstances)."""
     ip = None
     for att in t.get("attachments") or []:
         for detail in att.get("details") or []:
@@ -53,6 +54,7 @@ def parse_task(t: Mapping[str, Any], load_balanced: set[str]) -> TaskState:
         for ni in c.get("networkInterfaces") or []:
             ip = ip or ni.get("privateIpv4Address")
     ports: set[int] = set()
+    host_ports: set[int] = set()
     for c in t.get("containers") or []:
         if load_balanced and c.get("name") not in load_balanced:
             continue
@@ -60,6 +62,9 @@ def parse_task(t: Mapping[str, Any], load_balanced: set[str]) -> TaskState:
             for key in ("hostPort", "containerPort"):
                 if b.get(key):
                     ports.add(int(b[key]))
+            if b.get("hostPort"):
+                host_ports.add(int(b["hostPort"]))
+    container_instance = t.get("containerInstanceArn")
     return TaskState(
         arn=str(t["taskArn"]),
         last_status=str(t.get("lastStatus", "")),
@@ -80,6 +85,9 @@ def parse_task(t: Mapping[str, Any], load_balanced: set[str]) -> TaskState:
             )
             for c in t.get("containers") or []
         ),
+        container_instance=container_instance,
+        instance_id=(instances or {}).get(container_instance) if container_instance else None,
+        host_ports=frozenset(host_ports),
     )
 
 
@@ -101,6 +109,8 @@ class Reader:
         self.cluster = cluster
         self.service = service
         self.clock = clock
+        # Container instance ARN -> EC2 instance id: fixed for an instance's life, so read once per watch.
+        self.instances: dict[str, str] = {}
 
     def snapshot(self, goal: Goal) -> Snapshot:
         resp = self.clients.ecs.describe_services(cluster=self.cluster, services=[self.service])
@@ -112,11 +122,12 @@ class Reader:
             arns += self.clients.ecs.list_tasks(
                 cluster=self.cluster, startedBy=goal.deployment_id, desiredStatus=status
             ).get("taskArns", [])
-        tasks: list[TaskState] = []
-        load_balanced = {lb.container for lb in goal.load_balancers}
+        raw: list[Mapping[str, Any]] = []
         for i in range(0, len(arns), 100):
-            resp = self.clients.ecs.describe_tasks(cluster=self.cluster, tasks=arns[i : i + 100])
-            tasks += [parse_task(t, load_balanced) for t in resp.get("tasks", [])]
+            raw += self.clients.ecs.describe_tasks(cluster=self.cluster, tasks=arns[i : i + 100]).get("tasks", [])
+        self._learn_instances({str(t["containerInstanceArn"]) for t in raw if t.get("containerInstanceArn")})
+        load_balanced = {lb.container for lb in goal.load_balancers}
+        tasks = [parse_task(t, load_balanced, self.instances) for t in raw]
         targets: list[TargetState] = []
         for tg in goal.target_groups:
             resp = self.clients.elbv2.describe_target_health(TargetGroupArn=tg)
@@ -143,3 +154,12 @@ class Reader:
             ),
             grace_period=int(svc.get("healthCheckGracePeriodSeconds") or 0),
         )
+
+    def _learn_instances(self, arns: set[str]) -> None:
+        unknown = sorted(arns - self.instances.keys())
+        for i in range(0, len(unknown), 100):
+            resp = self.clients.ecs.describe_container_instances(
+                cluster=self.cluster, containerInstances=unknown[i : i + 100]
+            )
+            for ci in resp.get("containerInstances", []):
+                self.instances[str(ci["containerInstanceArn"])] = str(ci.get("ec2InstanceId", ""))
