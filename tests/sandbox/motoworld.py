@@ -29,6 +29,7 @@ from xml.sax.saxutils import escape
 
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
+from moto.ec2 import models as ec2_models
 from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
 from moto.ecs.exceptions import InvalidParameterException
@@ -74,6 +75,7 @@ class ServiceView:
     launch_type: str
     network_configuration: dict[str, Any]
     status: str
+    minimum_healthy_percent: int = 100
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,25 @@ class TaskDefView:
     family: str
     revision: int
     container_definitions: list[dict[str, Any]]
+    network_mode: str = "awsvpc"
+    cpu: str | None = None  # task-level size, as registered (a string in the API)
+    memory: str | None = None
+
+
+@dataclass(frozen=True)
+class ContainerInstanceView:
+    arn: str
+    ec2_instance_id: str
+    private_ip: str | None
+    availability_zone: str
+    status: str
+    cpu: int  # registered CPU units
+    memory: int  # registered MiB
+    reserved_ports: frozenset[int]  # registered PORTS: taken by the instance itself (ssh, docker, agent)
+
+    @property
+    def id(self) -> str:
+        return self.arn.rsplit("/", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -97,6 +118,7 @@ class TargetGroupView:
     unhealthy_threshold: int
     matcher: str
     deregistration_delay: float
+    target_type: str = "ip"
 
 
 @dataclass(frozen=True)
@@ -163,6 +185,7 @@ class SimTask:
         task_definition_arn: str,
         started_by: str,
         containers: list[tuple[str, str, bool]],
+        network_mode: str = "awsvpc",
     ) -> None:
         self.id = uuid.uuid4().hex
         self.cluster_name = service.key.cluster
@@ -186,6 +209,7 @@ class SimTask:
         self.tags: list[dict[str, str]] = []
         self.overrides: dict[str, Any] = {}
         self.connectivity = "CONNECTED"
+        # Only awsvpc tasks get an ENI; bridge and host tasks use their container instance's network.
         self.attachments = [
             {
                 "id": str(uuid.uuid4()),
@@ -196,6 +220,8 @@ class SimTask:
                 "details": [{"name": "privateIPv4Address", "value": "127.0.0.1"}],
             }
         ]
+        if network_mode != "awsvpc":
+            self.attachments = []
         self.containers = [SimContainer(self.task_arn, n, img, ess) for n, img, ess in containers]
 
     def advance(self) -> None:
@@ -253,6 +279,7 @@ class MotoWorld:
             launch_type=str(svc.launch_type or "FARGATE"),
             network_configuration=dict(getattr(svc, "network_configuration", None) or {}),
             status=str(svc.status),
+            minimum_healthy_percent=int(conf.get("minimumHealthyPercent", 100)),
         )
 
     def task_definition(self, region: str, ref: str) -> TaskDefView:
@@ -262,7 +289,35 @@ class MotoWorld:
             family=td.family,
             revision=int(td.revision),
             container_definitions=json.loads(json.dumps(td.container_definitions)),
+            network_mode=str(getattr(td, "network_mode", None) or "bridge"),  # ECS's default mode is bridge
+            cpu=str(td.cpu) if getattr(td, "cpu", None) else None,
+            memory=str(td.memory) if getattr(td, "memory", None) else None,
         )
+
+    def container_instances(self, region: str, cluster: str) -> list[ContainerInstanceView]:
+        out = []
+        ec2 = ec2_models.ec2_backends[ACCOUNT_ID][region]
+        for ci in self._ecs(region).container_instances.get(cluster, {}).values():
+            registered = {r["name"]: r for r in ci.registered_resources}
+            try:
+                private_ip = ec2.get_instance(ci.ec2_instance_id).private_ip
+            except Exception:  # the EC2 instance was terminated; the container instance lingers
+                private_ip = None
+            out.append(
+                ContainerInstanceView(
+                    arn=ci.container_instance_arn,
+                    ec2_instance_id=ci.ec2_instance_id,
+                    private_ip=private_ip,
+                    availability_zone=str(ci.attributes.get("ecs.availability-zone") or ""),
+                    status=str(ci.status),
+                    cpu=int(registered.get("CPU", {}).get("integerValue", 0)),
+                    memory=int(registered.get("MEMORY", {}).get("integerValue", 0)),
+                    reserved_ports=frozenset(
+                        int(p) for p in registered.get("PORTS", {}).get("stringSetValue", []) or []
+                    ),
+                )
+            )
+        return out
 
     def target_group(self, region: str, arn: str) -> TargetGroupView | None:
         tg = self._elbv2(region).target_groups.get(arn)
@@ -281,6 +336,7 @@ class MotoWorld:
             unhealthy_threshold=int(tg.unhealthy_threshold_count),
             matcher=str(matcher),
             deregistration_delay=float(tg.attributes.get("deregistration_delay.timeout_seconds", 300)),
+            target_type=str(getattr(tg, "target_type", None) or "instance"),  # ELBv2's default type
         )
 
     def listeners(self, region: str) -> list[ListenerView]:
@@ -330,6 +386,24 @@ class MotoWorld:
         # describe-services lists events newest first and keeps the last 100.
         svc.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": _stamp(), "message": message})
         del svc.events[100:]
+
+    def set_instance_usage(
+        self, region: str, cluster: str, arn: str, *, cpu: int, memory: int, ports: Iterable[int], tasks: int
+    ) -> None:
+        """remainingResources = registered minus what placed tasks reserve; PORTS lists ports in use."""
+        ci = self._ecs(region).container_instances.get(cluster, {}).get(arn.rsplit("/", 1)[-1])
+        if ci is None:
+            return
+        registered = {r["name"]: r for r in ci.registered_resources}
+        for r in ci.remaining_resources:
+            if r["name"] == "CPU":
+                r["integerValue"] = int(registered["CPU"]["integerValue"]) - cpu
+            elif r["name"] == "MEMORY":
+                r["integerValue"] = int(registered["MEMORY"]["integerValue"]) - memory
+            elif r["name"] == "PORTS":
+                base = set(registered["PORTS"].get("stringSetValue") or [])
+                r["stringSetValue"] = sorted(base | {str(p) for p in ports}, key=int)
+        ci.running_tasks_count = tasks
 
     def put_task(self, region: str, task: SimTask) -> None:
         self._ecs(region).tasks.setdefault(task.cluster_name, {})[task.task_arn] = task
@@ -476,6 +550,26 @@ def _install_patches(world: MotoWorld) -> None:
 
     resp_cls.create_service = create_service_response  # type: ignore[method-assign]
     resp_cls.list_tasks = list_tasks_response  # type: ignore[method-assign]
+
+    # moto gives every container instance the same fixed size; the agent (or a caller) states the real one
+    # in totalResources, which ECS takes as the instance's registered and initially remaining resources.
+    orig_register_ci = resp_cls.register_container_instance
+
+    def register_container_instance_response(self: Any) -> Any:
+        total = {r.get("name"): r for r in self._get_param("totalResources") or []}
+        result = orig_register_ci(self)
+        ci = result.result["containerInstance"]  # type: ignore[index]
+        if total:
+            for resources in (ci.registered_resources, ci.remaining_resources):
+                for r in resources:
+                    given = total.get(r["name"])
+                    if given is not None:
+                        for field_name in ("integerValue", "stringSetValue"):
+                            if field_name in given:
+                                r[field_name] = given[field_name]
+        return result
+
+    resp_cls.register_container_instance = register_container_instance_response  # type: ignore[method-assign]
 
     elb_cls = elbv2_models.ELBv2Backend
     orig_health = elb_cls.describe_target_health

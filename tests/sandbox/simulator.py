@@ -35,6 +35,7 @@ from .motoworld import (
     TargetGroupView,
     TargetHealth,
 )
+from .placement import Placement, Placer, Unplaced
 from .proxy import ProxyPool
 
 LABEL = "ecs-ship.sandbox"
@@ -68,8 +69,9 @@ class SimConfig:
 @dataclass
 class Target:
     tg: TargetGroupView
-    ip: str
+    ip: str  # the target's id: an address, or an EC2 instance id in an `instance` target group
     port: int
+    host: str = "127.0.0.1"  # where health checks and the ALB proxy reach it on this machine
     state: str = "initial"
     reason: str | None = "Elb.RegistrationInProgress"
     description: str | None = "Target registration is in progress"
@@ -102,8 +104,9 @@ class Task:
     moto: SimTask
     key: ServiceKey
     deployment_id: str
-    ports: dict[str, int]
+    ports: dict[str, int]  # container name -> the 127.0.0.1 port it listens on (its PORT)
     checks: dict[str, bool] = field(default_factory=dict)  # containers with a health check -> essential
+    placement: Placement | None = None  # EC2 launch type: its container instance and host ports
     targets: list[Target] = field(default_factory=list)
     started_mono: float | None = None
     draining_until: float | None = None
@@ -162,6 +165,7 @@ class Simulator:
         self._free_port = free_port or services.free_port
         self.services: dict[ServiceKey, ServiceState] = {}
         self.proxies = ProxyPool(self._route)
+        self.placer = Placer(world)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._threads: list[threading.Thread] = []
@@ -185,6 +189,8 @@ class Simulator:
         for th in self._threads:
             th.join(timeout=max(0.1, deadline - time.monotonic()))
         self.proxies.close()
+        with self.world.lock:
+            self.placer.close()
         self.world.uninstall()
         self.remove_containers()
         if self.hosts is not None:
@@ -292,10 +298,10 @@ class Simulator:
                 for tgt in t.targets
                 if tgt.tg.arn in target_group_arns and not tgt.gone and tgt.state != "draining"
             ]
-            healthy = [(x.ip, x.port) for x in candidates if x.state == "healthy"]
+            healthy = [(x.host, x.port) for x in candidates if x.state == "healthy"]
             if healthy:
                 return healthy
-            return [(x.ip, x.port) for x in candidates if x.state in ("unhealthy",)]
+            return [(x.host, x.port) for x in candidates if x.state in ("unhealthy",)]
 
     def _threshold(self, desired: int) -> int:
         if self.config.breaker_threshold is not None:
@@ -383,8 +389,8 @@ class Simulator:
         if primary.rollout != "FAILED":
             missing = primary.desired - len(mine)
             if missing > 0 and now >= state.next_launch_at:
-                started = [self._launch(state, view, primary) for _ in range(missing)]
-                started_ids = ", ".join(f"(task {t.short_id})" for t in started if t)
+                started = [t for t in (self._launch(state, view, primary) for _ in range(missing)) if t]
+                started_ids = ", ".join(f"(task {t.short_id})" for t in started)
                 if started_ids:
                     self._event(key, f"(service {key.name}) has started {len(started)} tasks: {started_ids}.")
             elif missing < 0:
@@ -398,6 +404,7 @@ class Simulator:
 
         # Old deployments drain once PRIMARY serves at full strength.
         ready = [t for t in mine if self._serving(t, view)]
+        self._make_room(state, view, primary, len(ready))
         if len(ready) >= primary.desired and primary.rollout != "FAILED":
             draining: list[Task] = []
             for dep in state.deployments[1:]:
@@ -452,6 +459,21 @@ class Simulator:
             if not (t.done and t.moto.stopped_at and (_now() - t.moto.stopped_at).total_seconds() > 600)
         ]
 
+    def _make_room(self, state: ServiceState, view: ServiceView, primary: Deployment, ready: int) -> None:
+        """ECS may stop old tasks before new ones serve, down to minimumHealthyPercent of the desired count
+        (rounded up): how a full EC2 cluster makes room for a new revision."""
+        if primary.rollout != "IN_PROGRESS":
+            return
+        floor = math.ceil(primary.desired * view.minimum_healthy_percent / 100)
+        old = [t for t in state.tasks if t.deployment_id != primary.id and t.live]
+        healthy_old = [t for t in old if self._serving(t, view)]
+        surplus = min(len(old), len(healthy_old) + ready - floor)
+        # Unhealthy ones first: they serve nobody.
+        for t in sorted(old, key=lambda x: x in healthy_old)[: max(0, surplus)]:
+            self._stop_task(
+                t, f"Scaling activity initiated by (deployment {primary.id})", "ServiceSchedulerInitiated", drain=True
+            )
+
     def _previous_good(self, state: ServiceState) -> str | None:
         for dep in state.deployments[1:]:
             if dep.rollout == "COMPLETED":
@@ -487,12 +509,27 @@ class Simulator:
             self.ledger.fact("simulator_error", dep.task_definition_arn, repr(exc))
             return None
         containers = [(c["name"], c.get("image", ""), bool(c.get("essential", True))) for c in td.container_definitions]
-        moto_task = SimTask(service=view, task_definition_arn=td.arn, started_by=dep.id, containers=containers)
+        moto_task = SimTask(
+            service=view,
+            task_definition_arn=td.arn,
+            started_by=dep.id,
+            containers=containers,
+            network_mode=td.network_mode,
+        )
         ports = {c["name"]: self._free_port() for c in td.container_definitions if c.get("portMappings")}
         checks = {
             c["name"]: bool(c.get("essential", True)) for c in td.container_definitions if container_health.has_check(c)
         }
         task = Task(moto=moto_task, key=key, deployment_id=dep.id, ports=ports, checks=checks)
+        if view.launch_type == "EC2":
+            placed = self.placer.place(key, td, moto_task.task_arn, ports)
+            if isinstance(placed, Unplaced):
+                if placed.new:
+                    self._event(key, placed.message)
+                    self.ledger.fact("task_unplaced", key.name, placed.message)
+                return None
+            task.placement = placed
+            moto_task.container_instance_arn = placed.instance.arn
         state.tasks.append(task)
         self.world.put_task(key.region, moto_task)
         th = threading.Thread(
@@ -588,7 +625,9 @@ class Simulator:
                     c.runtime_id = started[c.name].id
                     c.image_digest = self._digest(started[c.name])
                     c.network_bindings = (
-                        [
+                        task.placement.network_bindings(c.name)
+                        if task.placement is not None and task.placement.bindings
+                        else [
                             {
                                 "bindIP": "127.0.0.1",
                                 "containerPort": task.ports[c.name],
@@ -712,6 +751,7 @@ class Simulator:
         task.moto.last_status = "STOPPED"
         task.moto.stopped_at = _now()
         task.done = True
+        self.placer.release(task.arn)
         for tgt in task.targets:
             if not tgt.gone and tgt.state != "draining":
                 tgt.state, tgt.reason, tgt.description = (
@@ -779,7 +819,12 @@ class Simulator:
             tg = self.world.target_group(task.key.region, arn)
             if tg is None:
                 continue
-            tgt = Target(tg=tg, ip="127.0.0.1", port=task.ports[name])
+            placed = task.placement
+            host_port = placed.host_port(name, int(lb.get("containerPort") or 0)) if placed else None
+            if tg.target_type == "instance" and placed is not None and host_port is not None:
+                tgt = Target(tg=tg, ip=placed.instance.ec2_instance_id, port=host_port, host=placed.address)
+            else:
+                tgt = Target(tg=tg, ip="127.0.0.1", port=task.ports[name])
             task.targets.append(tgt)
             self.ledger.fact("target_initial", tgt.subject)
             self._event(task.key, f"(service {task.key.name}) registered 1 targets in (target-group {arn})")
@@ -790,7 +835,7 @@ class Simulator:
     def _check_loop(self, task: Task, tgt: Target) -> None:
         tg = tgt.tg
         port = tgt.port if tg.health_check_port == "traffic-port" else int(tg.health_check_port)
-        url = f"http://{tgt.ip}:{port}{tg.health_check_path}"
+        url = f"http://{tgt.host}:{port}{tg.health_check_path}"
         session = requests.Session()
         while not self._stop.is_set():
             with self.world.lock:

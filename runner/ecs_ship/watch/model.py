@@ -44,6 +44,11 @@ class TaskState:
     # ECS's verdict from the essential containers' health checks: UNKNOWN while they are evaluated or when
     # none is defined.
     health_status: str = "UNKNOWN"
+    # EC2 launch type: where the task runs and the host ports of its load-balanced containers, which is
+    # what `instance` target groups register (EC2 instance id + host port, dynamic in bridge mode).
+    container_instance: str | None = None
+    instance_id: str | None = None
+    host_ports: frozenset[int] = frozenset()
 
     @property
     def id(self) -> str:
@@ -109,6 +114,9 @@ class Goal:
     @property
     def essential_checks(self) -> list[ContainerCheck]:
         return [c for c in self.health_checks if c.essential]
+
+    # How long an "unable to place a task" event may stand, with no task of ours, before the deploy fails.
+    placement_patience: float = 15.0
 
     @property
     def target_groups(self) -> list[str]:

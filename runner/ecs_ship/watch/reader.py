@@ -44,7 +44,8 @@ def parse_deployment(d: Mapping[str, Any]) -> DeploymentState:
     )
 
 
-def parse_task(t: Mapping[str, Any], load_balanced: set[str]) -> TaskState:
+def parse_task(t: Mapping[str, Any], load_balanced: set[str], instances: Mapping[str, str] | None = None) -> TaskState:
+    """`instances` maps container-instance ARNs to EC2 instance ids (DescribeContainerInstances)."""
     ip = None
     for att in t.get("attachments") or []:
         for detail in att.get("details") or []:
@@ -54,6 +55,7 @@ def parse_task(t: Mapping[str, Any], load_balanced: set[str]) -> TaskState:
         for ni in c.get("networkInterfaces") or []:
             ip = ip or ni.get("privateIpv4Address")
     ports: set[int] = set()
+    host_ports: set[int] = set()
     for c in t.get("containers") or []:
         if load_balanced and c.get("name") not in load_balanced:
             continue
@@ -61,6 +63,9 @@ def parse_task(t: Mapping[str, Any], load_balanced: set[str]) -> TaskState:
             for key in ("hostPort", "containerPort"):
                 if b.get(key):
                     ports.add(int(b[key]))
+            if b.get("hostPort"):
+                host_ports.add(int(b["hostPort"]))
+    container_instance = t.get("containerInstanceArn")
     return TaskState(
         arn=str(t["taskArn"]),
         last_status=str(t.get("lastStatus", "")),
@@ -82,6 +87,9 @@ def parse_task(t: Mapping[str, Any], load_balanced: set[str]) -> TaskState:
             )
             for c in t.get("containers") or []
         ),
+        container_instance=container_instance,
+        instance_id=(instances or {}).get(container_instance) if container_instance else None,
+        host_ports=frozenset(host_ports),
         health_status=str(t.get("healthStatus") or "UNKNOWN"),
     )
 
@@ -117,6 +125,8 @@ class Reader:
         self.cluster = cluster
         self.service = service
         self.clock = clock
+        # Container instance ARN -> EC2 instance id: fixed for an instance's life, so read once per watch.
+        self.instances: dict[str, str] = {}
         self._foreign: set[str] = set()  # stopped tasks of other deployments: described once, then skipped
 
     def _list(self, **filters: str) -> list[str]:
@@ -132,16 +142,18 @@ class Reader:
         # tasks only; stopped ones come from the service's stopped tasks, whose owners are learnt once each.
         arns = self._list(startedBy=goal.deployment_id)
         arns += [a for a in self._list(serviceName=self.service, desiredStatus="STOPPED") if a not in self._foreign]
-        tasks: list[TaskState] = []
-        load_balanced = {lb.container for lb in goal.load_balancers}
+        raw: list[Mapping[str, Any]] = []
         for i in range(0, len(arns), 100):
-            resp = self.clients.ecs.describe_tasks(cluster=self.cluster, tasks=arns[i : i + 100])
-            for raw in resp.get("tasks", []):
-                task = parse_task(raw, load_balanced)
-                if task.started_by == goal.deployment_id:
-                    tasks.append(task)
-                else:
-                    self._foreign.add(task.arn)
+            raw += self.clients.ecs.describe_tasks(cluster=self.cluster, tasks=arns[i : i + 100]).get("tasks", [])
+        self._learn_instances({str(t["containerInstanceArn"]) for t in raw if t.get("containerInstanceArn")})
+        load_balanced = {lb.container for lb in goal.load_balancers}
+        tasks: list[TaskState] = []
+        for item in raw:
+            task = parse_task(item, load_balanced, self.instances)
+            if task.started_by == goal.deployment_id:
+                tasks.append(task)
+            else:
+                self._foreign.add(task.arn)
         targets: list[TargetState] = []
         for tg in goal.target_groups:
             resp = self.clients.elbv2.describe_target_health(TargetGroupArn=tg)
@@ -168,3 +180,12 @@ class Reader:
             ),
             grace_period=int(svc.get("healthCheckGracePeriodSeconds") or 0),
         )
+
+    def _learn_instances(self, arns: set[str]) -> None:
+        unknown = sorted(arns - self.instances.keys())
+        for i in range(0, len(unknown), 100):
+            resp = self.clients.ecs.describe_container_instances(
+                cluster=self.cluster, containerInstances=unknown[i : i + 100]
+            )
+            for ci in resp.get("containerInstances", []):
+                self.instances[str(ci["containerInstanceArn"])] = str(ci.get("ec2InstanceId", ""))

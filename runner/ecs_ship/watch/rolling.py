@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .model import Goal, Snapshot, TargetState, TaskState, Verdict
+from .placement import placement_failure
 
 SCALE_IN = "Scaling activity initiated by"
 # Stop codes of tasks taken away by the capacity underneath them, not by anything in the revision: ECS
@@ -44,15 +45,18 @@ def own_tasks(snap: Snapshot, goal: Goal) -> list[TaskState]:
 
 
 def targets_of(task: TaskState, goal: Goal, targets: Iterable[TargetState]) -> list[TargetState]:
-    """A task's targets: same address, and a port the task's load-balanced container listens on."""
+    """A task's targets: its address and a port its load-balanced container listens on (`ip` targets), or its
+    EC2 instance id and one of its host ports (`instance` targets)."""
     out = []
     for t in targets:
-        if task.ip is None or t.id != task.ip:
-            continue
-        for lb in goal.load_balancers:
-            if t.target_group == lb.target_group and (t.port in task.ports or t.port == lb.container_port):
-                out.append(t)
-                break
+        if task.ip is not None and t.id == task.ip:
+            ports = [lb.container_port for lb in goal.load_balancers if lb.target_group == t.target_group]
+            mine = bool(ports) and (t.port in task.ports or t.port in ports)
+        else:
+            mine = task.instance_id is not None and t.id == task.instance_id and t.port in task.host_ports
+            mine = mine and t.target_group in goal.target_groups
+        if mine:
+            out.append(t)
     return out
 
 
@@ -133,6 +137,10 @@ def assess(snap: Snapshot, goal: Goal) -> Verdict:
             f"({primary.task_definition.rsplit('/', 1)[-1]})",
             superseded_by=primary.task_definition,
         )
+
+    unplaced = placement_failure(snap, goal, ours)
+    if unplaced is not None:
+        return unplaced
 
     mine = own_tasks(snap, goal)
     failed = [t for t in mine if is_failure(t)]

@@ -1,0 +1,48 @@
+"""The verdict on a deployment whose tasks ECS cannot place.
+
+When no container instance has the CPU, memory or ports a task needs (or Fargate has no capacity), ECS creates
+no task at all: it writes a service event "... was unable to place a task ..." and keeps retrying, never giving
+up by itself. It writes that event once per cause: duplicates are omitted until the cause is resolved or six
+hours pass. So the event may predate our deployment (the previous one was stuck on the same cause) and still
+be the current word, until ECS starts a task or reaches a steady state after it.
+
+The deploy fails when such an event is still current, no task of ours exists, no other deployment is stopping
+tasks (their resources would come back), and the stall has lasted the goal's patience since our deployment
+began or the event came, whichever is later: capacity on its way (an instance registering, tasks stopping
+elsewhere) gets that long to show.
+"""
+
+from __future__ import annotations
+
+from .model import DeploymentState, Event, Goal, Snapshot, Verdict
+
+UNPLACEABLE = ("was unable to place a task", "is unable to place a task", "unable to place tasks")
+# Events after which an earlier placement failure no longer stands.
+RESOLVED = ("has started", "has reached a steady state")
+
+
+def placement_event(snap: Snapshot) -> Event | None:
+    """The newest "unable to place" event, unless ECS has started a task or reached steady state since."""
+    for e in snap.events:  # newest first
+        if any(marker in e.message for marker in RESOLVED):
+            return None
+        if any(marker in e.message for marker in UNPLACEABLE):
+            return e
+    return None
+
+
+def placement_failure(snap: Snapshot, goal: Goal, ours: DeploymentState) -> Verdict | None:
+    if any(t.started_by == goal.deployment_id for t in snap.tasks) or ours.running or ours.pending:
+        return None
+    if any(d.id != ours.id and d.running > d.desired for d in snap.deployments):
+        return None  # tasks being stopped free CPU, memory and ports for ours
+    event = placement_event(snap)
+    if event is None:
+        return None
+    stalled = snap.at - max(event.at, ours.created_at or event.at)
+    if stalled < goal.placement_patience:
+        return None
+    return Verdict(
+        "failed",
+        f"ECS cannot place any task of deployment {ours.id} (none placed in {stalled:.0f}s): {event.message}",
+    )

@@ -1,0 +1,233 @@
+"""EC2 launch type end to end: services on container instances in bridge and host network mode behind
+`instance` target groups, and a service whose tasks no instance can hold.
+
+Each world is built with plain boto3 calls, as a user's Terraform would: an EC2 instance, registered as a
+container instance with its identity document, a task definition in bridge or host mode, an `instance`
+target group, a listener and a service with launch type EC2.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from tests.conftest import App, HelloImages
+from tests.e2e.conftest import describe, ecs_ship, poll, served, spec_for
+from tests.sandbox.bootstrap import REGION, World
+from tests.sandbox.sandbox import Sandbox
+from tests.sandbox.services import free_port
+
+
+def ec2_world(
+    sandbox: Sandbox,
+    image: str,
+    *,
+    network_mode: str,
+    desired: int,
+    memory: int = 128,
+    container_port: int = 8080,
+    minimum_healthy_percent: int = 50,
+) -> World:
+    c = sandbox.clients()
+    ec2, ecs, elbv2, logs = c["ec2"], c["ecs"], c["elbv2"], c["logs"]
+    n = "e" + uuid.uuid4().hex[:8]
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.1.0/24", AvailabilityZone=f"{REGION}a")["Subnet"]
+    subnets = [subnet["SubnetId"]]
+    sg = ec2.create_security_group(GroupName=f"{n}-sg", Description="web", VpcId=vpc)["GroupId"]
+    cluster = ecs.create_cluster(clusterName=f"{n}-cluster")["cluster"]["clusterName"]
+
+    ami = next(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"] if "ecs" in i["Name"])
+    instance = ec2.run_instances(
+        ImageId=ami, InstanceType="t3.small", MinCount=1, MaxCount=1, SubnetId=subnets[0], SecurityGroupIds=[sg]
+    )["Instances"][0]
+    identity = {
+        "instanceId": instance["InstanceId"],
+        "availabilityZone": subnet["AvailabilityZone"],
+        "privateIp": instance["PrivateIpAddress"],
+        "region": REGION,
+        "instanceType": "t3.small",
+        "imageId": ami,
+    }
+    # The agent states what the instance offers: a t3.small has 2 vCPU and 2 GiB, less the agent's share.
+    ecs.register_container_instance(
+        cluster=cluster,
+        instanceIdentityDocument=json.dumps(identity),
+        instanceIdentityDocumentSignature="signature",
+        totalResources=[
+            {"name": "CPU", "type": "INTEGER", "integerValue": 2048},
+            {"name": "MEMORY", "type": "INTEGER", "integerValue": 1900},
+            {"name": "PORTS", "type": "STRINGSET", "stringSetValue": ["22", "2375", "2376", "51678", "51679"]},
+        ],
+    )
+
+    log_group = f"/ecs/{n}"
+    logs.create_log_group(logGroupName=log_group)
+    lb = elbv2.create_load_balancer(Name=f"{n}-alb", Subnets=subnets, SecurityGroups=[sg], Type="application")[
+        "LoadBalancers"
+    ][0]
+    tg = elbv2.create_target_group(
+        Name=f"{n}-tg",
+        Protocol="HTTP",
+        Port=80,
+        VpcId=vpc,
+        TargetType="instance",
+        HealthCheckPath="/health",
+        HealthCheckIntervalSeconds=5,
+        HealthCheckTimeoutSeconds=2,
+        HealthyThresholdCount=2,
+        UnhealthyThresholdCount=2,
+    )["TargetGroups"][0]["TargetGroupArn"]
+    elbv2.modify_target_group_attributes(
+        TargetGroupArn=tg, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "2"}]
+    )
+    listener_port = free_port()
+    elbv2.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=listener_port,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}],
+    )
+    family = f"{n}-app"
+    mapping = {"containerPort": container_port, "protocol": "tcp"}
+    if network_mode == "bridge":
+        mapping["hostPort"] = 0  # dynamic: a port from the instance's ephemeral range
+    td = ecs.register_task_definition(
+        family=family,
+        networkMode=network_mode,
+        requiresCompatibilities=["EC2"],
+        containerDefinitions=[
+            {
+                "name": "web",
+                "image": image,
+                "essential": True,
+                "memory": memory,
+                "cpu": 128,
+                "portMappings": [mapping],
+                "logConfiguration": {
+                    "logDriver": "awslogs",
+                    "options": {"awslogs-group": log_group, "awslogs-region": REGION, "awslogs-stream-prefix": "ecs"},
+                },
+            }
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+    service = ecs.create_service(
+        cluster=cluster,
+        serviceName=f"{n}-svc",
+        taskDefinition=td,
+        desiredCount=desired,
+        launchType="EC2",
+        loadBalancers=[{"targetGroupArn": tg, "containerName": "web", "containerPort": container_port}],
+        deploymentConfiguration={"maximumPercent": 200, "minimumHealthyPercent": minimum_healthy_percent},
+    )["service"]["serviceName"]
+    return World(
+        region=REGION,
+        cluster=cluster,
+        service=service,
+        family=family,
+        task_definition_arn=td,
+        target_group_arn=tg,
+        load_balancer_arn=lb["LoadBalancerArn"],
+        dns_name=lb["DNSName"],
+        listener_port=listener_port,
+        log_group=log_group,
+        execution_role_arn="",
+        subnets=subnets,
+        security_group=sg,
+    )
+
+
+def completed(ecs: Any, w: World) -> dict[str, Any]:
+    return poll(
+        lambda: describe(ecs, w),
+        lambda s: len(s["deployments"]) == 1 and s["deployments"][0]["rolloutState"] == "COMPLETED",
+        60,
+        f"the first deployment of {w.service}",
+    )
+
+
+def running_tasks(ecs: Any, w: World) -> list[dict[str, Any]]:
+    arns = ecs.list_tasks(cluster=w.cluster, serviceName=w.service)["taskArns"]
+    return ecs.describe_tasks(cluster=w.cluster, tasks=arns)["tasks"] if arns else []
+
+
+def instance_targets(sandbox: Sandbox, w: World) -> set[tuple[str, int, str]]:
+    elbv2 = sandbox.clients()["elbv2"]
+    out = elbv2.describe_target_health(TargetGroupArn=w.target_group_arn)["TargetHealthDescriptions"]
+    return {(d["Target"]["Id"], int(d["Target"]["Port"]), d["TargetHealth"]["State"]) for d in out}
+
+
+def deploy_version(sandbox: Sandbox, w: World, app: App, version: str) -> str:
+    """Once the world's first deployment completed, deploy `version` of hello through the CLI; its output."""
+    completed(sandbox.clients()["ecs"], w)
+    app.write_spec(spec_for(w, build_args={"VERSION": version}))
+    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+    assert run.code == 0, run.text
+    assert served(w) == f"hello {version}"
+    return run.text
+
+
+def test_bridge_mode_with_dynamic_host_ports_deploys_behind_an_instance_target_group(
+    sandbox: Sandbox, hello: HelloImages, make_app: Callable[[], App]
+) -> None:
+    w = ec2_world(sandbox, hello.get("v1"), network_mode="bridge", desired=2)
+    text = deploy_version(sandbox, w, make_app(), "v2")
+
+    ecs = sandbox.clients()["ecs"]
+    tasks = running_tasks(ecs, w)
+    assert len(tasks) == 2
+    (ci,) = {t["containerInstanceArn"] for t in tasks}  # both on the one container instance
+    instance = ecs.describe_container_instances(cluster=w.cluster, containerInstances=[ci])["containerInstances"][0]
+    instance_id = instance["ec2InstanceId"]
+    remaining = {r["name"]: r for r in instance["remainingResources"]}
+    assert remaining["MEMORY"]["integerValue"] == 1900 - 2 * 128 and instance["runningTasksCount"] == 2
+    bindings = [t["containers"][0]["networkBindings"][0] for t in tasks]
+    assert all(b["containerPort"] == 8080 for b in bindings)
+    host_ports = {b["hostPort"] for b in bindings}
+    assert len(host_ports) == 2 and all(p != 8080 for p in host_ports)  # dynamic, one per task
+    assert all(not t.get("attachments") for t in tasks)  # bridge mode: no ENI
+    assert {(i, p) for i, p, s in instance_targets(sandbox, w) if s == "healthy"} == {
+        (instance_id, p) for p in host_ports
+    }
+    assert f"target {instance_id}:" in text  # the watch matched its targets by instance id and host port
+
+
+def test_host_mode_deploys(sandbox: Sandbox, hello: HelloImages, make_app: Callable[[], App]) -> None:
+    # One instance, one port: the old task must stop before the new one fits, which a minimum healthy
+    # percent of 0 allows (the ECS guide's advice for host mode).
+    w = ec2_world(sandbox, hello.get("v1"), network_mode="host", desired=1, minimum_healthy_percent=0)
+    deploy_version(sandbox, w, make_app(), "v3")
+    (task,) = running_tasks(sandbox.clients()["ecs"], w)
+    binding = task["containers"][0]["networkBindings"][0]
+    assert binding["containerPort"] == binding["hostPort"] == 8080
+    assert {p for _, p, s in instance_targets(sandbox, w) if s == "healthy"} == {8080}
+
+
+def test_a_task_no_instance_can_hold_fails_before_the_timeout(
+    sandbox: Sandbox, hello: HelloImages, make_app: Callable[[], App]
+) -> None:
+    w = ec2_world(sandbox, hello.get("v1"), network_mode="bridge", desired=1, memory=4096)
+    ecs = sandbox.clients()["ecs"]
+    event = poll(
+        lambda: [e["message"] for e in describe(ecs, w)["events"] if "unable to place a task" in e["message"]],
+        bool,
+        30,
+        "the placement event of the first deployment",
+    )
+    assert "has insufficient memory available" in event[0]
+    app = make_app()
+    app.write_spec(spec_for(w, build_args={"VERSION": "v2"}).replace("timeout: 90", "timeout: 120"))
+
+    started = time.monotonic()
+    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec), "--no-rollback")
+    took = time.monotonic() - started
+    assert run.code == 1, run.text
+    assert took < 60, f"took {took:.0f}s"
+    assert "was unable to place a task because no container instance met all of its requirements" in run.text
+    assert "has insufficient memory available" in run.text
+    assert running_tasks(ecs, w) == []
+    stopped = ecs.list_tasks(cluster=w.cluster, serviceName=w.service, desiredStatus="STOPPED")["taskArns"]
+    assert stopped == []

@@ -1,0 +1,158 @@
+"""Verdicts for EC2 services (instance targets, dynamic host ports) and for tasks ECS cannot place."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+from ecs_ship.watch import (
+    DeploymentState,
+    Event,
+    Goal,
+    LoadBalancerBinding,
+    Reader,
+    Snapshot,
+    TargetState,
+    assess,
+    parse_task,
+    targets_of,
+)
+
+TG = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web-tg/abc"
+NEW, OLD = "ecs-svc/new", "ecs-svc/old"
+GOAL = Goal(NEW, "serving", (LoadBalancerBinding(TG, "web", 8080),), placement_patience=15.0)
+CI = "arn:aws:ecs:us-east-1:1:container-instance/c/ci1"
+UNPLACED = (
+    "(service web) was unable to place a task because no container instance met all of its requirements. "
+    "The closest matching (container-instance ci1) has insufficient memory available."
+)
+
+
+def raw_task(n: int, host_port: int, ci: str = CI, by: str = NEW) -> dict[str, Any]:
+    """A bridge-mode task as DescribeTasks returns it: no ENI, a container instance, a dynamic host port."""
+    return {
+        "taskArn": f"arn:aws:ecs:us-east-1:1:task/c/t{n}",
+        "lastStatus": "RUNNING",
+        "desiredStatus": "RUNNING",
+        "startedBy": by,
+        "containerInstanceArn": ci,
+        "attachments": [],
+        "containers": [
+            {
+                "name": "web",
+                "lastStatus": "RUNNING",
+                "networkBindings": [{"bindIP": "0.0.0.0", "containerPort": 8080, "hostPort": host_port}],
+            }
+        ],
+    }
+
+
+def dep(id_: str = NEW, status: str = "PRIMARY", running: int = 0, desired: int = 2, created: float = 100.0) -> Any:
+    return DeploymentState(id_, status, "td:2", desired, running, 0, 0, "IN_PROGRESS", None, created)
+
+
+def instance_target(port: int, state: str = "healthy", instance: str = "i-0abc") -> TargetState:
+    return TargetState(TG, instance, port, state, None, None)
+
+
+def test_parse_task_reads_container_instance_and_host_ports() -> None:
+    t = parse_task(raw_task(1, 49160), {"web"}, {CI: "i-0abc"})
+    assert t.ip is None
+    assert t.container_instance == CI and t.instance_id == "i-0abc"
+    assert t.host_ports == frozenset({49160})
+
+
+def test_two_bridge_tasks_on_one_instance_are_told_apart_by_host_port() -> None:
+    a = parse_task(raw_task(1, 49160), {"web"}, {CI: "i-0abc"})
+    b = parse_task(raw_task(2, 49161), {"web"}, {CI: "i-0abc"})
+    targets = (instance_target(49160), instance_target(49161, "initial"), instance_target(49160, instance="i-other"))
+    assert targets_of(a, GOAL, targets) == [targets[0]]
+    assert targets_of(b, GOAL, targets) == [targets[1]]
+    s = Snapshot(200.0, (dep(running=2),), (a, b), targets, (), 0)
+    assert assess(s, GOAL).kind == "waiting"
+    healthy = replace(s, targets=(instance_target(49160), instance_target(49161)))
+    assert assess(healthy, GOAL).kind == "serving"
+
+
+def test_an_unhealthy_instance_target_fails_the_deploy() -> None:
+    a = parse_task(raw_task(1, 49160), {"web"}, {CI: "i-0abc"})
+    bad = replace(instance_target(49160, "unhealthy"), reason="Target.Timeout", description="Request timed out")
+    v = assess(Snapshot(200.0, (dep(running=1, desired=1),), (a,), (bad,), (), 0), GOAL)
+    assert v.kind == "failed" and "i-0abc:49160" in v.reason and "Target.Timeout" in v.reason
+
+
+def placement_snap(at: float, event_at: float = 110.0, **kw: Any) -> Snapshot:
+    events = (Event("e1", event_at, UNPLACED), Event("e0", 90.0, "(service web) has reached a steady state."))
+    return Snapshot(at, kw.get("deployments", (dep(), dep(OLD, "ACTIVE", 2, 2))), kw.get("tasks", ()), (), events, 0)
+
+
+def test_unplaceable_tasks_fail_once_the_event_has_stood_for_the_patience() -> None:
+    assert assess(placement_snap(at=120.0), GOAL).kind == "waiting"
+    v = assess(placement_snap(at=126.0), GOAL)
+    assert v.kind == "failed"
+    assert UNPLACED in v.reason and NEW in v.reason
+
+
+def test_an_unplaceable_event_stands_until_ecs_starts_a_task() -> None:
+    # ECS omits duplicates: the event of the previous, equally stuck deployment is still the current word,
+    # and our patience runs from our deployment's start.
+    early = placement_snap(at=110.0, event_at=50.0)
+    assert assess(early, GOAL).kind == "waiting"
+    v = assess(replace(early, at=116.0), GOAL)
+    assert v.kind == "failed" and UNPLACED in v.reason
+    resolved = (Event("e2", 60.0, "(service web) has started 2 tasks: (task a) (task b)."), *early.events)
+    assert assess(replace(early, at=200.0, events=resolved), GOAL).kind == "waiting"
+
+
+def test_no_placement_verdict_once_a_task_of_ours_exists() -> None:
+    placed = parse_task(raw_task(1, 49160), {"web"}, {CI: "i-0abc"})
+    assert assess(placement_snap(at=200.0, tasks=(placed,)), GOAL).kind == "waiting"
+
+
+def test_waits_while_another_deployment_is_stopping_tasks() -> None:
+    # The old deployment scales in (running above desired): its resources come back, placement may succeed.
+    shrinking = (dep(), dep(OLD, "ACTIVE", running=2, desired=0))
+    assert assess(placement_snap(at=200.0, deployments=shrinking), GOAL).kind == "waiting"
+
+
+class _Ecs:
+    def __init__(self) -> None:
+        self.instance_calls: list[list[str]] = []
+
+    def describe_services(self, **_: Any) -> dict[str, Any]:
+        return {"services": [{"deployments": [], "events": []}]}
+
+    def get_paginator(self, name: str) -> _Ecs:
+        assert name == "list_tasks"
+        return self
+
+    def paginate(self, **filters: str) -> Iterator[dict[str, Any]]:
+        yield {"taskArns": ["t1", "t2"] if "startedBy" in filters else []}
+
+    def describe_tasks(self, **_: Any) -> dict[str, Any]:
+        return {"tasks": [raw_task(1, 49160), raw_task(2, 49161)]}
+
+    def describe_container_instances(self, *, containerInstances: list[str], **_: Any) -> dict[str, Any]:
+        self.instance_calls.append(containerInstances)
+        return {"containerInstances": [{"containerInstanceArn": CI, "ec2InstanceId": "i-0abc"}]}
+
+
+class _Elbv2:
+    def describe_target_health(self, **_: Any) -> dict[str, Any]:
+        return {"TargetHealthDescriptions": []}
+
+
+class _Clients:
+    def __init__(self) -> None:
+        self.ecs = _Ecs()
+        self.elbv2 = _Elbv2()
+
+
+def test_reader_resolves_container_instances_once_per_watch() -> None:
+    clients = _Clients()
+    reader = Reader(clients, "c", "web", lambda: 0.0)  # type: ignore[arg-type]
+    for _ in range(3):
+        snap = reader.snapshot(GOAL)
+        assert {t.instance_id for t in snap.tasks} == {"i-0abc"}
+    assert clients.ecs.instance_calls == [[CI]]
