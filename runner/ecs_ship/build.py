@@ -261,7 +261,7 @@ def build_command(
     assert builder.cli is not None
     # buildx's docker-container builders keep their result to themselves unless told to --load it.
     head = [builder.cli, "buildx", "build", "--load"] if builder.kind == "buildx" else [builder.cli, "build"]
-    argv = [*head, "--progress=plain", "--platform", spec.platform, "-f", str(spec.dockerfile), "-t", ref]
+    argv = [*head, "--progress=plain", "--platform", spec.platform_arg, "-f", str(spec.dockerfile), "-t", ref]
     if builder.network:
         argv += ["--network", builder.network]
     if spec.target:
@@ -326,7 +326,7 @@ def cli_build(
         raise DeployError(
             f"failed to build {ref}: {build_failure(tail)}",
             fix=f"the build log above has the whole output; reproduce locally with docker buildx build "
-            f"--platform {spec.platform} -f {spec.dockerfile} {spec.context}",
+            f"--platform {spec.platform_arg} -f {spec.dockerfile} {spec.context}",
         )
 
 
@@ -352,7 +352,7 @@ def legacy_build(
             tag=ref,
             buildargs=dict(spec.build_args),
             target=spec.target,
-            platform=spec.platform,
+            platform=spec.platform_arg,
             cache_from=list(cache_from) or None,
             labels=dict(labels or {}),
             rm=True,
@@ -365,7 +365,7 @@ def legacy_build(
     if error:
         raise DeployError(
             f"failed to build {ref}: {error}",
-            fix=f"reproduce locally: docker build --platform {spec.platform} -f {spec.dockerfile} {spec.context}",
+            fix=f"reproduce locally: docker build --platform {spec.platform_arg} -f {spec.dockerfile} {spec.context}",
         )
 
 

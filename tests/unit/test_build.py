@@ -31,7 +31,7 @@ def image_spec(folder: Path, dockerfile: str = "FROM scratch\n", **changes: obje
         "repository": "127.0.0.1:5000/hello",
         "context": folder,
         "dockerfile": folder / "Dockerfile",
-        "platform": "linux/amd64",
+        "platform": ("linux/amd64",),
         "build_args": {"VERSION": "1"},
         "target": None,
         "tag": "{git_sha}",
@@ -216,7 +216,7 @@ def test_build_image_with_the_legacy_builder_checks_before_reaching_the_engine(t
 # command lines
 # ---------------------------------------------------------------------------------------------------------------------
 def test_build_command_for_buildkit(tmp_path: Path) -> None:
-    spec = image_spec(tmp_path, target="prod", platform="linux/arm64")
+    spec = image_spec(tmp_path, target="prod", platform=("linux/arm64",))
     argv = build.build_command(
         BUILDKIT,
         spec,
