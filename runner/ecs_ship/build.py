@@ -20,9 +20,11 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import docker
+import docker.utils.build
+from docker.api.build import process_dockerfile
 
 from .errors import DeployError, InputError, SpecError
 from .registry import run_stream, stream_command
@@ -417,6 +419,36 @@ def cli_build(
     return reported
 
 
+def ignore_file(spec: ImageSpec) -> Path | None:
+    """The ignore file BuildKit reads for this build: `<Dockerfile name>.dockerignore` next to the Dockerfile
+    when there is one (it replaces the context's, it is not added to it), else the context's .dockerignore."""
+    own = spec.dockerfile.with_name(spec.dockerfile.name + ".dockerignore")
+    if own.is_file():
+        return own
+    shared = spec.context / ".dockerignore"
+    return shared if shared.is_file() else None
+
+
+def ignore_patterns(path: Path) -> list[str]:
+    """The patterns of a .dockerignore file, read as docker-py reads the context's."""
+    lines = (line.strip() for line in path.read_text(errors="replace").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def legacy_context(spec: ImageSpec, archive: IO[bytes]) -> str | None:
+    """When a Dockerfile-specific ignore file applies, write the context tar to `archive` with its patterns (so
+    the legacy builder leaves out what BuildKit leaves out) and return the Dockerfile's name in it; None when
+    docker-py's own reading of the context's .dockerignore is already that."""
+    chosen = ignore_file(spec)
+    if chosen is None or chosen == spec.context / ".dockerignore":
+        return None
+    # A Dockerfile outside the context goes into the tar under a generated name, as docker-py does it.
+    dockerfile = process_dockerfile(str(spec.dockerfile), str(spec.context))
+    docker.utils.build.tar(spec.context, exclude=ignore_patterns(chosen), dockerfile=dockerfile, fileobj=archive)
+    archive.seek(0)
+    return str(dockerfile[0])
+
+
 def legacy_build(
     spec: ImageSpec,
     ref: str,
@@ -432,23 +464,24 @@ def legacy_build(
         for line in str(chunk.get("stream") or "").rstrip().splitlines():
             log(line)
 
-    error = run_stream(
-        lambda: docker_client.api.build(
-            path=str(spec.context),
-            dockerfile=str(spec.dockerfile),
-            tag=ref,
-            buildargs=dict(spec.build_args),
-            target=spec.target,
-            platform=spec.platform_arg,
-            cache_from=list(cache_from) or None,
-            labels=dict(labels or {}),
-            rm=True,
-            forcerm=True,
-            pull=False,
-            decode=True,
-        ),
-        on_line,
-    )
+    options: dict[str, Any] = {
+        "tag": ref,
+        "buildargs": dict(spec.build_args),
+        "target": spec.target,
+        "platform": spec.platform_arg,
+        "cache_from": list(cache_from) or None,
+        "labels": dict(labels or {}),
+        "rm": True,
+        "forcerm": True,
+        "pull": False,
+        "decode": True,
+    }
+    with tempfile.TemporaryFile() as archive:
+        name = legacy_context(spec, archive)
+        where: dict[str, Any] = {"path": str(spec.context), "dockerfile": str(spec.dockerfile)}
+        if name is not None:
+            where = {"fileobj": archive, "custom_context": True, "dockerfile": name}
+        error = run_stream(lambda: docker_client.api.build(**where, **options), on_line)
     if error:
         raise DeployError(
             f"failed to build {ref}: {error}",

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import tarfile
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -626,3 +628,36 @@ def test_a_cancel_stops_the_cli_and_removes_the_temporary_login(tmp_path: Path) 
     pid = int((tmp_path / "pid").read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the Dockerfile's own .dockerignore
+# ---------------------------------------------------------------------------------------------------------------------
+def legacy_tar_names(spec: ImageSpec) -> list[str] | None:
+    with tempfile.TemporaryFile() as archive:
+        name = build.legacy_context(spec, archive)
+        if name is None:
+            return None
+        with tarfile.open(fileobj=archive) as tar:
+            return sorted(m.name for m in tar.getmembers() if m.isfile())
+
+
+def test_the_dockerfiles_own_ignore_file_replaces_the_contexts(tmp_path: Path) -> None:
+    (tmp_path / "docker").mkdir()
+    spec = image_spec(tmp_path / "docker", context=tmp_path)
+    for name in ("app.txt", "secret.txt", "logs/x.log", "keep.txt", ".dockerignore"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(name)
+    (tmp_path / ".dockerignore").write_text("app.txt\n")
+    assert build.ignore_file(spec) == tmp_path / ".dockerignore"
+    assert legacy_tar_names(spec) is None  # docker-py reads the context's file itself
+
+    (tmp_path / "docker" / "Dockerfile.dockerignore").write_text("# BuildKit reads this one\n\nsecret.txt\nlogs\n")
+    assert build.ignore_file(spec) == tmp_path / "docker" / "Dockerfile.dockerignore"
+    assert legacy_tar_names(spec) == [
+        ".dockerignore",
+        "app.txt",
+        "docker/Dockerfile",
+        "docker/Dockerfile.dockerignore",
+        "keep.txt",
+    ]
