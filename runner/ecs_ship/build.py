@@ -10,6 +10,7 @@ syntax, because the legacy builder rejects some of it and silently builds someth
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import shutil
@@ -19,11 +20,13 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import docker
+import docker.utils.build
+from docker.api.build import process_dockerfile
 
-from .errors import DeployError, InputError
+from .errors import DeployError, InputError, SpecError
 from .registry import run_stream, stream_command
 from .spec import BuildSecret, ImageSpec, looks_secret
 
@@ -31,9 +34,10 @@ Log = Callable[[str], None]
 # argv -> (exit code, output); detection's only contact with the machine, injected in tests.
 Runner = Callable[[Sequence[str]], tuple[int, str]]
 
+INSTALL_BUILDX = "install the docker buildx plugin (https://github.com/docker/buildx#installing)"
 BUILDX_FIX = (
-    "install the docker buildx plugin (https://github.com/docker/buildx#installing), or point ECS_SHIP_DOCKER "
-    "to a docker CLI older than 23, which builds with BuildKit through DOCKER_BUILDKIT=1"
+    f"{INSTALL_BUILDX}, or point ECS_SHIP_DOCKER to a docker CLI older than 23, which builds with BuildKit through "
+    "DOCKER_BUILDKIT=1"
 )
 
 
@@ -45,15 +49,20 @@ class Builder:
     # "host" on an engine without its default bridge (started with --bridge=none): RUN steps get no network
     # there otherwise ("network bridge not found"), as for the containers run-local starts.
     network: str | None = None
+    # The buildx builder instance to build with (--builder); None: the CLI's current one.
+    instance: str | None = None
 
-    def describe(self) -> str:
-        how = {
+    @property
+    def how(self) -> str:
+        return {
             "buildx": f"{self.cli} buildx build",
             "buildkit": f"DOCKER_BUILDKIT=1 {self.cli} build",
             "legacy": "the engine's legacy builder (docker-py)",
         }[self.kind]
+
+    def describe(self) -> str:
         network = "; RUN steps on the host network: the engine has no bridge" if self.network == "host" else ""
-        return f"building with {how} ({self.why}{network})"
+        return f"building with {self.how} ({self.why}{network})"
 
 
 _VERSION = re.compile(r"version v?(\d+)\.(\d+)", re.IGNORECASE)
@@ -111,6 +120,73 @@ def detect_builder(
         return chosen
     has_bridge = run([cli, "network", "inspect", "--format", "{{.Name}}", "bridge"])[0] == 0
     return chosen if has_bridge else dataclasses.replace(chosen, network="host")
+
+
+# --------------------------------------------------------------------------------------------
+# multi-platform images
+# --------------------------------------------------------------------------------------------
+MULTI_PLATFORM_BUILDER = "ecs-ship"
+# buildx drivers that can build an image for several platforms at once; the `docker` driver (the engine's own
+# BuildKit, buildx's default) cannot.
+MULTI_PLATFORM_DRIVERS = frozenset({"docker-container", "kubernetes", "remote"})
+_DRIVER = re.compile(r"^Driver:\s*(\S+)", re.MULTILINE)
+
+
+def require_multi_platform(builder: Builder, spec: ImageSpec, key_path: str, file: str | None = None) -> None:
+    """A SpecError (exit 2) when `spec` lists several platforms and `builder` is not buildx: the classic
+    BuildKit CLI and the legacy builder make one image per build, for one platform."""
+    if not spec.multi_platform or builder.kind == "buildx":
+        return
+    raise SpecError(
+        f"failed to build the image of {spec.container} for {', '.join(spec.platform)}: a multi-platform image "
+        f"needs docker buildx with a docker-container builder, and the builder here is {builder.how} "
+        f"({builder.why})",
+        key_path=key_path,
+        file=file,
+        fix=f"{INSTALL_BUILDX}, or list one platform only",
+    )
+
+
+def buildx_driver(inspect_output: str) -> str | None:
+    """The driver `docker buildx inspect` reports: 'docker', 'docker-container', …"""
+    m = _DRIVER.search(inspect_output)
+    return m[1] if m else None
+
+
+def multi_platform_builder(builder: Builder, log: Log, run: Runner = _run_quiet) -> Builder:
+    """`builder` set to a buildx instance that can build multi-platform images: the current one when its driver
+    can, else the `ecs-ship` docker-container builder, created the first time (and said so). The user's current
+    builder stays their current one: builds name the instance with --builder."""
+    assert builder.kind == "buildx" and builder.cli is not None
+    code, text = run([builder.cli, "buildx", "inspect"])
+    current = buildx_driver(text) if code == 0 else None
+    if current in MULTI_PLATFORM_DRIVERS:
+        return builder
+    why = f"the current buildx builder's {current or 'unknown'} driver cannot build multi-platform images"
+    code, text = run([builder.cli, "buildx", "inspect", MULTI_PLATFORM_BUILDER])
+    if code == 0 and buildx_driver(text) in MULTI_PLATFORM_DRIVERS:
+        log(f"building with buildx builder {MULTI_PLATFORM_BUILDER} ({why})")
+    else:
+        create = ["buildx", "create", "--name", MULTI_PLATFORM_BUILDER, "--driver", "docker-container"]
+        code, text = run([builder.cli, *create])
+        if code != 0:
+            raise DeployError(
+                f"failed to create buildx builder {MULTI_PLATFORM_BUILDER}: {text.strip()[-400:]}",
+                fix=f"run `docker {' '.join(create)}` to see why, or list one platform only",
+            )
+        log(f"created buildx builder {MULTI_PLATFORM_BUILDER} with the docker-container driver ({why})")
+    return dataclasses.replace(builder, instance=MULTI_PLATFORM_BUILDER)
+
+
+def metadata_digest(path: Path) -> str | None:
+    """`containerimage.digest` from the file buildx's --metadata-file wrote: the digest of what it pushed (the
+    image index for a multi-platform image)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    digest = data.get("containerimage.digest") if isinstance(data, dict) else None
+    return digest if isinstance(digest, str) and digest.startswith("sha256:") else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,11 +333,17 @@ def build_command(
     cache_from: Sequence[str] = (),
     labels: Mapping[str, str] | None = None,
     secret_flags: Sequence[str] = (),
+    metadata_file: Path | None = None,
 ) -> list[str]:
+    """The docker CLI command. Given a `metadata_file`, buildx pushes the image itself and writes there the
+    digest it pushed; without one it --loads the image into the engine (docker-container builders keep their
+    result to themselves otherwise)."""
     assert builder.cli is not None
-    # buildx's docker-container builders keep their result to themselves unless told to --load it.
-    head = [builder.cli, "buildx", "build", "--load"] if builder.kind == "buildx" else [builder.cli, "build"]
-    argv = [*head, "--progress=plain", "--platform", spec.platform, "-f", str(spec.dockerfile), "-t", ref]
+    head = [builder.cli, "build"]
+    if builder.kind == "buildx":
+        head = [builder.cli, "buildx", "build"] + (["--builder", builder.instance] if builder.instance else [])
+        head += ["--push", "--metadata-file", str(metadata_file)] if metadata_file else ["--load"]
+    argv = [*head, "--progress=plain", "--platform", spec.platform_arg, "-f", str(spec.dockerfile), "-t", ref]
     if builder.network:
         argv += ["--network", builder.network]
     if spec.target:
@@ -312,7 +394,9 @@ def cli_build(
     labels: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
     cancel: threading.Event | None = None,
-) -> None:
+    push: bool = False,
+) -> str | None:
+    """Build `ref`; with `push`, buildx pushes it too and the digest it reports is returned (else None)."""
     env = dict(os.environ if environ is None else environ)
     if config_dir is not None:
         env["DOCKER_CONFIG"] = str(config_dir)
@@ -320,14 +404,49 @@ def cli_build(
         env["DOCKER_BUILDKIT"] = "1"
     with tempfile.TemporaryDirectory(prefix="ecs-ship-secrets-") as folder:
         flags = [secret_flag(s, Path(folder), env, i) for i, s in enumerate(spec.secrets)]
-        argv = build_command(builder, spec, ref, cache_from=cache_from, labels=labels, secret_flags=flags)
+        metadata = Path(folder) / "metadata.json" if push and builder.kind == "buildx" else None
+        argv = build_command(
+            builder, spec, ref, cache_from=cache_from, labels=labels, secret_flags=flags, metadata_file=metadata
+        )
         code, tail = stream_command(argv, env, log, keep=400, cancel=cancel)
+        reported = metadata_digest(metadata) if metadata else None
     if code != 0:
         raise DeployError(
             f"failed to build {ref}: {build_failure(tail)}",
             fix=f"the build log above has the whole output; reproduce locally with docker buildx build "
-            f"--platform {spec.platform} -f {spec.dockerfile} {spec.context}",
+            f"--platform {spec.platform_arg} -f {spec.dockerfile} {spec.context}",
         )
+    return reported
+
+
+def ignore_file(spec: ImageSpec) -> Path | None:
+    """The ignore file BuildKit reads for this build: `<Dockerfile name>.dockerignore` next to the Dockerfile
+    when there is one (it replaces the context's, it is not added to it), else the context's .dockerignore."""
+    own = spec.dockerfile.with_name(spec.dockerfile.name + ".dockerignore")
+    if own.is_file():
+        return own
+    shared = spec.context / ".dockerignore"
+    return shared if shared.is_file() else None
+
+
+def ignore_patterns(path: Path) -> list[str]:
+    """The patterns of a .dockerignore file, read as docker-py reads the context's."""
+    lines = (line.strip() for line in path.read_text(errors="replace").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def legacy_context(spec: ImageSpec, archive: IO[bytes]) -> str | None:
+    """When a Dockerfile-specific ignore file applies, write the context tar to `archive` with its patterns (so
+    the legacy builder leaves out what BuildKit leaves out) and return the Dockerfile's name in it; None when
+    docker-py's own reading of the context's .dockerignore is already that."""
+    chosen = ignore_file(spec)
+    if chosen is None or chosen == spec.context / ".dockerignore":
+        return None
+    # A Dockerfile outside the context goes into the tar under a generated name, as docker-py does it.
+    dockerfile = process_dockerfile(str(spec.dockerfile), str(spec.context))
+    docker.utils.build.tar(spec.context, exclude=ignore_patterns(chosen), dockerfile=dockerfile, fileobj=archive)
+    archive.seek(0)
+    return str(dockerfile[0])
 
 
 def legacy_build(
@@ -345,27 +464,28 @@ def legacy_build(
         for line in str(chunk.get("stream") or "").rstrip().splitlines():
             log(line)
 
-    error = run_stream(
-        lambda: docker_client.api.build(
-            path=str(spec.context),
-            dockerfile=str(spec.dockerfile),
-            tag=ref,
-            buildargs=dict(spec.build_args),
-            target=spec.target,
-            platform=spec.platform,
-            cache_from=list(cache_from) or None,
-            labels=dict(labels or {}),
-            rm=True,
-            forcerm=True,
-            pull=False,
-            decode=True,
-        ),
-        on_line,
-    )
+    options: dict[str, Any] = {
+        "tag": ref,
+        "buildargs": dict(spec.build_args),
+        "target": spec.target,
+        "platform": spec.platform_arg,
+        "cache_from": list(cache_from) or None,
+        "labels": dict(labels or {}),
+        "rm": True,
+        "forcerm": True,
+        "pull": False,
+        "decode": True,
+    }
+    with tempfile.TemporaryFile() as archive:
+        name = legacy_context(spec, archive)
+        where: dict[str, Any] = {"path": str(spec.context), "dockerfile": str(spec.dockerfile)}
+        if name is not None:
+            where = {"fileobj": archive, "custom_context": True, "dockerfile": name}
+        error = run_stream(lambda: docker_client.api.build(**where, **options), on_line)
     if error:
         raise DeployError(
             f"failed to build {ref}: {error}",
-            fix=f"reproduce locally: docker build --platform {spec.platform} -f {spec.dockerfile} {spec.context}",
+            fix=f"reproduce locally: docker build --platform {spec.platform_arg} -f {spec.dockerfile} {spec.context}",
         )
 
 
@@ -380,12 +500,25 @@ def build_image(
     cache_from: Sequence[str] = (),
     labels: Mapping[str, str] | None = None,
     cancel: threading.Event | None = None,
-) -> None:
-    """Build `ref` with `builder`; the engine (`docker_client`) is reached only by the legacy builder."""
+    push: bool = False,
+) -> str | None:
+    """Build `ref` with `builder`; the engine (`docker_client`) is reached only by the legacy builder. With
+    `push`, a buildx build pushes the image itself and its reported digest is returned; otherwise None."""
+    require_multi_platform(builder, spec, "images[].platform")
     if builder.kind != "legacy":
-        cli_build(builder, spec, ref, log, config_dir=config_dir, cache_from=cache_from, labels=labels, cancel=cancel)
-        return
+        return cli_build(
+            builder,
+            spec,
+            ref,
+            log,
+            config_dir=config_dir,
+            cache_from=cache_from,
+            labels=labels,
+            cancel=cancel,
+            push=push,
+        )
     check_legacy(spec, ref)
     if docker_client is None:
         raise InputError("failed to build: no Docker engine answered", fix="start Docker or set DOCKER_HOST")
     legacy_build(spec, ref, docker_client(), log, cache_from=cache_from, labels=labels)
+    return None

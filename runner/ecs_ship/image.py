@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import docker
 
-from .build import Builder, build_image
+from .build import Builder, build_image, multi_platform_builder, require_multi_platform
 from .errors import DeployError, InputError
 from .registry import RegistryAPI, cli_config, cli_push, push, split_repository
 from .spec import ImageSpec, render_tag
@@ -183,13 +183,21 @@ def ship(
         raise missing_image(spec.repository, tag)
     how = builder()
     ref = f"{spec.repository}:{tag}"
+    reporter = "the push"
     if how.cli is None:
         build_image(how, spec, ref, log, docker_client=docker_client, cache_from=cache_from, labels=labels)
         assert docker_client is not None  # build_image refuses to build without one
         reported = push(spec.repository, tag, registry.credentials, docker_client(), log)
     else:
+        cli = how.cli
+        if spec.multi_platform:
+            require_multi_platform(how, spec, "images[].platform")
+            # Created outside the temporary DOCKER_CONFIG: the builder outlives this run, for the next one.
+            how = multi_platform_builder(how, log)
         with cli_config(registry.host, registry.credentials) as config_dir:
-            build_image(
+            # buildx pushes as it builds (a multi-platform image cannot be loaded into the engine) and reports
+            # the digest it pushed; the classic CLI builds into the engine, and `docker push` reports it.
+            reported = build_image(
                 how,
                 spec,
                 ref,
@@ -199,17 +207,25 @@ def ship(
                 cache_from=cache_from,
                 labels=labels,
                 cancel=cancel,
+                push=True,
             )
-            reported = cli_push(how.cli, spec.repository, tag, config_dir, log, cancel=cancel)
+            if how.kind == "buildx":
+                reporter = "the build"
+            else:
+                reported = cli_push(cli, spec.repository, tag, config_dir, log, cancel=cancel)
     digest = registry.manifest_digest(path, tag)
     if digest is None:
         raise DeployError(
             f"failed to read back {spec.repository}:{tag} after pushing it: the registry does not have it"
         )
-    if reported and reported != digest:
+    confirm_digest(ref, reported, digest, reporter)
+    return ShippedImage(spec.container, spec.repository, tag, digest, built=True, pushed=True)
+
+
+def confirm_digest(ref: str, reported: str | None, served: str, reporter: str) -> None:
+    """The digest deployed is the one the registry serves; it must be the one this run pushed."""
+    if reported and reported != served:
         raise DeployError(
-            f"failed to confirm the push of {spec.repository}:{tag}: the push reported {reported}, "
-            f"the registry serves {digest}",
+            f"failed to confirm the push of {ref}: {reporter} reported {reported}, the registry serves {served}",
             fix="another push to the same tag raced this one; use a unique tag such as {git_sha}",
         )
-    return ShippedImage(spec.container, spec.repository, tag, digest, built=True, pushed=True)

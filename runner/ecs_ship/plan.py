@@ -142,6 +142,54 @@ def base_document(spec: ServiceSpec, state: CurrentState) -> dict[str, Any]:
     return taskdef.normalise(source.document)
 
 
+# ECS's runtimePlatform names, as `docker build --platform` (os/arch) spells them.
+_ARCHITECTURES = {"X86_64": "amd64", "ARM64": "arm64"}
+
+
+def _runs_on_fargate(document: Mapping[str, Any], service: Mapping[str, Any]) -> bool:
+    if service.get("launchType"):
+        return bool(service["launchType"] == "FARGATE")
+    strategy = service.get("capacityProviderStrategy") or []
+    if strategy:
+        return any(str(p.get("capacityProvider", "")).startswith("FARGATE") for p in strategy)
+    return list(document.get("requiresCompatibilities") or []) == ["FARGATE"]
+
+
+def check_runtime_platform(spec: ServiceSpec, document: Mapping[str, Any], service: Mapping[str, Any]) -> None:
+    """Every image the spec builds must include the platform the task definition's tasks run on: an amd64 image
+    on ARM64 tasks (or the reverse) starts and dies at once with "exec format error".
+
+    Without runtimePlatform, Fargate runs X86_64 Linux; on EC2 the instance decides, so nothing is checked."""
+    runtime = document.get("runtimePlatform") or {}
+    arch, family = runtime.get("cpuArchitecture"), runtime.get("operatingSystemFamily")
+    fargate = _runs_on_fargate(document, service)
+    defaulted = arch is None and fargate
+    arch = "X86_64" if defaulted else arch
+    wanted_os = ("linux" if family == "LINUX" else "windows") if family else ("linux" if fargate else None)
+    wanted_arch = _ARCHITECTURES.get(str(arch)) if arch else None
+    if wanted_os is None and wanted_arch is None:
+        return
+    shown = "/".join(str(v) for v in (arch, family) if v is not None)
+    if defaulted:
+        shown += " (Fargate's default: the task definition sets no runtimePlatform.cpuArchitecture)"
+    for index, image in enumerate(spec.images):
+        built = [tuple(p.split("/")[:2]) for p in image.platform]
+        if any((wanted_os in (None, os)) and (wanted_arch in (None, cpu)) for os, cpu in built):
+            continue
+        needed = f"{wanted_os or built[0][0]}/{wanted_arch or built[0][1]}"
+        theirs = {cpu: name for name, cpu in _ARCHITECTURES.items()}.get(built[0][1])
+        other = "change the task definition's runtimePlatform to match the image"
+        if theirs and wanted_os in (None, built[0][0]):
+            other = f"set runtimePlatform.cpuArchitecture to {theirs} in the task definition"
+        raise InputError(
+            f"failed to plan a deployment of service {spec.service}: the image of container {image.container} is "
+            f"built for {image.platform_arg}, but the task definition's runtimePlatform is {shown}; its tasks "
+            "would fail to start with 'exec format error'",
+            fix=f"build for {needed} (images[{index}].platform; a list builds one image for several platforms), "
+            f"or {other}",
+        )
+
+
 def make_plan(spec: ServiceSpec, state: CurrentState, images: Mapping[str, str]) -> Plan:
     svc = state.service
     if svc.get("status") != "ACTIVE":
@@ -190,6 +238,7 @@ def make_plan(spec: ServiceSpec, state: CurrentState, images: Mapping[str, str])
 
     base = base_document(spec, state)
     rendered = taskdef.render(base, images, allow_host_volumes=spec.allow_host_volumes)
+    check_runtime_platform(spec, rendered.document, svc)
     warnings += rendered.warnings
     current = taskdef.normalise(state.task_definition)
     register = not taskdef.same_definition(rendered.document, current)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import tarfile
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -31,7 +33,7 @@ def image_spec(folder: Path, dockerfile: str = "FROM scratch\n", **changes: obje
         "repository": "127.0.0.1:5000/hello",
         "context": folder,
         "dockerfile": folder / "Dockerfile",
-        "platform": "linux/amd64",
+        "platform": ("linux/amd64",),
         "build_args": {"VERSION": "1"},
         "target": None,
         "tag": "{git_sha}",
@@ -216,7 +218,7 @@ def test_build_image_with_the_legacy_builder_checks_before_reaching_the_engine(t
 # command lines
 # ---------------------------------------------------------------------------------------------------------------------
 def test_build_command_for_buildkit(tmp_path: Path) -> None:
-    spec = image_spec(tmp_path, target="prod", platform="linux/arm64")
+    spec = image_spec(tmp_path, target="prod", platform=("linux/arm64",))
     argv = build.build_command(
         BUILDKIT,
         spec,
@@ -239,6 +241,121 @@ def test_build_command_for_buildkit(tmp_path: Path) -> None:
 def test_build_command_for_buildx_loads_the_result(tmp_path: Path) -> None:
     argv = build.build_command(BUILDX, image_spec(tmp_path), "r:1")
     assert argv[:5] == ["/usr/local/bin/docker", "buildx", "build", "--load", "--progress=plain"]
+
+
+def test_build_command_for_buildx_pushing_a_multi_platform_image(tmp_path: Path) -> None:
+    spec = image_spec(tmp_path, platform=("linux/amd64", "linux/arm64"))
+    builder = Builder("buildx", "/usr/local/bin/docker", "t", instance="ecs-ship")
+    argv = build.build_command(builder, spec, "r:1", metadata_file=tmp_path / "m.json")
+    assert argv[:12] == [
+        "/usr/local/bin/docker", "buildx", "build", "--builder", "ecs-ship",
+        "--push", "--metadata-file", str(tmp_path / "m.json"),
+        "--progress=plain", "--platform", "linux/amd64,linux/arm64", "-f",
+    ]  # fmt: skip
+    assert "--load" not in argv
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# multi-platform images
+# ---------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("builder", [BUILDKIT, Builder("legacy", None, "docker CLI 28.2 at /d has no buildx plugin")])
+def test_a_platform_list_without_buildx_is_a_spec_error(tmp_path: Path, builder: Builder) -> None:
+    spec = image_spec(tmp_path, platform=("linux/amd64", "linux/arm64"))
+    with pytest.raises(InputError) as caught:
+        build.require_multi_platform(builder, spec, "images[1].platform", "/w/ecs-ship.yml")
+    assert caught.value.exit_code == 2
+    assert str(caught.value).startswith(
+        "/w/ecs-ship.yml: images[1].platform: failed to build the image of web for linux/amd64, linux/arm64: a "
+        f"multi-platform image needs docker buildx with a docker-container builder, and the builder here is "
+        f"{builder.how} ({builder.why})"
+    )
+    assert caught.value.fix is not None and caught.value.fix.startswith("install the docker buildx plugin")
+
+
+def test_one_platform_needs_no_buildx_and_a_list_is_fine_with_it(tmp_path: Path) -> None:
+    build.require_multi_platform(BUILDKIT, image_spec(tmp_path), "images[0].platform")
+    build.require_multi_platform(BUILDX, image_spec(tmp_path, platform=("linux/amd64", "linux/arm64")), "p")
+
+
+INSPECT_DOCKER = "Name:          default\nDriver:        docker\nLast Activity: 2025-05-30\n\nNodes:\nName: default\n"
+
+
+class FakeRunner:
+    """Answers `docker buildx inspect [name]` and `buildx create` as told; records every command."""
+
+    def __init__(self, current: str, ours: str | None, create: int = 0) -> None:
+        self.current, self.ours, self.create = current, ours, create
+        self.calls: list[list[str]] = []
+
+    def __call__(self, argv: Sequence[str]) -> tuple[int, str]:
+        self.calls.append(list(argv[1:]))
+        if argv[1:3] == ["buildx", "inspect"] and len(argv) == 3:
+            return 0, INSPECT_DOCKER.replace("docker\n", f"{self.current}\n", 1)
+        if argv[1:3] == ["buildx", "inspect"]:
+            ours = self.ours
+            return (0, f"Name: ecs-ship\nDriver: {ours}\n") if ours else (1, 'ERROR: no builder "ecs-ship" found')
+        return self.create, "ecs-ship" if self.create == 0 else "ERROR: failed to create: permission denied"
+
+
+def test_buildx_driver_is_read_from_inspect() -> None:
+    assert build.buildx_driver(INSPECT_DOCKER) == "docker"
+    assert build.buildx_driver("ERROR: no builder") is None
+
+
+def test_a_docker_driver_builder_gets_a_container_builder_created_and_said(tmp_path: Path) -> None:
+    run, said = FakeRunner("docker", None), []
+    chosen = build.multi_platform_builder(BUILDX, said.append, run)
+    assert chosen == Builder("buildx", BUILDX.cli, "test", instance="ecs-ship")
+    assert run.calls == [
+        ["buildx", "inspect"],
+        ["buildx", "inspect", "ecs-ship"],
+        ["buildx", "create", "--name", "ecs-ship", "--driver", "docker-container"],
+    ]
+    assert said == [
+        "created buildx builder ecs-ship with the docker-container driver (the current buildx builder's docker "
+        "driver cannot build multi-platform images)"
+    ]
+
+
+def test_an_existing_ecs_ship_builder_is_reused() -> None:
+    run, said = FakeRunner("docker", "docker-container"), []
+    assert build.multi_platform_builder(BUILDX, said.append, run).instance == "ecs-ship"
+    assert ["buildx", "create", "--name", "ecs-ship", "--driver", "docker-container"] not in run.calls
+    assert said[0].startswith("building with buildx builder ecs-ship (")
+
+
+def test_a_current_container_builder_is_used_as_it_is() -> None:
+    run, said = FakeRunner("docker-container", None), []
+    assert build.multi_platform_builder(BUILDX, said.append, run) == BUILDX
+    assert run.calls == [["buildx", "inspect"]] and said == []
+
+
+def test_a_builder_that_cannot_be_created_is_a_deploy_error() -> None:
+    with pytest.raises(DeployError) as caught:
+        build.multi_platform_builder(BUILDX, lambda _: None, FakeRunner("docker", None, create=1))
+    assert caught.value.message == (
+        "failed to create buildx builder ecs-ship: ERROR: failed to create: permission denied"
+    )
+
+
+def test_metadata_digest(tmp_path: Path) -> None:
+    (tmp_path / "m.json").write_text(json.dumps({"containerimage.digest": DIGEST, "image.name": "r:1"}))
+    (tmp_path / "bad.json").write_text("{")
+    assert build.metadata_digest(tmp_path / "m.json") == DIGEST
+    assert build.metadata_digest(tmp_path / "bad.json") is None
+    assert build.metadata_digest(tmp_path / "absent.json") is None
+
+
+def test_confirm_digest() -> None:
+    image.confirm_digest("r:1", DIGEST, DIGEST, "the build")
+    image.confirm_digest("r:1", None, DIGEST, "the push")  # nothing reported: the read-back alone decides
+    other = "sha256:" + "b" * 64
+    with pytest.raises(DeployError) as caught:
+        image.confirm_digest("r:1", other, DIGEST, "the build")
+    assert (
+        caught.value.message
+        == f"failed to confirm the push of r:1: the build reported {other}, the registry serves {DIGEST}"
+    )
 
 
 def test_env_secret_goes_through_a_private_file(tmp_path: Path) -> None:
@@ -407,6 +524,68 @@ def test_ship_builds_and_pushes_with_the_cli_and_a_temporary_login(
     assert len(config_dirs) == 1 and not Path(config_dirs.pop()).exists()
 
 
+def buildx_cli(folder: Path, digest: str) -> str:
+    """A docker CLI with buildx whose current builder has the docker driver; its build writes `digest` to the
+    metadata file, as buildx does for what it pushed."""
+    return fake_cli(
+        folder,
+        'case "$1 $2 $3" in\n'
+        '  "buildx inspect ") printf "Name: default\\nDriver: docker\\n";;\n'
+        '  "buildx inspect ecs-ship") echo "ERROR: no builder" >&2; exit 1;;\n'
+        '  "buildx build "*) while [ $# -gt 0 ]; do\n'
+        '      [ "$1" = --metadata-file ] && printf \'{"containerimage.digest": "%s"}\' ' + digest + ' > "$2"\n'
+        "      shift; done;;\n"
+        "esac\n",
+    )
+
+
+def ship_multi_platform(tmp_path: Path, builder: Builder, log: list[str]) -> image.ShippedImage:
+    return image.ship(
+        image_spec(tmp_path, platform=("linux/amd64", "linux/arm64")),
+        "v1",
+        builder=lambda: builder,
+        docker_client=None,
+        registry=FakeRegistryAPI([None, DIGEST]),  # type: ignore[arg-type]
+        log=log.append,
+    )
+
+
+def test_ship_builds_a_multi_platform_image_with_a_created_builder_and_pushes_with_buildx(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "absent"))
+    log: list[str] = []
+    shipped = ship_multi_platform(tmp_path, Builder("buildx", buildx_cli(tmp_path, DIGEST), "t"), log)
+    assert shipped.digest == DIGEST and shipped.pushed
+    calls = [line.split()[:6] for line in (tmp_path / "argv").read_text().splitlines()]
+    assert calls == [
+        ["buildx", "inspect"],
+        ["buildx", "inspect", "ecs-ship"],
+        ["buildx", "create", "--name", "ecs-ship", "--driver", "docker-container"],
+        ["buildx", "build", "--builder", "ecs-ship", "--push", "--metadata-file"],
+    ]  # no `docker push`: buildx pushed, and no --load
+    assert any(line.startswith("created buildx builder ecs-ship") for line in log)
+
+
+def test_ship_fails_when_the_registry_serves_another_digest_than_buildx_pushed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "absent"))
+    other = "sha256:" + "b" * 64
+    with pytest.raises(DeployError) as caught:
+        ship_multi_platform(tmp_path, Builder("buildx", buildx_cli(tmp_path, other), "t"), [])
+    assert caught.value.message == (
+        f"failed to confirm the push of 127.0.0.1:5000/hello:v1: the build reported {other}, the registry serves "
+        f"{DIGEST}"
+    )
+
+
+def test_ship_refuses_a_platform_list_with_the_classic_cli_before_running_it(tmp_path: Path) -> None:
+    with pytest.raises(InputError):
+        ship_multi_platform(tmp_path, Builder("buildkit", fake_cli(tmp_path, ""), "t"), [])
+    assert not (tmp_path / "argv").exists()
+
+
 @pytest.mark.parametrize(
     ("remote", "expected"),
     [
@@ -449,3 +628,36 @@ def test_a_cancel_stops_the_cli_and_removes_the_temporary_login(tmp_path: Path) 
     pid = int((tmp_path / "pid").read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the Dockerfile's own .dockerignore
+# ---------------------------------------------------------------------------------------------------------------------
+def legacy_tar_names(spec: ImageSpec) -> list[str] | None:
+    with tempfile.TemporaryFile() as archive:
+        name = build.legacy_context(spec, archive)
+        if name is None:
+            return None
+        with tarfile.open(fileobj=archive) as tar:
+            return sorted(m.name for m in tar.getmembers() if m.isfile())
+
+
+def test_the_dockerfiles_own_ignore_file_replaces_the_contexts(tmp_path: Path) -> None:
+    (tmp_path / "docker").mkdir()
+    spec = image_spec(tmp_path / "docker", context=tmp_path)
+    for name in ("app.txt", "secret.txt", "logs/x.log", "keep.txt", ".dockerignore"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(name)
+    (tmp_path / ".dockerignore").write_text("app.txt\n")
+    assert build.ignore_file(spec) == tmp_path / ".dockerignore"
+    assert legacy_tar_names(spec) is None  # docker-py reads the context's file itself
+
+    (tmp_path / "docker" / "Dockerfile.dockerignore").write_text("# BuildKit reads this one\n\nsecret.txt\nlogs\n")
+    assert build.ignore_file(spec) == tmp_path / "docker" / "Dockerfile.dockerignore"
+    assert legacy_tar_names(spec) == [
+        ".dockerignore",
+        "app.txt",
+        "docker/Dockerfile",
+        "docker/Dockerfile.dockerignore",
+        "keep.txt",
+    ]

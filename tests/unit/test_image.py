@@ -53,7 +53,7 @@ def image_spec(tmp_path: Path, *, tag: str = "{git_sha}", repository: str = f"{E
         repository=repository,
         context=tmp_path,
         dockerfile=tmp_path / "Dockerfile",
-        platform="linux/amd64",
+        platform=("linux/amd64",),
         build_args={"VERSION": "1"},
         target=None,
         tag=tag,

@@ -58,7 +58,7 @@ def image_spec(name: str) -> ImageSpec:
         repository=f"registry.example/{name}",
         context=Path("/src"),
         dockerfile=Path("/src/Dockerfile"),
-        platform="linux/amd64",
+        platform=("linux/amd64",),
         build_args={},
         target=None,
         tag="{git_sha}",

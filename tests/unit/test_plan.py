@@ -13,6 +13,7 @@ import pytest
 from ecs_ship.errors import InputError
 from ecs_ship.plan import ApiCall, CurrentState, Plan, TargetGroupInfo, make_plan, require_ecs_controller
 from ecs_ship.spec import (
+    ImageSpec,
     LoadBalancerSpec,
     ServiceSpec,
     TaskDefinitionSource,
@@ -506,3 +507,63 @@ def test_plan_output_never_prints_environment_values() -> None:
         "volumes=[{'name': 'share', 'dockerVolumeConfiguration': {'driver': 'local', 'driverOpts': {'o': '***'}}}]"
         in (register.summary())
     )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the image's platform against the task definition's runtimePlatform
+# ---------------------------------------------------------------------------------------------------------------------
+def platform_plan(platform: tuple[str, ...], runtime: dict[str, str] | None, **service: Any) -> Plan:
+    image = ImageSpec("web", REPO, Path("/app"), Path("/app/Dockerfile"), platform, {}, None, "{git_sha}")
+    td = copy.deepcopy(describe_task_definition())
+    if runtime is not None:
+        td["taskDefinition"]["runtimePlatform"] = runtime
+    current = replace(state(service=service_entry(**service)), task_definition=td)
+    return make_plan(replace(spec(), images=(image,)), current, {"web": NEW_IMAGE})
+
+
+@pytest.mark.parametrize(
+    ("platform", "runtime", "service"),
+    [
+        (("linux/amd64",), None, {}),  # Fargate's default is X86_64
+        (("linux/arm64",), {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"}, {}),
+        (("linux/amd64", "linux/arm64/v8"), {"cpuArchitecture": "ARM64"}, {}),
+        (("linux/arm64",), None, {"launchType": "EC2"}),  # the instance decides
+        (("linux/arm64",), None, {"launchType": None, "capacityProviderStrategy": [{"capacityProvider": "arm-asg"}]}),
+    ],
+)
+def test_an_image_built_for_the_tasks_platform_plans(
+    platform: tuple[str, ...], runtime: dict[str, str] | None, service: dict[str, Any]
+) -> None:
+    assert platform_plan(platform, runtime, **service).register
+
+
+def test_an_amd64_image_for_arm64_tasks_is_refused_with_both_named() -> None:
+    with pytest.raises(InputError) as caught:
+        platform_plan(("linux/amd64",), {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"})
+    assert caught.value.message == (
+        "failed to plan a deployment of service hello: the image of container web is built for linux/amd64, but the "
+        "task definition's runtimePlatform is ARM64/LINUX; its tasks would fail to start with 'exec format error'"
+    )
+    assert caught.value.fix == (
+        "build for linux/arm64 (images[0].platform; a list builds one image for several platforms), or set "
+        "runtimePlatform.cpuArchitecture to X86_64 in the task definition"
+    )
+
+
+@pytest.mark.parametrize(
+    "service", [{}, {"launchType": None, "capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT"}]}]
+)
+def test_an_arm64_image_on_fargate_without_runtime_platform_is_refused(service: dict[str, Any]) -> None:
+    with pytest.raises(InputError) as caught:
+        platform_plan(("linux/arm64",), None, **service)
+    assert "runtimePlatform is X86_64 (Fargate's default" in caught.value.message
+    assert caught.value.fix is not None and caught.value.fix.startswith("build for linux/amd64 ")
+
+
+def test_a_linux_image_for_windows_tasks_is_refused() -> None:
+    with pytest.raises(InputError) as caught:
+        platform_plan(
+            ("linux/amd64",), {"cpuArchitecture": "X86_64", "operatingSystemFamily": "WINDOWS_SERVER_2022_CORE"}
+        )
+    assert caught.value.fix is not None and caught.value.fix.startswith("build for windows/amd64 ")
+    assert caught.value.fix.endswith("change the task definition's runtimePlatform to match the image")

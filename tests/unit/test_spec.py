@@ -148,7 +148,7 @@ def test_full_spec_round_trips_to_dataclasses(project: Project) -> None:
                         repository=REPO,
                         context=root / "backend",
                         dockerfile=root / "backend" / "docker" / "Dockerfile.prod",
-                        platform="linux/arm64",
+                        platform=("linux/arm64",),
                         build_args={"NODE_ENV": "production", "WORKERS": "4", "RATIO": "1.5", "DEBUG": "false"},
                         target="prod",
                         tag="{git_short_sha}-{run_number}",
@@ -188,7 +188,7 @@ def test_minimal_spec_gets_the_schema_defaults(project: Project) -> None:
     assert service.name == "goals-backend"
     assert service.region is None
     assert service.images == (
-        ImageSpec("backend", REPO, root, root / "Dockerfile", "linux/amd64", {}, None, "{git_sha}"),
+        ImageSpec("backend", REPO, root, root / "Dockerfile", ("linux/amd64",), {}, None, "{git_sha}"),
     )
     assert service.task_definition == TaskDefinitionSource("current", None, None)
     assert service.load_balancer == LoadBalancerSpec(None, False)
@@ -200,7 +200,7 @@ def test_minimal_spec_gets_the_schema_defaults(project: Project) -> None:
     image = service.images[0]
     assert str(image.context) == str((project.root / schema_default("image", "context")).resolve())
     assert image.dockerfile.name == schema_default("image", "dockerfile")
-    assert image.platform == schema_default("image", "platform")
+    assert image.platform == (schema_default("image", "platform"),) and not image.multi_platform
     assert image.tag == schema_default("image", "tag")
     assert service.wait.until == schema_default("wait", "until")
     assert service.wait.timeout == schema_default("wait", "timeout")
@@ -267,7 +267,31 @@ def test_yaml_anchors_and_merge_keys(project: Project) -> None:
             container: worker
     """)
     images = project.load().services[0].images
-    assert [(i.container, i.platform) for i in images] == [("api", "linux/arm64"), ("worker", "linux/arm64")]
+    assert [(i.container, i.platform_arg) for i in images] == [("api", "linux/arm64"), ("worker", "linux/arm64")]
+
+
+def with_platform(value: str) -> str:
+    return MINIMAL + f"images:\n  - container: api\n    repository: {REPO}\n    platform: {value}\n"
+
+
+def test_a_platform_list_is_one_multi_platform_image(project: Project) -> None:
+    project.write(with_platform("[linux/amd64, linux/arm64, linux/amd64]"))
+    (image,) = project.load().services[0].images
+    assert image.platform == ("linux/amd64", "linux/arm64")
+    assert image.platform_arg == "linux/amd64,linux/arm64" and image.multi_platform
+
+
+@pytest.mark.parametrize(
+    ("value", "detail"),
+    [
+        ("[]", "must have at least 1 entry"),
+        ("[linux/amd64, arm64]", "must be os/arch[/variant], e.g. linux/amd64 or linux/arm64, got 'arm64'"),
+    ],
+)
+def test_a_bad_platform_list_names_its_entry(project: Project, value: str, detail: str) -> None:
+    err = project.error(with_platform(value))
+    key_path = "images[0].platform" if value == "[]" else "images[0].platform[1]"
+    assert (err.key_path, err.detail) == (key_path, detail)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

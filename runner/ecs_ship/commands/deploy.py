@@ -50,7 +50,7 @@ def prepare(ctx: Context, spec: Spec, svc: ServiceSpec) -> Prepared:
     values = image.tag_values(image.git_info(spec.path.parent), spec.env) if svc.images else {}
     labels = image.labels_for(values.get("git_sha", ""), image.source_url(spec.path.parent)) if svc.images else {}
     jobs = []
-    for img in svc.images:
+    for index, img in enumerate(svc.images):
         tag = ctx.args.image_tag or image.image_tag(img, values)
         host, path = registry.split_repository(img.repository)
         creds = registry.resolve_credentials(host, clients=clients, mask=ctx.out.mask)
@@ -58,6 +58,11 @@ def prepare(ctx: Context, spec: Spec, svc: ServiceSpec) -> Prepared:
         digest = api.manifest_digest(path, tag)
         if digest is None and not build_allowed:
             raise image.missing_image(img.repository, tag)
+        if digest is None and img.multi_platform:
+            # Only buildx builds one: found out now, not after other services have been deployed.
+            with ctx.ship_lock:
+                how = detect_once(ctx, svc.name)
+            build.require_multi_platform(how, img, f"images[{index}].platform", str(spec.path))
         for secret in img.secrets:
             # Build output is the user's code: if it prints the secret, the log shows *** instead.
             if secret.env and os.environ.get(secret.env):

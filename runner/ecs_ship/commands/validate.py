@@ -14,7 +14,7 @@ def execute(ctx: Context, svc: ServiceSpec) -> None:
     out = ctx.out.raw
     out(f"{svc.name}: service {svc.service} in cluster {svc.cluster}" + (f" ({svc.region})" if svc.region else ""))
     for img in svc.images:
-        out(f"  builds {img.container}: {img.repository}:{img.tag} from {img.context} ({img.platform})")
+        out(f"  builds {img.container}: {img.repository}:{img.tag} from {img.context} ({img.platform_arg})")
     out(
         f"  task definition: {svc.task_definition.kind}"
         + (f" {svc.task_definition.path}" if svc.task_definition.path else "")

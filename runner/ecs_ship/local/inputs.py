@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -117,7 +118,9 @@ def resolve_images(
             if builder is None:
                 builder = build.detect_builder()
                 say(builder.describe())
-            build.build_image(builder, img, f"{img.repository}:{tag}", say, docker_client=lambda: docker_client)
+            # The engine holds one platform's image: of a multi-platform spec, the first listed is run.
+            one = dataclasses.replace(img, platform=img.platform[:1])
+            build.build_image(builder, one, f"{img.repository}:{tag}", say, docker_client=lambda: docker_client)
             refs[img.container] = f"{img.repository}:{tag}"
     return refs
 

@@ -105,6 +105,11 @@ def _read_text(path: Path, file: str, what: str, fix: str) -> str:
         raise SpecError(f"failed to read {what}: {e.strerror or e}", file=file) from None
 
 
+def _platforms(value: str | list[str]) -> tuple[str, ...]:
+    # A list keeps its order without repeats.
+    return (value,) if isinstance(value, str) else tuple(dict.fromkeys(value))
+
+
 def _build_arg(value: str | float | bool) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -294,7 +299,7 @@ class _Loader:
             repository=raw["repository"],
             context=context,
             dockerfile=dockerfile,
-            platform=raw["platform"],
+            platform=_platforms(raw["platform"]),
             build_args={k: _build_arg(v) for k, v in raw["build_args"].items()},
             target=raw.get("target"),
             tag=tag,

@@ -35,11 +35,22 @@ class ImageSpec:
     repository: str
     context: Path  # absolute
     dockerfile: Path  # absolute
-    platform: str
+    # One entry: an image for that platform. More: one multi-platform image (an index), which only buildx
+    # with a container-driver builder can build.
+    platform: tuple[str, ...]  # the spec's string becomes a 1-tuple
     build_args: Mapping[str, str] = field(hash=False)
     target: str | None
     tag: str  # a template: see render_tag
     secrets: tuple[BuildSecret, ...] = ()
+
+    @property
+    def platform_arg(self) -> str:
+        """The value of the builders' --platform: 'linux/amd64' or 'linux/amd64,linux/arm64'."""
+        return ",".join(self.platform)
+
+    @property
+    def multi_platform(self) -> bool:
+        return len(self.platform) > 1
 
 
 @dataclass(frozen=True)
