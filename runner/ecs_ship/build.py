@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import docker
 
+from .cache import NO_CACHE, CacheFlags
 from .errors import DeployError, InputError
 from .registry import run_stream, stream_command
 from .spec import BuildSecret, ImageSpec, looks_secret
@@ -254,7 +255,7 @@ def build_command(
     spec: ImageSpec,
     ref: str,
     *,
-    cache_from: Sequence[str] = (),
+    cache: CacheFlags = NO_CACHE,
     labels: Mapping[str, str] | None = None,
     secret_flags: Sequence[str] = (),
 ) -> list[str]:
@@ -268,10 +269,14 @@ def build_command(
         argv += ["--target", spec.target]
     for name, value in spec.build_args.items():
         argv += ["--build-arg", f"{name}={value}"]
-    # The pushed image carries its cache metadata, so the next build can --cache-from it.
-    argv += ["--build-arg", "BUILDKIT_INLINE_CACHE=1"]
-    for source in cache_from:
+    if cache.inline:
+        # The docker CLI before 23 has no --cache-to: inline cache is asked for with this build arg, and the
+        # pushed image then carries its cache metadata for the next build's --cache-from.
+        argv += ["--build-arg", "BUILDKIT_INLINE_CACHE=1"]
+    for source in cache.cache_from:
         argv += ["--cache-from", source]
+    for export in cache.cache_to:
+        argv += ["--cache-to", export]
     for name, value in (labels or {}).items():
         argv += ["--label", f"{name}={value}"]
     for flag in secret_flags:
@@ -308,7 +313,7 @@ def cli_build(
     log: Log,
     *,
     config_dir: Path | None = None,
-    cache_from: Sequence[str] = (),
+    cache: CacheFlags = NO_CACHE,
     labels: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
     cancel: threading.Event | None = None,
@@ -320,7 +325,7 @@ def cli_build(
         env["DOCKER_BUILDKIT"] = "1"
     with tempfile.TemporaryDirectory(prefix="ecs-ship-secrets-") as folder:
         flags = [secret_flag(s, Path(folder), env, i) for i, s in enumerate(spec.secrets)]
-        argv = build_command(builder, spec, ref, cache_from=cache_from, labels=labels, secret_flags=flags)
+        argv = build_command(builder, spec, ref, cache=cache, labels=labels, secret_flags=flags)
         code, tail = stream_command(argv, env, log, keep=400, cancel=cancel)
     if code != 0:
         raise DeployError(
@@ -377,15 +382,15 @@ def build_image(
     *,
     docker_client: Callable[[], docker.DockerClient] | None,
     config_dir: Path | None = None,
-    cache_from: Sequence[str] = (),
+    cache: CacheFlags = NO_CACHE,
     labels: Mapping[str, str] | None = None,
     cancel: threading.Event | None = None,
 ) -> None:
     """Build `ref` with `builder`; the engine (`docker_client`) is reached only by the legacy builder."""
     if builder.kind != "legacy":
-        cli_build(builder, spec, ref, log, config_dir=config_dir, cache_from=cache_from, labels=labels, cancel=cancel)
+        cli_build(builder, spec, ref, log, config_dir=config_dir, cache=cache, labels=labels, cancel=cancel)
         return
     check_legacy(spec, ref)
     if docker_client is None:
         raise InputError("failed to build: no Docker engine answered", fix="start Docker or set DOCKER_HOST")
-    legacy_build(spec, ref, docker_client(), log, cache_from=cache_from, labels=labels)
+    legacy_build(spec, ref, docker_client(), log, cache_from=cache.image_refs, labels=labels)

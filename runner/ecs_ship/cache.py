@@ -53,6 +53,9 @@ class CacheFlags:
         return [value.removeprefix("type=registry,ref=") for value in self.cache_from]
 
 
+NO_CACHE = CacheFlags()
+
+
 def check_supported(kind: BuilderKind, entries: Sequence[CacheEntry], direction: str) -> None:
     """InputError naming the first entry `kind` cannot use."""
     for entry in entries:
@@ -111,8 +114,7 @@ def cache_flags(
             warnings=tuple(warnings),
         )
     flags_from = [
-        _attrs("gha", scope=e.scope) if e.type == "gha" else _attrs("registry", ref=e.ref or previous)
-        for e in sources
+        _attrs("gha", scope=e.scope) if e.type == "gha" else _attrs("registry", ref=e.ref or previous) for e in sources
     ]
     flags_to = [_attrs(e.type, ref=e.ref, scope=e.scope, mode=e.mode) for e in exports]
     return CacheFlags(tuple(flags_from), tuple(flags_to), warnings=tuple(warnings))

@@ -15,8 +15,8 @@ from typing import Any
 
 from ..errors import SpecError
 from .model import (
-    CacheEntry,
     BuildSecret,
+    CacheEntry,
     ImageSpec,
     KeyPath,
     LoadBalancerSpec,
