@@ -26,6 +26,7 @@ import docker
 import docker.utils.build
 from docker.api.build import process_dockerfile
 
+from .cache import NO_CACHE, CacheFlags
 from .errors import DeployError, InputError, SpecError
 from .registry import run_stream, stream_command
 from .spec import BuildSecret, ImageSpec, looks_secret
@@ -330,7 +331,7 @@ def build_command(
     spec: ImageSpec,
     ref: str,
     *,
-    cache_from: Sequence[str] = (),
+    cache: CacheFlags = NO_CACHE,
     labels: Mapping[str, str] | None = None,
     secret_flags: Sequence[str] = (),
     metadata_file: Path | None = None,
@@ -350,10 +351,14 @@ def build_command(
         argv += ["--target", spec.target]
     for name, value in spec.build_args.items():
         argv += ["--build-arg", f"{name}={value}"]
-    # The pushed image carries its cache metadata, so the next build can --cache-from it.
-    argv += ["--build-arg", "BUILDKIT_INLINE_CACHE=1"]
-    for source in cache_from:
+    if cache.inline:
+        # The docker CLI before 23 has no --cache-to: inline cache is asked for with this build arg, and the
+        # pushed image then carries its cache metadata for the next build's --cache-from.
+        argv += ["--build-arg", "BUILDKIT_INLINE_CACHE=1"]
+    for source in cache.cache_from:
         argv += ["--cache-from", source]
+    for export in cache.cache_to:
+        argv += ["--cache-to", export]
     for name, value in (labels or {}).items():
         argv += ["--label", f"{name}={value}"]
     for flag in secret_flags:
@@ -390,7 +395,7 @@ def cli_build(
     log: Log,
     *,
     config_dir: Path | None = None,
-    cache_from: Sequence[str] = (),
+    cache: CacheFlags = NO_CACHE,
     labels: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
     cancel: threading.Event | None = None,
@@ -405,9 +410,7 @@ def cli_build(
     with tempfile.TemporaryDirectory(prefix="ecs-ship-secrets-") as folder:
         flags = [secret_flag(s, Path(folder), env, i) for i, s in enumerate(spec.secrets)]
         metadata = Path(folder) / "metadata.json" if push and builder.kind == "buildx" else None
-        argv = build_command(
-            builder, spec, ref, cache_from=cache_from, labels=labels, secret_flags=flags, metadata_file=metadata
-        )
+        argv = build_command(builder, spec, ref, cache=cache, labels=labels, secret_flags=flags, metadata_file=metadata)
         code, tail = stream_command(argv, env, log, keep=400, cancel=cancel)
         reported = metadata_digest(metadata) if metadata else None
     if code != 0:
@@ -497,7 +500,7 @@ def build_image(
     *,
     docker_client: Callable[[], docker.DockerClient] | None,
     config_dir: Path | None = None,
-    cache_from: Sequence[str] = (),
+    cache: CacheFlags = NO_CACHE,
     labels: Mapping[str, str] | None = None,
     cancel: threading.Event | None = None,
     push: bool = False,
@@ -512,7 +515,7 @@ def build_image(
             ref,
             log,
             config_dir=config_dir,
-            cache_from=cache_from,
+            cache=cache,
             labels=labels,
             cancel=cancel,
             push=push,
@@ -520,5 +523,5 @@ def build_image(
     check_legacy(spec, ref)
     if docker_client is None:
         raise InputError("failed to build: no Docker engine answered", fix="start Docker or set DOCKER_HOST")
-    legacy_build(spec, ref, docker_client(), log, cache_from=cache_from, labels=labels)
+    legacy_build(spec, ref, docker_client(), log, cache_from=cache.image_refs, labels=labels)
     return None

@@ -10,7 +10,7 @@ import os
 import re
 import subprocess
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import docker
 
 from .build import Builder, build_image, multi_platform_builder, require_multi_platform
+from .cache import NO_CACHE, CacheFlags
 from .errors import DeployError, InputError
 from .registry import RegistryAPI, cli_config, cli_push, push, split_repository
 from .spec import ImageSpec, render_tag
@@ -163,7 +164,7 @@ def ship(
     registry: RegistryAPI,
     log: Log,
     build_allowed: bool = True,
-    cache_from: Sequence[str] = (),
+    cache: CacheFlags = NO_CACHE,
     labels: Mapping[str, str] | None = None,
     cancel: threading.Event | None = None,
     known_digest: str | None = None,
@@ -185,7 +186,7 @@ def ship(
     ref = f"{spec.repository}:{tag}"
     reporter = "the push"
     if how.cli is None:
-        build_image(how, spec, ref, log, docker_client=docker_client, cache_from=cache_from, labels=labels)
+        build_image(how, spec, ref, log, docker_client=docker_client, cache=cache, labels=labels)
         assert docker_client is not None  # build_image refuses to build without one
         reported = push(spec.repository, tag, registry.credentials, docker_client(), log)
     else:
@@ -204,7 +205,7 @@ def ship(
                 log,
                 docker_client=None,
                 config_dir=config_dir,
-                cache_from=cache_from,
+                cache=cache,
                 labels=labels,
                 cancel=cancel,
                 push=True,

@@ -17,6 +17,7 @@ import pytest
 
 from ecs_ship import build, image, registry
 from ecs_ship.build import Builder, Finding
+from ecs_ship.cache import CacheFlags
 from ecs_ship.errors import DeployError, InputError, Interrupted
 from ecs_ship.registry import Credentials
 from ecs_ship.spec import BuildSecret, ImageSpec
@@ -223,7 +224,7 @@ def test_build_command_for_buildkit(tmp_path: Path) -> None:
         BUILDKIT,
         spec,
         "127.0.0.1:5000/hello:v1",
-        cache_from=["127.0.0.1:5000/hello:v0"],
+        cache=CacheFlags(("127.0.0.1:5000/hello:v0",), inline=True),
         labels={"org.opencontainers.image.revision": "abc"},
         secret_flags=["id=npmrc,src=/s/0"],
     )
@@ -236,6 +237,23 @@ def test_build_command_for_buildkit(tmp_path: Path) -> None:
         "--secret", "id=npmrc,src=/s/0",
         str(tmp_path),
     ]  # fmt: skip
+
+
+def test_build_command_for_buildx_passes_cache_in_its_own_syntax(tmp_path: Path) -> None:
+    flags = CacheFlags(("type=registry,ref=r:cache",), ("type=registry,ref=r:cache,mode=max", "type=inline"))
+    argv = build.build_command(BUILDX, image_spec(tmp_path), "r:1", cache=flags)
+    assert "BUILDKIT_INLINE_CACHE=1" not in argv
+    at = argv.index("--cache-from")
+    assert argv[at : at + 6] == [
+        "--cache-from", "type=registry,ref=r:cache",
+        "--cache-to", "type=registry,ref=r:cache,mode=max",
+        "--cache-to", "type=inline",
+    ]  # fmt: skip
+
+
+def test_build_command_without_cache_asks_for_none(tmp_path: Path) -> None:
+    argv = build.build_command(BUILDKIT, image_spec(tmp_path), "r:1")
+    assert "--cache-from" not in argv and "BUILDKIT_INLINE_CACHE=1" not in " ".join(argv)
 
 
 def test_build_command_for_buildx_loads_the_result(tmp_path: Path) -> None:

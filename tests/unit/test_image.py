@@ -32,6 +32,7 @@ from ecs_ship import image
 from ecs_ship import registry as registry_module
 from ecs_ship.aws import Clients
 from ecs_ship.build import Builder
+from ecs_ship.cache import CacheFlags
 from ecs_ship.errors import DeployError, InputError
 from ecs_ship.image import GitInfo
 from ecs_ship.registry import Credentials, RegistryAPI
@@ -907,7 +908,7 @@ def test_ship_builds_pushes_and_reads_the_digest_back(tmp_path: Path) -> None:
         docker_client=lambda: FakeDocker(api),  # type: ignore[arg-type,return-value]
         registry=registry,  # type: ignore[arg-type]
         log=log.append,
-        cache_from=["cache:latest"],
+        cache=CacheFlags(("type=registry,ref=cache:latest",)),
         labels={"org.opencontainers.image.revision": SHA},
     )
     assert shipped == image.ShippedImage("web", f"{ECR_HOST}/hello", "v1", DIGEST, built=True, pushed=True)

@@ -18,6 +18,7 @@ from ecs_ship.errors import InputError, SpecError
 from ecs_ship.spec import (
     PLACEHOLDERS,
     BuildSecret,
+    CacheEntry,
     ImageSpec,
     LoadBalancerSpec,
     ServiceSpec,
@@ -91,6 +92,9 @@ def schema_default(*path: str) -> Any:
 
 
 MINIMAL = "version: 1\ncluster: goals\nservice: goals-backend\n"
+# The schema's defaults: the image the service runs now as cache source, cache exported inline.
+DEFAULT_CACHE_FROM = (CacheEntry("previous", "images[0].cache_from[0]"),)
+DEFAULT_CACHE_TO = (CacheEntry("inline", "images[0].cache_to[0]"),)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -152,6 +156,8 @@ def test_full_spec_round_trips_to_dataclasses(project: Project) -> None:
                         build_args={"NODE_ENV": "production", "WORKERS": "4", "RATIO": "1.5", "DEBUG": "false"},
                         target="prod",
                         tag="{git_short_sha}-{run_number}",
+                        cache_from=DEFAULT_CACHE_FROM,
+                        cache_to=DEFAULT_CACHE_TO,
                     ),
                 ),
                 task_definition=TaskDefinitionSource(
@@ -188,7 +194,18 @@ def test_minimal_spec_gets_the_schema_defaults(project: Project) -> None:
     assert service.name == "goals-backend"
     assert service.region is None
     assert service.images == (
-        ImageSpec("backend", REPO, root, root / "Dockerfile", ("linux/amd64",), {}, None, "{git_sha}"),
+        ImageSpec(
+            "backend",
+            REPO,
+            root,
+            root / "Dockerfile",
+            ("linux/amd64",),
+            {},
+            None,
+            "{git_sha}",
+            cache_from=DEFAULT_CACHE_FROM,
+            cache_to=DEFAULT_CACHE_TO,
+        ),
     )
     assert service.task_definition == TaskDefinitionSource("current", None, None)
     assert service.load_balancer == LoadBalancerSpec(None, False)
@@ -1487,6 +1504,11 @@ def every_key_spec(project: Project) -> dict[str, Any]:
                 "target": "prod",
                 "tag": "{git_sha}",
                 "secrets": [{"id": "npmrc", "env": "NPM_TOKEN"}, {"id": "netrc", "file": "netrc"}],
+                "cache_from": [{"type": "registry", "ref": "r/web:cache"}, {"type": "gha", "scope": "web"}],
+                "cache_to": [
+                    {"type": "registry", "ref": "r/web:cache", "mode": "max"},
+                    {"type": "gha", "scope": "web", "mode": "min"},
+                ],
             }
         ],
         "task_definition": "taskdef.json",
@@ -1563,8 +1585,9 @@ def mapping_paths(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tupl
 def test_a_key_outside_the_schema_is_refused_everywhere(project: Project) -> None:
     document = every_key_spec(project)
     paths = list(mapping_paths(document))
-    # top, staging and 2 services: each itself, images[0], its 2 secrets, load_balancer, wait, smoke
-    assert len(paths) == 4 * 7
+    # top, staging and 2 services: each itself, images[0], its 2 secrets, 2 cache_from and 2 cache_to entries,
+    # load_balancer, wait, smoke
+    assert len(paths) == 4 * 11
     for path in paths:
         changed = copy.deepcopy(document)
         target: Any = changed
@@ -1576,3 +1599,62 @@ def test_a_key_outside_the_schema_is_refused_everywhere(project: Project) -> Non
         expected = source_module._fmt((*path, "bogus_key"))
         assert (err.key_path, err.detail.split(" (")[0]) == (expected, "unknown key")
         assert err.line == project.line("bogus_key")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# build cache entries
+# ---------------------------------------------------------------------------------------------------------------------
+def cache_spec(project: Project, entries: str = "") -> None:
+    project.write(
+        "version: 1\ncluster: goals\nservice: goals-backend\nimages:\n"
+        "  - container: web\n    repository: 127.0.0.1:5000/web\n    context: .\n" + textwrap.indent(entries, "    ")
+    )
+
+
+def test_cache_defaults_are_the_previous_image_and_inline_export(project: Project) -> None:
+    cache_spec(project)
+    img = project.load().services[0].images[0]
+    assert (img.cache_from, img.cache_to) == (DEFAULT_CACHE_FROM, DEFAULT_CACHE_TO)
+
+
+def test_cache_entries_in_every_form(project: Project) -> None:
+    cache_spec(
+        project,
+        "cache_from:\n"
+        "  - 127.0.0.1:5000/web:main\n"
+        "  - {type: registry, ref: '127.0.0.1:5000/web:buildcache'}\n"
+        "  - {type: gha, scope: web}\n"
+        "cache_to:\n"
+        "  - {type: registry, ref: '127.0.0.1:5000/web:buildcache', mode: max}\n",
+    )
+    img = project.load().services[0].images[0]
+    assert [(e.type, e.ref, e.scope) for e in img.cache_from] == [
+        ("image", "127.0.0.1:5000/web:main", None),
+        ("registry", "127.0.0.1:5000/web:buildcache", None),
+        ("gha", None, "web"),
+    ]
+    assert [(e.type, e.mode, e.at) for e in img.cache_to] == [("registry", "max", "images[0].cache_to[0]")]
+
+
+def test_an_empty_list_turns_the_cache_off(project: Project) -> None:
+    cache_spec(project, "cache_from: []\ncache_to: []\n")
+    img = project.load().services[0].images[0]
+    assert img.cache_from == img.cache_to == ()
+
+
+def test_registry_cache_needs_a_ref(project: Project) -> None:
+    cache_spec(project, "cache_to: [{type: registry}]\n")
+    err = project.error()
+    assert "images[0].cache_to[0].ref" in str(err) and "ref:" in (err.fix or "")
+
+
+def test_a_setting_the_cache_type_does_not_take_is_refused(project: Project) -> None:
+    cache_spec(project, "cache_to: [{type: inline, ref: x}]\n")
+    err = project.error()
+    assert "images[0].cache_to[0].ref" in str(err) and "takes no settings" in str(err)
+
+
+def test_an_unknown_cache_type_is_refused(project: Project) -> None:
+    cache_spec(project, "cache_from: [{type: s3}]\n")
+    err = project.error()
+    assert "images[0].cache_from[0].type" in str(err)

@@ -11,7 +11,7 @@ from typing import NoReturn
 
 import requests
 
-from .. import aws, build, deploy, engine, image, plan, registry
+from .. import aws, build, cache, deploy, engine, image, plan, registry
 from ..context import Context, rev
 from ..errors import DeployError, DeploymentFailed, Interrupted
 from ..rollout import decide_rollback, roll_back, start_rollback, watch_deployment
@@ -30,6 +30,7 @@ class ImageJob:
     registry: registry.RegistryAPI
     digest: str | None  # already in the registry under `tag`
     labels: dict[str, str]
+    cache: cache.CacheFlags = cache.NO_CACHE  # decided while preparing: an entry the builder lacks is bad input
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ def prepare(ctx: Context, spec: Spec, svc: ServiceSpec) -> Prepared:
     values = image.tag_values(image.git_info(spec.path.parent), spec.env) if svc.images else {}
     labels = image.labels_for(values.get("git_sha", ""), image.source_url(spec.path.parent)) if svc.images else {}
     jobs = []
+    running = {
+        c["name"]: str(c.get("image", ""))
+        for c in state.task_definition["taskDefinition"].get("containerDefinitions", [])
+    }
     for index, img in enumerate(svc.images):
         tag = ctx.args.image_tag or image.image_tag(img, values)
         host, path = registry.split_repository(img.repository)
@@ -58,11 +63,6 @@ def prepare(ctx: Context, spec: Spec, svc: ServiceSpec) -> Prepared:
         digest = api.manifest_digest(path, tag)
         if digest is None and not build_allowed:
             raise image.missing_image(img.repository, tag)
-        if digest is None and img.multi_platform:
-            # Only buildx builds one: found out now, not after other services have been deployed.
-            with ctx.ship_lock:
-                how = detect_once(ctx, svc.name)
-            build.require_multi_platform(how, img, f"images[{index}].platform", str(spec.path))
         for secret in img.secrets:
             # Build output is the user's code: if it prints the secret, the log shows *** instead.
             if secret.env and os.environ.get(secret.env):
@@ -73,7 +73,24 @@ def prepare(ctx: Context, spec: Spec, svc: ServiceSpec) -> Prepared:
                 "(`docker history` shows them); pass it as a build secret (`secrets:` under the image) instead",
                 svc.name,
             )
-        jobs.append(ImageJob(img, tag, api, digest, labels))
+        flags = cache.NO_CACHE
+        if digest is None:
+            # A build is coming: what the builder cannot do (a platform list without buildx, a cache entry it
+            # has no use for) is found out now, not after other services have been deployed.
+            with ctx.ship_lock:
+                how = detect_once(ctx, svc.name)
+            build.require_multi_platform(how, img, f"images[{index}].platform", str(spec.path))
+            previous = running.get(img.container, "")
+            flags = cache.cache_flags(
+                how.kind,
+                img.cache_from,
+                img.cache_to,
+                previous=previous if previous.startswith(img.repository) else None,
+                environ=os.environ,
+            )
+            for warning in flags.warnings:
+                ctx.out.warning(warning, svc.name)
+        jobs.append(ImageJob(img, tag, api, digest, labels, flags))
     trial = {j.spec.container: f"{j.spec.repository}@{j.digest or UNBUILT_DIGEST}" for j in jobs}
     plan.make_plan(svc, state, trial)
     return Prepared(svc, clients, state, tuple(jobs))
@@ -83,13 +100,9 @@ def ship_images(ctx: Context, p: Prepared) -> dict[str, str]:
     """Build (when the registry lacks the tag) and push each image; container -> repository@digest."""
     label = p.svc.name
     result = ctx.result(label)
-    current = {
-        c["name"]: c.get("image", "") for c in p.state.task_definition["taskDefinition"].get("containerDefinitions", [])
-    }
     refs: dict[str, str] = {}
     for job in p.jobs:
         img, tag = job.spec, job.tag
-        previous = current.get(img.container, "")
         ctx.stage(label, f"building {img.repository}:{tag}")
         with ctx.ship_lock, ctx.out.group(f"image {img.repository}:{tag}"):
             shipped = ctx.shipped.get((img.repository, tag)) or image.ship(
@@ -100,7 +113,7 @@ def ship_images(ctx: Context, p: Prepared) -> dict[str, str]:
                 registry=job.registry,
                 log=ctx.sayer(label),
                 build_allowed=not (ctx.args.image_tag or ctx.args.skip_build),
-                cache_from=[previous] if previous.startswith(img.repository) else [],
+                cache=job.cache,
                 labels=job.labels,
                 cancel=ctx.cancel,
                 known_digest=job.digest,

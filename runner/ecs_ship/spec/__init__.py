@@ -12,6 +12,7 @@ from .load import load_spec
 from .model import (
     PLACEHOLDERS,
     BuildSecret,
+    CacheEntry,
     ImageSpec,
     LoadBalancerSpec,
     ServiceSpec,
@@ -28,6 +29,7 @@ from .tags import render_tag
 __all__ = [
     "PLACEHOLDERS",
     "BuildSecret",
+    "CacheEntry",
     "ImageSpec",
     "LoadBalancerSpec",
     "ServiceSpec",

@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import SpecError
 from .model import (
     BuildSecret,
+    CacheEntry,
     ImageSpec,
     KeyPath,
     LoadBalancerSpec,
@@ -68,6 +69,14 @@ class _Layered:
 # ---------------------------------------------------------------------------------------------------------------------
 # loading
 # ---------------------------------------------------------------------------------------------------------------------
+
+# The settings each cache type takes (the schema lists them all for every type).
+_CACHE_SETTINGS: dict[str, tuple[str, ...]] = {
+    "registry": ("ref", "mode"),
+    "gha": ("scope", "mode"),
+    "inline": (),
+    "previous": (),
+}
 
 # Not in the schema's `required`: they may come from the top level, an environment or a services entry.
 _REQUIRED = ("cluster", "service")
@@ -304,7 +313,30 @@ class _Loader:
             target=raw.get("target"),
             tag=tag,
             secrets=tuple(self._secret(layered, (*at, "secrets", j), s) for j, s in enumerate(raw["secrets"])),
+            cache_from=tuple(self._cache(layered, (*at, "cache_from", j), c) for j, c in enumerate(raw["cache_from"])),
+            cache_to=tuple(self._cache(layered, (*at, "cache_to", j), c) for j, c in enumerate(raw["cache_to"])),
         )
+
+    def _cache(self, layered: _Layered, at: KeyPath, raw: str | Mapping[str, Any]) -> CacheEntry:
+        where = _fmt(layered.origin(at) or at)
+        if isinstance(raw, str):
+            return CacheEntry("image", where, ref=raw)
+        kind = raw["type"]
+        allowed = _CACHE_SETTINGS[kind]
+        for key in ("ref", "scope", "mode"):
+            if key in raw and key not in allowed:
+                takes = f"takes only {', '.join(allowed)}" if allowed else "takes no settings"
+                raise self._error(
+                    layered, (*at, key), f"cache type {kind!r} {takes}", fix=f"remove `{key}:` from this entry"
+                )
+        if kind == "registry" and "ref" not in raw:
+            raise self._error(
+                layered,
+                (*at, "ref"),
+                "required: cache type 'registry' needs the image that holds the cache",
+                fix="add `ref:`, e.g. ref: REPOSITORY:buildcache",
+            )
+        return CacheEntry(kind, where, ref=raw.get("ref"), scope=raw.get("scope"), mode=raw.get("mode"))
 
     def _secret(self, layered: _Layered, at: KeyPath, raw: Mapping[str, Any]) -> BuildSecret:
         if ("env" in raw) == ("file" in raw):

@@ -30,6 +30,17 @@ class BuildSecret:
 
 
 @dataclass(frozen=True)
+class CacheEntry:
+    """One cache_from or cache_to entry, as buildx's --cache-from/--cache-to take it."""
+
+    type: Literal["image", "registry", "inline", "gha", "previous"]  # image: a plain image reference
+    at: str  # its key path in the spec (images[0].cache_to[1]), for the builder's refusal
+    ref: str | None = None  # image and registry
+    scope: str | None = None  # gha
+    mode: Literal["min", "max"] | None = None  # registry and gha exports
+
+
+@dataclass(frozen=True)
 class ImageSpec:
     container: str
     repository: str
@@ -42,6 +53,8 @@ class ImageSpec:
     target: str | None
     tag: str  # a template: see render_tag
     secrets: tuple[BuildSecret, ...] = ()
+    cache_from: tuple[CacheEntry, ...] = ()
+    cache_to: tuple[CacheEntry, ...] = ()
 
     @property
     def platform_arg(self) -> str:
