@@ -99,8 +99,7 @@ def cache_flags(
         if entry.type == "gha" and not gha_ready:
             warnings.append(
                 f"build cache {entry.at} (gha) is left out: ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL are not "
-                "set. In GitHub Actions the ecs-ship action hands them over; a `run:` step calling ecs-ship itself "
-                "does not get them"
+                "set (GitHub gives them to JavaScript actions, not to a composite action's `run:` steps)"
             )
             return False
         return not (entry.type == "previous" and not previous)
