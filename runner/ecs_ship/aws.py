@@ -9,6 +9,7 @@ out API throttling instead of failing on it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -76,3 +77,12 @@ CREDENTIAL_CODES = {
 def is_credential_error(exc: BaseException) -> bool:
     """Missing, invalid, expired or insufficient credentials: before any write, bad input (exit 2)."""
     return isinstance(exc, CREDENTIAL_ERRORS) or error_code(exc) in CREDENTIAL_CODES
+
+
+def timestamp(value: Any) -> float | None:
+    """Seconds since the epoch from an API timestamp (boto3 gives datetimes; a plain number passes through)."""
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, (int, float)):
+        return float(value)
+    return None

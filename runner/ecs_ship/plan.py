@@ -9,10 +9,10 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from . import taskdef
+from .aws import timestamp
 from .errors import InputError
 from .spec import ServiceSpec
 
@@ -113,14 +113,8 @@ def rollback_target(service: Mapping[str, Any]) -> str | None:
     primary = [d for d in completed if d.get("status") == "PRIMARY"]
     if primary:
         return str(primary[0]["taskDefinition"])
-    newest = max(completed, key=lambda d: _timestamp(d.get("createdAt")))
+    newest = max(completed, key=lambda d: timestamp(d.get("createdAt")) or 0.0)
     return str(newest["taskDefinition"])
-
-
-def _timestamp(value: Any) -> float:
-    if isinstance(value, datetime):
-        return value.timestamp()
-    return float(value) if isinstance(value, (int, float)) else 0.0
 
 
 def require_ecs_controller(service: Mapping[str, Any], name: str, verb: str) -> None:

@@ -26,11 +26,9 @@ DEFAULT_RETRIES = 3
 
 FAILED_REASON = "Task failed container health checks"
 
-# Stop codes and reasons ECS writes when a task's capacity goes away under it (a fault tests may inject).
-INTERRUPTIONS = {
-    "SpotInterruption": "Your Spot Task was interrupted.",
-    "TerminationNotice": "Your task was stopped because its host is being terminated.",
-}
+# What ECS writes on a task whose Fargate Spot capacity is reclaimed (a fault tests may inject). Other
+# capacity stops (TerminationNotice) are not simulated: their stoppedReason is not documented.
+SPOT_INTERRUPTION = ("SpotInterruption", "Your Spot Task was interrupted.")
 
 _DOCKER_TO_ECS = {"healthy": "HEALTHY", "unhealthy": "UNHEALTHY"}
 

@@ -149,10 +149,10 @@ class Sandbox:
         """Tasks of `service` wait `seconds` after their image is pulled before their containers start."""
         self.sim_config.service_start_delay[service] = seconds
 
-    def interrupt_task(self, task_arn: str, stop_code: str = "SpotInterruption") -> None:
-        """Take a running task away as a Spot interruption (or a host's TerminationNotice) would."""
+    def interrupt_task(self, task_arn: str) -> None:
+        """Take a running task away as a Fargate Spot interruption would."""
         assert self.simulator is not None, "sandbox not started"
-        if not self.simulator.interrupt(task_arn, stop_code):
+        if not self.simulator.interrupt(task_arn):
             raise ValueError(f"task {task_arn} is not running in the sandbox")
 
     def clear_faults(self) -> None:

@@ -232,15 +232,16 @@ class Simulator:
             state.steady = False
             self._publish(state)
 
-    def interrupt(self, task_arn: str, stop_code: str) -> bool:
-        """Take a running task away as its capacity going away would (a fault): stopped with the code and
+    def interrupt(self, task_arn: str) -> bool:
+        """Take a running task away as a Fargate Spot interruption would (a fault): stopped with the code and
         reason ECS writes, not counted as a failed task; the scheduler replaces it."""
         with self.world.lock:
             for state in self.services.values():
                 for t in state.tasks:
                     if t.arn == task_arn and t.live:
-                        self._stop_task(t, container_health.INTERRUPTIONS[stop_code], stop_code, drain=False)
-                        self.ledger.fact("task_interrupted", t.arn, stop_code)
+                        code, reason = container_health.SPOT_INTERRUPTION
+                        self._stop_task(t, reason, code, drain=False)
+                        self.ledger.fact("task_interrupted", t.arn, code)
                         self._publish(state)
                         return True
         return False

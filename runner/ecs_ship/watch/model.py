@@ -54,6 +54,11 @@ class TaskState:
     def id(self) -> str:
         return self.arn.rsplit("/", 1)[-1]
 
+    @property
+    def running(self) -> bool:
+        """RUNNING and meant to stay so (not on its way out)."""
+        return self.last_status == "RUNNING" and self.desired_status == "RUNNING"
+
 
 @dataclass(frozen=True)
 class TargetState:

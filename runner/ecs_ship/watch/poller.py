@@ -152,15 +152,16 @@ class Watcher:
     def diagnose(self, snap: Snapshot, verdict: Verdict, since: float) -> list[str]:
         lines: list[str] = [verdict.reason]
         mine = own_tasks(snap, self.goal)
+        failed = [t for t in mine if is_failure(t)]
         # Running but not serving: an app's own last lines usually say why its checks fail.
-        ailing = [
-            t
-            for t in mine
-            if t.last_status == "RUNNING" and t.desired_status == "RUNNING" and not serves(t, self.goal, snap.targets)
-        ]
-        for t in ([t for t in mine if is_failure(t)] + ailing)[:3]:
-            text = describe_task_failure(t, self.goal) if is_failure(t) else describe_unhealthy_task(t, self.goal)
-            if text != verdict.reason and not (t in ailing and t.health_status != "UNHEALTHY"):
+        ailing = [t for t in mine if t.running and not serves(t, self.goal, snap.targets)]
+        for t in (failed + ailing)[:3]:
+            text = None  # a task only unhealthy in a target group: the target lines below say why
+            if t in failed:
+                text = describe_task_failure(t, self.goal)
+            elif t.health_status == "UNHEALTHY":
+                text = describe_unhealthy_task(t, self.goal)
+            if text is not None and text != verdict.reason:
                 lines.append(text)
             if self.log_tail is not None:
                 tail = self.log_tail(t)

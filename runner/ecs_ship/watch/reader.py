@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any
 
-from ..aws import Clients
+from ..aws import Clients, timestamp
 from ..errors import DeployError
 from .model import (
     ContainerCheck,
@@ -21,14 +20,6 @@ from .model import (
 )
 
 
-def _ts(value: Any) -> float | None:
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, (int, float)):
-        return float(value)
-    return None
-
-
 def parse_deployment(d: Mapping[str, Any]) -> DeploymentState:
     return DeploymentState(
         id=str(d["id"]),
@@ -40,7 +31,7 @@ def parse_deployment(d: Mapping[str, Any]) -> DeploymentState:
         failed=int(d.get("failedTasks", 0)),
         rollout_state=d.get("rolloutState"),
         rollout_reason=d.get("rolloutStateReason"),
-        created_at=_ts(d.get("createdAt")),
+        created_at=timestamp(d.get("createdAt")),
     )
 
 
@@ -74,7 +65,7 @@ def parse_task(t: Mapping[str, Any], load_balanced: set[str], instances: Mapping
         task_definition=str(t.get("taskDefinitionArn", "")),
         stopped_reason=t.get("stoppedReason"),
         stop_code=t.get("stopCode"),
-        started_at=_ts(t.get("startedAt")),
+        started_at=timestamp(t.get("startedAt")),
         ip=ip,
         ports=frozenset(ports),
         containers=tuple(
@@ -175,7 +166,7 @@ class Reader:
             tasks=tuple(tasks),
             targets=tuple(targets),
             events=tuple(
-                Event(str(e.get("id", "")), _ts(e.get("createdAt")) or 0.0, str(e.get("message", "")))
+                Event(str(e.get("id", "")), timestamp(e.get("createdAt")) or 0.0, str(e.get("message", "")))
                 for e in svc.get("events", [])
             ),
             grace_period=int(svc.get("healthCheckGracePeriodSeconds") or 0),

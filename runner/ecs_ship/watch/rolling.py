@@ -97,7 +97,7 @@ def describe_target(t: TargetState) -> str:
 
 def serves(task: TaskState, goal: Goal, targets: Iterable[TargetState]) -> bool:
     """RUNNING, HEALTHY by its essential containers' checks if it has any, healthy in every target group."""
-    if task.last_status != "RUNNING" or task.desired_status != "RUNNING":
+    if not task.running:
         return False
     if goal.essential_checks and task.health_status != "HEALTHY":
         return False
@@ -147,7 +147,7 @@ def assess(snap: Snapshot, goal: Goal) -> Verdict:
     if failed:
         return Verdict("failed", describe_task_failure(failed[0], goal))
 
-    running = [t for t in mine if t.last_status == "RUNNING" and t.desired_status == "RUNNING"]
+    running = [t for t in mine if t.running]
     unhealthy: list[TargetState] = []
     sick: list[TaskState] = []
     for task in running:
