@@ -147,6 +147,56 @@ def _match(code: int, matcher: str) -> bool:
     return False
 
 
+@dataclass
+class _Pull:
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+    launches: int = 1
+
+
+class _SharedPulls:
+    """Launches of one image that overlap share one pull, as an agent's image cache would.
+
+    A rollout of a hundred tasks starts a hundred pulls in the same second; on a small machine the
+    registry then answers too slowly and the engine gives up ("Client.Timeout exceeded while awaiting
+    headers"), a fault of the machine, not of the world. A launch after the pull ended pulls again, so a
+    registry that went down (or a tag that moved) is still seen by the next task.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[str, _Pull] = {}
+
+    def launches(self, image: str) -> int:
+        """How many launches share the pull of `image` now running (0 when none runs)."""
+        with self._lock:
+            shared = self._running.get(image)
+            return shared.launches if shared else 0
+
+    def run(self, image: str, pull: Callable[[], None]) -> None:
+        with self._lock:
+            shared = self._running.get(image)
+            if shared is not None:
+                shared.launches += 1
+            else:
+                self._running[image] = _Pull()
+        if shared is not None:
+            shared.done.wait()
+            if shared.error is not None:
+                raise shared.error
+            return
+        mine = self._running[image]
+        try:
+            pull()
+        except BaseException as exc:
+            mine.error = exc
+            raise
+        finally:
+            with self._lock:
+                del self._running[image]
+            mine.done.set()
+
+
 class Simulator:
     def __init__(
         self,
@@ -169,6 +219,7 @@ class Simulator:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._threads: list[threading.Thread] = []
+        self._pulls = _SharedPulls()
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -666,6 +717,9 @@ class Simulator:
                 self._finish(task, codes)
 
     def _pull(self, image: str) -> None:
+        self._pulls.run(image, lambda: self._pull_once(image))
+
+    def _pull_once(self, image: str) -> None:
         repo, ref = split_repo_tag(image)
         host = repo.split("/", 1)[0] if "/" in repo else ""
         auth = self.config.registry_auth.get(host)
