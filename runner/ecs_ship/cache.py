@@ -99,7 +99,8 @@ def cache_flags(
         if entry.type == "gha" and not gha_ready:
             warnings.append(
                 f"build cache {entry.at} (gha) is left out: ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL are not "
-                "set (GitHub gives them to JavaScript actions, not to a composite action's `run:` steps)"
+                "set (the ecs-ship action hands them to its deploy step; GitHub gives them to JavaScript actions "
+                "only, so ecs-ship run from a `run:` step of your own does not get them)"
             )
             return False
         return not (entry.type == "previous" and not previous)

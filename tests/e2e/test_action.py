@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,28 @@ class ActionRun:
     summary: str
     log: str
     steps: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+# actions/github-script's `core`, as far as the action's script uses it: a mask is the ::add-mask:: workflow
+# command, an output a line of GITHUB_OUTPUT.
+CORE_SHIM = """
+const fs = require('fs');
+const core = {
+  setSecret: (value) => console.log('::add-mask::' + value),
+  setOutput: (name, value) => fs.appendFileSync(process.env.GITHUB_OUTPUT, name + '=' + value + '\\n'),
+};
+"""
+
+
+def run_github_script(script: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """A github-script step's script under node, with its `core` (the action's only JavaScript)."""
+    return subprocess.run(
+        ["node", "-e", CORE_SHIM + "(async () => {\n" + script + "\n})();"],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def parse_output_file(text: str) -> dict[str, str]:
@@ -95,13 +118,19 @@ class Runner:
         steps: dict[str, dict[str, str]] = {}
         summary, log, code = "", "", 0
         for i, step in enumerate(ACTION["runs"]["steps"]):
+            out_file, sum_file = tmp / f"out-{i}", tmp / f"summary-{i}"
+            out_file.write_text("")
+            sum_file.write_text("")
+            if "uses" in step and step["uses"].startswith("actions/github-script@"):
+                proc = run_github_script(step["with"]["script"], {**self.env, "GITHUB_OUTPUT": str(out_file)})
+                log += proc.stdout + proc.stderr
+                assert proc.returncode == 0, proc.stderr
+                steps[step["id"]] = parse_output_file(out_file.read_text())
+                continue
             if "uses" in step:
                 # setup-python: the runner's PATH gets a Python; a fresh venv stands in for the tool cache.
                 assert step["uses"].startswith("actions/setup-python@"), step["uses"]
                 continue
-            out_file, sum_file = tmp / f"out-{i}", tmp / f"summary-{i}"
-            out_file.write_text("")
-            sum_file.write_text("")
             env = {
                 **self.env,
                 "PATH": f"{self.python_bin}:{self.env.get('PATH', '/usr/bin:/bin')}",
@@ -204,6 +233,36 @@ def action_runner(sandbox: Sandbox, action_python: Path) -> Callable[[App], Runn
 def test_no_expression_inside_run_scripts() -> None:
     for step in ACTION["runs"]["steps"]:
         assert "${{" not in step.get("run", ""), f"step {step.get('name')} interpolates into its script"
+
+
+def test_cache_credentials_reach_the_deploy_step_only_and_masked(tmp_path: Path) -> None:
+    """GitHub gives ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL to JavaScript actions only: the github-script
+    step hands them over (masked) to the deploy step, whose buildx reads them for `type: gha` cache."""
+    names = ("ACTIONS_RUNTIME_TOKEN", "ACTIONS_RESULTS_URL", "ACTIONS_CACHE_URL")
+    steps = ACTION["runs"]["steps"]
+    hand_over = next(s for s in steps if str(s.get("uses", "")).startswith("actions/github-script@"))
+    assert re.fullmatch(r"actions/github-script@[0-9a-f]{40}", hand_over["uses"])  # pinned by commit
+    for step in steps:
+        env = step.get("env") or {}
+        wired = {n: env.get(n) for n in names}
+        if step.get("id") == "ship":
+            assert wired == {n: f"${{{{ steps.{hand_over['id']}.outputs.{n} }}}}" for n in names}
+        else:
+            assert set(wired.values()) == {None}, step.get("name")  # no other step gets them
+
+    out = tmp_path / "out"
+    out.write_text("")
+    token = "runtime-token-" + uuid.uuid4().hex
+    env = {"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(out), "ACTIONS_RUNTIME_TOKEN": token}
+    env["ACTIONS_RESULTS_URL"] = "https://results-receiver.actions.githubusercontent.com/"
+    proc = run_github_script(hand_over["with"]["script"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert f"::add-mask::{token}" in proc.stdout.splitlines()
+    assert parse_output_file(out.read_text()) == {
+        "ACTIONS_RUNTIME_TOKEN": token,
+        "ACTIONS_RESULTS_URL": "https://results-receiver.actions.githubusercontent.com/",
+        "ACTIONS_CACHE_URL": "",
+    }
 
 
 def test_every_output_the_cli_writes_is_declared() -> None:
