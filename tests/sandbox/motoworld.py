@@ -27,12 +27,14 @@ from urllib.parse import parse_qs
 from wsgiref.types import StartResponse, WSGIEnvironment
 from xml.sax.saxutils import escape
 
+from moto.acm import models as acm_models
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.ec2 import models as ec2_models
 from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
 from moto.ecs.exceptions import InvalidParameterException
+from moto.elbv2 import exceptions as elbv2_exceptions
 from moto.elbv2 import models as elbv2_models
 from moto.logs import models as logs_models
 from moto.moto_server.werkzeug_app import (
@@ -122,12 +124,34 @@ class TargetGroupView:
 
 
 @dataclass(frozen=True)
+class CertificateView:
+    """An ACM certificate as PEM text: what an ALB presents for a listener."""
+
+    arn: str
+    certificate: str
+    private_key: str
+    chain: str
+
+
+@dataclass(frozen=True)
+class RuleView:
+    """A listener rule as DescribeRules states it: ``priority`` None for the default rule."""
+
+    priority: int | None
+    conditions: list[dict[str, Any]]
+    actions: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class ListenerView:
     arn: str
     load_balancer_arn: str
     dns_name: str
     port: int
     target_group_arns: list[str]
+    protocol: str = "HTTP"
+    rules: list[RuleView] = field(default_factory=list)  # by priority, the default rule last
+    certificates: list[CertificateView] = field(default_factory=list)  # the default one first
 
 
 @dataclass(frozen=True)
@@ -343,22 +367,54 @@ class MotoWorld:
         out: list[ListenerView] = []
         for lb in self._elbv2(region).load_balancers.values():
             for listener in lb.listeners.values():
+                rules = []
+                for rule in listener.rules.values():
+                    default = rule.is_default or rule.priority == "default"
+                    rules.append(
+                        RuleView(
+                            priority=None if default else int(rule.priority),
+                            conditions=[dict(c) for c in rule.conditions or []],
+                            actions=[dict(a.data) for a in rule.actions],
+                        )
+                    )
+                rules.sort(key=lambda r: (r.priority is None, r.priority or 0))
                 arns: list[str] = []
-                for action in listener.default_actions:
-                    data = action.data
-                    if data.get("TargetGroupArn"):
-                        arns.append(data["TargetGroupArn"])
-                    for tg in (data.get("ForwardConfig") or {}).get("TargetGroups", []):
-                        arns.append(tg["TargetGroupArn"])
+                for rule in rules:
+                    for data in rule.actions:
+                        if data.get("TargetGroupArn"):
+                            arns.append(data["TargetGroupArn"])
+                        for tg in (data.get("ForwardConfig") or {}).get("TargetGroups", []):
+                            arns.append(tg["TargetGroupArn"])
                 out.append(
                     ListenerView(
                         arn=listener.arn,
                         load_balancer_arn=lb.arn,
                         dns_name=lb.dns_name,
                         port=int(listener.port),
-                        target_group_arns=arns,
+                        target_group_arns=list(dict.fromkeys(arns)),
+                        protocol=str(listener.protocol or "HTTP"),
+                        rules=rules,
+                        certificates=self._certificates(region, list(listener.certificates or [])),
                     )
                 )
+        return out
+
+    def _certificates(self, region: str, arns: list[str]) -> list[CertificateView]:
+        """The listener's ACM certificates that carry a private key (an ALB can serve no other)."""
+        backend = acm_models.acm_backends[ACCOUNT_ID][region]
+        out = []
+        for arn in dict.fromkeys(arns):
+            try:
+                bundle = backend.get_certificate(arn)
+            except acm_models.CertificateNotFound:
+                continue
+            if not bundle.key:
+                continue
+
+            def text(b: bytes | str | None) -> str:
+                return (b.decode() if isinstance(b, bytes) else b) or ""
+
+            out.append(CertificateView(arn, text(bundle.cert), text(bundle.key), text(bundle.chain)))
         return out
 
     def regions(self) -> list[str]:
@@ -600,8 +656,19 @@ def _install_patches(world: MotoWorld) -> None:
             hooks.on_load_balancer(lb.dns_name)
         return lb
 
+    orig_create_listener = elb_cls.create_listener
+
+    def create_listener(self: Any, load_balancer_arn: str, protocol: str, port: str, *args: Any, **kw: Any) -> Any:
+        # CreateListener: "[HTTPS and TLS listeners] The default certificate for the listener. You must provide
+        # exactly one certificate." moto accepts an HTTPS listener with none, which no ALB could serve.
+        certificate = args[1] if len(args) > 1 else kw.get("certificate")
+        if str(protocol).upper() == "HTTPS" and not certificate:
+            raise elbv2_exceptions.ValidationError("A certificate must be specified for HTTPS listeners")
+        return orig_create_listener(self, load_balancer_arn, protocol, port, *args, **kw)
+
     elb_cls.describe_target_health = describe_target_health  # type: ignore[method-assign]
     elb_cls.create_load_balancer = create_load_balancer  # type: ignore[method-assign]
+    elb_cls.create_listener = create_listener  # type: ignore[method-assign]
 
 
 # ListTasks per the API reference: at most 100 ARNs a page (maxResults 1-100, default 100) with an opaque

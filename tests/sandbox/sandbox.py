@@ -23,6 +23,7 @@ from .ledger import Ledger
 from .motoworld import MotoServer, MotoWorld
 from .regproxy import RegistryFaults
 from .simulator import SimConfig, Simulator
+from .tls import SandboxCA
 
 DEFAULT_STATE_DIR = Path(os.environ.get("ECS_SHIP_SANDBOX_DIR", "/tmp/ecs-ship-sandbox"))
 
@@ -40,6 +41,7 @@ class Sandbox:
     world: MotoWorld | None = None
     server: MotoServer | None = None
     simulator: Simulator | None = None
+    ca: SandboxCA | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> Sandbox:
@@ -52,6 +54,7 @@ class Sandbox:
 
     def _start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.ca = SandboxCA(self.state_dir / "ca")
         if self.install_packages:
             services.ensure_packages()
         self.engine = services.ensure_engine(self.state_dir)
@@ -103,6 +106,12 @@ class Sandbox:
     def endpoint(self) -> str:
         assert self.server is not None, "sandbox not started"
         return self.server.endpoint
+
+    @property
+    def ca_bundle(self) -> Path:
+        """The CA that issues the sandbox's certificates (``ca.issue``), for clients that verify them."""
+        assert self.ca is not None, "sandbox not started"
+        return self.ca.bundle
 
     def env(self) -> dict[str, str]:
         """Environment for any AWS client or tool (boto3, awscli, ecs-deploy, ecs-ship)."""

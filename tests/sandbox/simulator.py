@@ -23,7 +23,7 @@ import docker
 import docker.errors
 import requests
 
-from . import container_health, services
+from . import alb_rules, container_health, services
 from .hosts import HostsFile
 from .images import split_repo_tag
 from .ledger import Ledger
@@ -216,6 +216,7 @@ class Simulator:
         self.services: dict[ServiceKey, ServiceState] = {}
         self.proxies = ProxyPool(self._route)
         self.placer = Placer(world)
+        self._named_hosts: set[str] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._threads: list[threading.Thread] = []
@@ -339,6 +340,13 @@ class Simulator:
     def _sync_proxies(self) -> None:
         listeners = [lst for region in self.world.regions() for lst in self.world.listeners(region)]
         self.proxies.sync(listeners)
+        if self.hosts is not None:
+            # The sandbox's stand-in for the user's DNS: a rule's host name resolves to the load balancer, as
+            # the record a user makes for app.example.com would.
+            for name in alb_rules.named_hosts([r for lst in listeners for r in lst.rules]):
+                if name not in self._named_hosts:
+                    self.hosts.add(name)
+                    self._named_hosts.add(name)
 
     def _route(self, target_group_arns: list[str]) -> list[tuple[str, int]]:
         """Where the ALB may send a request: healthy targets; if none are healthy, all (fail open)."""
