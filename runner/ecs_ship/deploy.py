@@ -12,6 +12,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from . import url
 from .aws import Clients, error_code
 from .errors import DeployError, InputError
 from .plan import ApiCall, CurrentState, Plan, TargetGroupInfo
@@ -37,31 +38,29 @@ def describe_service(clients: Clients, cluster: str, service: str) -> dict[str, 
 
 
 def service_url(clients: Clients, target_group_arn: str, load_balancer_arns: tuple[str, ...]) -> str | None:
-    """The stable address: the ALB's DNS name and the port of the listener that forwards to the group."""
-    if not load_balancer_arns:
-        return None
-    lb = clients.elbv2.describe_load_balancers(LoadBalancerArns=list(load_balancer_arns[:1]))["LoadBalancers"][0]
-    listeners = clients.elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"]).get("Listeners", [])
-
-    def forwards(listener: Mapping[str, Any]) -> bool:
-        for action in listener.get("DefaultActions", []):
-            if action.get("TargetGroupArn") == target_group_arn:
-                return True
-            groups = (action.get("ForwardConfig") or {}).get("TargetGroups", [])
-            if any(g.get("TargetGroupArn") == target_group_arn for g in groups):
-                return True
-        return False
-
-    chosen = next((lst for lst in listeners if forwards(lst)), listeners[0] if listeners else None)
-    if chosen is None:
-        return f"http://{lb['DNSName']}"
-    scheme = "https" if chosen.get("Protocol") == "HTTPS" else "http"
-    port = int(chosen.get("Port", 80))
-    default = 443 if scheme == "https" else 80
-    return f"{scheme}://{lb['DNSName']}" + ("" if port == default else f":{port}")
+    """The URL users reach the service at: the best listener route to its target group (see url.py)."""
+    for lb_arn in load_balancer_arns:
+        lb = clients.elbv2.describe_load_balancers(LoadBalancerArns=[lb_arn])["LoadBalancers"][0]
+        listeners = [
+            lst
+            for page in clients.elbv2.get_paginator("describe_listeners").paginate(LoadBalancerArn=lb_arn)
+            for lst in page.get("Listeners", [])
+        ]
+        rules = {
+            lst["ListenerArn"]: [
+                rule
+                for page in clients.elbv2.get_paginator("describe_rules").paginate(ListenerArn=lst["ListenerArn"])
+                for rule in page.get("Rules", [])
+            ]
+            for lst in listeners
+        }
+        found = url.service_url(lb["DNSName"], listeners, rules, target_group_arn)
+        if found:
+            return found
+    return None
 
 
-def read_state(clients: Clients, cluster: str, service: str) -> CurrentState:
+def read_state(clients: Clients, cluster: str, service: str, url_override: str | None = None) -> CurrentState:
     svc = describe_service(clients, cluster, service)
     td = clients.ecs.describe_task_definition(taskDefinition=svc["taskDefinition"], include=["TAGS"])
     td.pop("ResponseMetadata", None)
@@ -77,7 +76,11 @@ def read_state(clients: Clients, cluster: str, service: str) -> CurrentState:
                     load_balancer_arns=tuple(tg.get("LoadBalancerArns", [])),
                 )
             )
-    url = service_url(clients, groups[0].arn, groups[0].load_balancer_arns) if groups else None
+    url = url_override
+    for group in groups if url is None else []:
+        url = service_url(clients, group.arn, group.load_balancer_arns)
+        if url:
+            break
     return CurrentState(service=svc, task_definition=td, target_groups=tuple(groups), url=url)
 
 

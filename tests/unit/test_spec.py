@@ -470,6 +470,20 @@ def test_wrong_types(project: Project, extra: str, key_path: str, needle: str, d
             "health_check_path",
             "must start with \"/\", got 'health'",
         ),
+        (
+            "load_balancer:\n  url: ftp://app.example.com\n",
+            "load_balancer.url",
+            "url:",
+            "must be an http:// or https:// URL: a host name, an optional port and path, no query, "
+            "got 'ftp://app.example.com'",
+        ),
+        (
+            "load_balancer:\n  url: https://app.example.com/?x=1\n",
+            "load_balancer.url",
+            "url:",
+            "must be an http:// or https:// URL: a host name, an optional port and path, no query, "
+            "got 'https://app.example.com/?x=1'",
+        ),
         ("region: US East\n", "region", "region", "must be an AWS region name such as us-east-1, got 'US East'"),
         ("services: []\n", "services", "services", "must have at least 1 entry"),
         (
@@ -1512,7 +1526,7 @@ def every_key_spec(project: Project) -> dict[str, Any]:
             }
         ],
         "task_definition": "taskdef.json",
-        "load_balancer": {"health_check_path": "/health", "apply_health_check_path": True},
+        "load_balancer": {"health_check_path": "/health", "apply_health_check_path": True, "url": "https://a.test"},
         "wait": {"until": "serving", "timeout": 600, "poll_interval": 2},
         "on_failure": "rollback",
         "allow_host_volumes": False,
@@ -1658,3 +1672,12 @@ def test_an_unknown_cache_type_is_refused(project: Project) -> None:
     cache_spec(project, "cache_from: [{type: s3}]\n")
     err = project.error()
     assert "images[0].cache_from[0].type" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("written", "url"),
+    [("https://app.example.com", "https://app.example.com"), ("http://lb.test:8080/api/", "http://lb.test:8080/api")],
+)
+def test_load_balancer_url(project: Project, written: str, url: str) -> None:
+    project.write(MINIMAL + f"load_balancer:\n  url: {written}\n")
+    assert project.load().services[0].load_balancer.url == url

@@ -46,7 +46,7 @@ def prepare(ctx: Context, spec: Spec, svc: ServiceSpec) -> Prepared:
     user can get wrong fails here, for every service, before the first write of any."""
     ctx.stage(svc.name, "preparing")
     clients = aws.make_clients(svc.region)
-    state = deploy.read_state(clients, svc.cluster, svc.service)
+    state = deploy.read_state(clients, svc.cluster, svc.service, svc.load_balancer.url)
     build_allowed = not (ctx.args.image_tag or getattr(ctx.args, "skip_build", False))
     values = image.tag_values(image.git_info(spec.path.parent), spec.env) if svc.images else {}
     labels = image.labels_for(values.get("git_sha", ""), image.source_url(spec.path.parent)) if svc.images else {}
@@ -143,7 +143,15 @@ def smoke_check(ctx: Context, svc: ServiceSpec, url: str | None) -> str | None:
         return "smoke check: the service has no load balancer URL to check"
     target = url.rstrip("/") + svc.smoke.path
     try:
-        resp = requests.get(target, timeout=svc.smoke.timeout)
+        # Certificates are always verified: against the default trust store, or the CA bundle that
+        # REQUESTS_CA_BUNDLE names (requests reads it) for a private CA.
+        resp = requests.get(target, timeout=svc.smoke.timeout, verify=True)
+    except requests.exceptions.SSLError as exc:
+        return (
+            f"smoke check: GET {target} failed: the certificate was not accepted ({exc}); the URL's host must be "
+            "a name the listener's certificate covers (set load_balancer.url), and a private CA must be named "
+            "by REQUESTS_CA_BUNDLE"
+        )
     except requests.RequestException as exc:
         return f"smoke check: GET {target} failed: {exc}"
     if resp.status_code != svc.smoke.expect_status:

@@ -13,7 +13,7 @@ def prepare(ctx: Context, spec: Spec, svc: ServiceSpec) -> ServiceSpec:
 
 def execute(ctx: Context, svc: ServiceSpec) -> None:
     clients = aws.make_clients(svc.region)
-    state = deploy.read_state(clients, svc.cluster, svc.service)
+    state = deploy.read_state(clients, svc.cluster, svc.service, svc.load_balancer.url)
     s = state.service
     out = ctx.out.raw
     out(

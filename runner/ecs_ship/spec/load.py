@@ -261,7 +261,9 @@ class _Loader:
             service=s["service"],
             images=tuple(images),
             task_definition=self._task_definition(layered, s.get("task_definition"), entry),
-            load_balancer=LoadBalancerSpec(lb.get("health_check_path"), lb["apply_health_check_path"]),
+            load_balancer=LoadBalancerSpec(
+                lb.get("health_check_path"), lb["apply_health_check_path"], lb.get("url", "").rstrip("/") or None
+            ),
             wait=WaitSpec(wait["until"], float(wait["timeout"]), float(wait["poll_interval"])),
             on_failure=s["on_failure"],
             allow_host_volumes=s["allow_host_volumes"],

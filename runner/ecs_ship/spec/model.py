@@ -80,6 +80,7 @@ class TaskDefinitionSource:
 class LoadBalancerSpec:
     health_check_path: str | None
     apply_health_check_path: bool
+    url: str | None = None  # overrides the URL derived from the listeners (url.py)
 
 
 @dataclass(frozen=True)
