@@ -170,6 +170,18 @@ def deploy_version(sandbox: Sandbox, w: World, app: App, version: str) -> str:
     return run.text
 
 
+def deploy_unplaceable(sandbox: Sandbox, w: World, app: App) -> None:
+    """Deploy v2 to a world where it cannot be placed: it fails well before its 120 s timeout, event quoted."""
+    app.write_spec(spec_for(w, build_args={"VERSION": "v2"}).replace("timeout: 90", "timeout: 120"))
+    started = time.monotonic()
+    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec), "--no-rollback")
+    took = time.monotonic() - started
+    assert run.code == 1, run.text
+    assert took < 60, f"took {took:.0f}s"
+    assert "was unable to place a task because no container instance met all of its requirements" in run.text
+    assert "has insufficient memory available" in run.text
+
+
 def test_bridge_mode_with_dynamic_host_ports_deploys_behind_an_instance_target_group(
     sandbox: Sandbox, hello: HelloImages, make_app: Callable[[], App]
 ) -> None:
@@ -218,16 +230,21 @@ def test_a_task_no_instance_can_hold_fails_before_the_timeout(
         "the placement event of the first deployment",
     )
     assert "has insufficient memory available" in event[0]
-    app = make_app()
-    app.write_spec(spec_for(w, build_args={"VERSION": "v2"}).replace("timeout: 90", "timeout: 120"))
-
-    started = time.monotonic()
-    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec), "--no-rollback")
-    took = time.monotonic() - started
-    assert run.code == 1, run.text
-    assert took < 60, f"took {took:.0f}s"
-    assert "was unable to place a task because no container instance met all of its requirements" in run.text
-    assert "has insufficient memory available" in run.text
+    deploy_unplaceable(sandbox, w, make_app())
     assert running_tasks(ecs, w) == []
     stopped = ecs.list_tasks(cluster=w.cluster, serviceName=w.service, desiredStatus="STOPPED")["taskArns"]
     assert stopped == []
+
+
+def test_a_full_instance_that_must_keep_its_old_task_fails_before_the_timeout(
+    sandbox: Sandbox, hello: HelloImages, make_app: Callable[[], App]
+) -> None:
+    # The instance holds one task and minimumHealthyPercent 100 forbids stopping the old one first: the rolling
+    # scheduler keeps it for good and the new task can never be placed. The old version keeps serving.
+    w = ec2_world(sandbox, hello.get("v1"), network_mode="bridge", desired=1, memory=1200, minimum_healthy_percent=100)
+    ecs = sandbox.clients()["ecs"]
+    completed(ecs, w)
+    deploy_unplaceable(sandbox, w, make_app())
+    active = [d for d in describe(ecs, w)["deployments"] if d["status"] == "ACTIVE"]
+    assert [(d["desiredCount"], d["runningCount"]) for d in active] == [(1, 1)]
+    assert served(w) == "hello v1"

@@ -78,6 +78,7 @@ class ServiceView:
     network_configuration: dict[str, Any]
     status: str
     minimum_healthy_percent: int = 100
+    maximum_percent: int = 200
 
 
 @dataclass(frozen=True)
@@ -304,6 +305,7 @@ class MotoWorld:
             network_configuration=dict(getattr(svc, "network_configuration", None) or {}),
             status=str(svc.status),
             minimum_healthy_percent=int(conf.get("minimumHealthyPercent", 100)),
+            maximum_percent=int(conf.get("maximumPercent", 200)),
         )
 
     def task_definition(self, region: str, ref: str) -> TaskDefView:

@@ -268,6 +268,8 @@ class Simulator:
         for old in state.deployments:
             old.status = "ACTIVE"
             old.updated = _now()
+            # The scheduler keeps the old tasks until the rollout lets them go (see _retire_old).
+            old.desired = sum(1 for t in state.tasks if t.deployment_id == old.id and t.live)
             if old.rollout == "IN_PROGRESS":
                 # ECS stops a rollout that a newer deployment replaced.
                 old.rollout = "STOPPED"
@@ -381,10 +383,6 @@ class Simulator:
         primary = state.deployments[0]
         primary.desired = view.desired_count
 
-        # Tasks of a failed or superseded deployment that never became healthy are not worth draining.
-        for dep in state.deployments[1:]:
-            dep.desired = 0
-
         # Unhealthy targets past the grace period: ECS replaces the task.
         for t in state.tasks:
             if not t.live or t.started_mono is None:
@@ -444,12 +442,18 @@ class Simulator:
                 self.ledger.fact("rollback_started", new_id, previous)
                 return
 
-        # Launch what PRIMARY lacks (not for a failed rollout: ECS stops trying).
+        # A failed rollout launches nothing more, and the old tasks stay as they are: ECS stops trying.
         mine = [t for t in state.tasks if t.deployment_id == primary.id and t.live]
         if primary.rollout != "FAILED":
+            self._retire_old(state, view, primary)
             missing = primary.desired - len(mine)
             if missing > 0 and now >= state.next_launch_at:
-                started = [t for t in (self._launch(state, view, primary) for _ in range(missing)) if t]
+                # maximumPercent bounds the service's RUNNING and PENDING tasks, old and new together
+                # (rounded down): the batch a rollout may start before old tasks make way.
+                ceiling = math.floor(primary.desired * view.maximum_percent / 100)
+                live = sum(1 for t in state.tasks if t.live)
+                batch = min(missing, max(0, ceiling - live))
+                started = [t for t in (self._launch(state, view, primary) for _ in range(batch)) if t]
                 started_ids = ", ".join(f"(task {t.short_id})" for t in started)
                 if started_ids:
                     self._event(key, f"(service {key.name}) has started {len(started)} tasks: {started_ids}.")
@@ -461,24 +465,7 @@ class Simulator:
                         "ServiceSchedulerInitiated",
                         drain=True,
                     )
-
-        # Old deployments drain once PRIMARY serves at full strength.
         ready = [t for t in mine if self._serving(t, view)]
-        self._make_room(state, view, primary, len(ready))
-        if len(ready) >= primary.desired and primary.rollout != "FAILED":
-            draining: list[Task] = []
-            for dep in state.deployments[1:]:
-                for t in state.tasks:
-                    if t.deployment_id == dep.id and t.live:
-                        self._stop_task(
-                            t,
-                            f"Scaling activity initiated by (deployment {primary.id})",
-                            "ServiceSchedulerInitiated",
-                            drain=True,
-                        )
-                        draining.append(t)
-            if draining:
-                self._event(key, f"(service {key.name}) has begun draining connections on {len(draining)} tasks.")
 
         # Containers of draining tasks stop after the deregistration delay.
         for t in state.tasks:
@@ -519,20 +506,42 @@ class Simulator:
             if not (t.done and t.moto.stopped_at and (_now() - t.moto.stopped_at).total_seconds() > 600)
         ]
 
-    def _make_room(self, state: ServiceState, view: ServiceView, primary: Deployment, ready: int) -> None:
-        """ECS may stop old tasks before new ones serve, down to minimumHealthyPercent of the desired count
-        (rounded up): how a full EC2 cluster makes room for a new revision."""
-        if primary.rollout != "IN_PROGRESS":
-            return
-        floor = math.ceil(primary.desired * view.minimum_healthy_percent / 100)
+    def _retire_old(self, state: ServiceState, view: ServiceView, primary: Deployment) -> None:
+        """Stop old deployments' tasks as far as minimumHealthyPercent allows.
+
+        The scheduler keeps at least ceil(desired * minimumHealthyPercent / 100) tasks healthy, new and old
+        together, so old tasks make way as new ones become healthy (or at once, down to that floor, which is how
+        a full EC2 cluster frees room for a new revision). Old tasks that serve nobody (never healthy, still
+        starting) cost no health and go first. Each old deployment's desiredCount is what the scheduler still
+        keeps of it, so DescribeServices shows the ACTIVE deployment shrink as it drains.
+        """
         old = [t for t in state.tasks if t.deployment_id != primary.id and t.live]
-        healthy_old = [t for t in old if self._serving(t, view)]
-        surplus = min(len(old), len(healthy_old) + ready - floor)
-        # Unhealthy ones first: they serve nobody.
-        for t in sorted(old, key=lambda x: x in healthy_old)[: max(0, surplus)]:
-            self._stop_task(
-                t, f"Scaling activity initiated by (deployment {primary.id})", "ServiceSchedulerInitiated", drain=True
-            )
+        if old:
+            floor = math.ceil(primary.desired * view.minimum_healthy_percent / 100)
+            healthy = sum(1 for t in state.tasks if self._serving(t, view))
+            draining: list[Task] = []
+            for t in sorted(old, key=lambda x: (self._serving(x, view), x.moto.created_at)):
+                if self._serving(t, view):
+                    if healthy - 1 < floor:
+                        break
+                    healthy -= 1
+                self._stop_task(
+                    t,
+                    f"Scaling activity initiated by (deployment {primary.id})",
+                    "ServiceSchedulerInitiated",
+                    drain=True,
+                )
+                draining.append(t)
+            if draining:
+                self._event(
+                    state.key,
+                    f"(service {state.key.name}) has begun draining connections on {len(draining)} tasks.",
+                )
+        for dep in state.deployments[1:]:
+            kept = sum(1 for t in state.tasks if t.deployment_id == dep.id and t.live)
+            if dep.desired != kept:
+                dep.desired = kept
+                dep.updated = _now()
 
     def _previous_good(self, state: ServiceState) -> str | None:
         for dep in state.deployments[1:]:

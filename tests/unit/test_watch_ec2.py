@@ -84,7 +84,8 @@ def test_an_unhealthy_instance_target_fails_the_deploy() -> None:
 
 def placement_snap(at: float, event_at: float = 110.0, **kw: Any) -> Snapshot:
     events = (Event("e1", event_at, UNPLACED), Event("e0", 90.0, "(service web) has reached a steady state."))
-    return Snapshot(at, kw.get("deployments", (dep(), dep(OLD, "ACTIVE", 2, 2))), kw.get("tasks", ()), (), events, 0)
+    deployments = kw.get("deployments", (dep(), dep(OLD, "ACTIVE", 2, 2)))
+    return Snapshot(at, deployments, kw.get("tasks", ()), (), events, 0, kw.get("stopping", ()))
 
 
 def test_unplaceable_tasks_fail_once_the_event_has_stood_for_the_patience() -> None:
@@ -111,14 +112,45 @@ def test_no_placement_verdict_once_a_task_of_ours_exists() -> None:
 
 
 def test_waits_while_another_deployment_is_stopping_tasks() -> None:
-    # The old deployment scales in (running above desired): its resources come back, placement may succeed.
-    shrinking = (dep(), dep(OLD, "ACTIVE", running=2, desired=0))
-    assert assess(placement_snap(at=200.0, deployments=shrinking), GOAL).kind == "waiting"
+    # An old task on its way to STOPPED (draining, DEACTIVATING): its resources come back, placement may succeed.
+    draining = {**raw_task(9, 49170, by=OLD), "lastStatus": "DEACTIVATING", "desiredStatus": "STOPPED"}
+    stopping = (parse_task(draining, {"web"}, {CI: "i-0abc"}),)
+    shrinking = (dep(), dep(OLD, "ACTIVE", running=1, desired=1))
+    assert assess(placement_snap(at=200.0, deployments=shrinking, stopping=stopping), GOAL).kind == "waiting"
+
+
+def test_a_stall_behind_old_tasks_the_scheduler_keeps_fails() -> None:
+    # minimumHealthyPercent 100 on a full instance: ECS keeps every old task and stops none, so nothing will
+    # ever make room; whatever the old deployment's counts say, the deploy fails after the patience.
+    for old in (dep(OLD, "ACTIVE", running=2, desired=2), dep(OLD, "ACTIVE", running=2, desired=0)):
+        v = assess(placement_snap(at=126.0, deployments=(dep(), old)), GOAL)
+        assert v.kind == "failed" and UNPLACED in v.reason
+
+
+def test_a_task_ecs_stopped_restarts_the_patience() -> None:
+    stopped = Event("e2", 120.0, "(service web) has stopped 1 running tasks: (task t9).")
+    snap = placement_snap(at=130.0)
+    snap = replace(snap, events=(stopped, *snap.events))
+    assert assess(snap, GOAL).kind == "waiting"
+    assert assess(replace(snap, at=136.0), GOAL).kind == "failed"
+
+
+def test_reader_keeps_other_deployments_tasks_while_they_stop() -> None:
+    clients = _Clients()
+    draining = {**raw_task(3, 49170, by=OLD), "lastStatus": "DEACTIVATING", "desiredStatus": "STOPPED"}
+    clients.ecs.stopped = [draining]
+    reader = Reader(clients, "c", "web", lambda: 0.0)  # type: ignore[arg-type]
+    assert [t.id for t in reader.snapshot(GOAL).stopping] == ["t3"]
+    clients.ecs.stopped = [{**draining, "lastStatus": "STOPPED"}]
+    assert reader.snapshot(GOAL).stopping == ()
+    clients.ecs.stopped = [draining]  # once STOPPED, never read again
+    assert reader.snapshot(GOAL).stopping == ()
 
 
 class _Ecs:
     def __init__(self) -> None:
         self.instance_calls: list[list[str]] = []
+        self.stopped: list[dict[str, Any]] = []  # the service's tasks with desired status STOPPED
 
     def describe_services(self, **_: Any) -> dict[str, Any]:
         return {"services": [{"deployments": [], "events": []}]}
@@ -128,10 +160,14 @@ class _Ecs:
         return self
 
     def paginate(self, **filters: str) -> Iterator[dict[str, Any]]:
-        yield {"taskArns": ["t1", "t2"] if "startedBy" in filters else []}
+        if "startedBy" in filters:
+            yield {"taskArns": ["t1", "t2"]}
+        else:
+            yield {"taskArns": [t["taskArn"] for t in self.stopped]}
 
-    def describe_tasks(self, **_: Any) -> dict[str, Any]:
-        return {"tasks": [raw_task(1, 49160), raw_task(2, 49161)]}
+    def describe_tasks(self, *, tasks: list[str], **_: Any) -> dict[str, Any]:
+        known = [raw_task(1, 49160), raw_task(2, 49161), *self.stopped]
+        return {"tasks": [t for t in known if t["taskArn"] in tasks or t["taskArn"].rsplit("/", 1)[-1] in tasks]}
 
     def describe_container_instances(self, *, containerInstances: list[str], **_: Any) -> dict[str, Any]:
         self.instance_calls.append(containerInstances)

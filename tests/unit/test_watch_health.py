@@ -240,14 +240,14 @@ def test_reader_pages_through_more_than_100_tasks_with_started_by_alone() -> Non
     fake = FakeEcs(
         [raw_task(n, NEW) for n in range(150)]
         + [raw_task(200, NEW, "STOPPED")]
-        + [raw_task(300 + n, OLD, "STOPPED") for n in range(3)]
+        + [{**raw_task(300 + n, OLD, "STOPPED"), "lastStatus": "STOPPED"} for n in range(3)]
     )
     reader = Reader(Clients("us-east-1", fake, None, None, None), "c", "svc", lambda: 0.0)
     s = reader.snapshot(replace(WORKER, load_balancers=()))
     ours = {t.id for t in s.tasks}
     assert len(ours) == 151 and "t200" in ours and not ours & {"t300", "t301", "t302"}
     assert {"startedBy": NEW} in fake.listed
-    # Another deployment's stopped tasks are described once, not on every poll.
+    # Another deployment's stopped tasks are described once they are STOPPED, not on every poll.
     fake.described.clear()
     reader.snapshot(WORKER)
     assert not {a for a in fake.described if a.rsplit("/", 1)[-1] in ("t300", "t301", "t302")}

@@ -107,6 +107,9 @@ class Snapshot:
     targets: tuple[TargetState, ...]  # every target of every target group of the service
     events: tuple[Event, ...]  # newest first, as ECS returns them
     grace_period: int
+    # Other deployments' tasks that ECS is stopping (desired STOPPED, not yet STOPPED): the CPU, memory and
+    # host ports they hold come back when they stop.
+    stopping: tuple[TaskState, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,15 @@ up by itself. It writes that event once per cause: duplicates are omitted until 
 hours pass. So the event may predate our deployment (the previous one was stuck on the same cause) and still
 be the current word, until ECS starts a task or reaches a steady state after it.
 
-The deploy fails when such an event is still current, no task of ours exists, no other deployment is stopping
-tasks (their resources would come back), and the stall has lasted the goal's patience since our deployment
-began or the event came, whichever is later: capacity on its way (an instance registering, tasks stopping
-elsewhere) gets that long to show.
+The deploy fails when such an event is still current, no task of ours exists, no other task of the service is
+on its way to STOPPED (its CPU, memory and ports come back when it stops), and the stall has lasted the goal's
+patience since the latest of: our deployment's start, the event, and the last time ECS stopped a task of the
+service ("has stopped N running tasks"; placement is retried after each). Capacity on its way gets that long
+to show.
+
+The deployments' counts cannot tell a stall from a drain: an ACTIVE deployment keeps its desiredCount while the
+rolling scheduler holds its tasks (minimumHealthyPercent 100 on a full instance holds them for good), and a
+draining task leaves runningCount as it turns DEACTIVATING, so only the tasks themselves say what is stopping.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from .model import DeploymentState, Event, Goal, Snapshot, Verdict
 UNPLACEABLE = ("was unable to place a task", "is unable to place a task", "unable to place tasks")
 # Events after which an earlier placement failure no longer stands.
 RESOLVED = ("has started", "has reached a steady state")
+STOPPED = "has stopped"
 
 
 def placement_event(snap: Snapshot) -> Event | None:
@@ -34,12 +40,13 @@ def placement_event(snap: Snapshot) -> Event | None:
 def placement_failure(snap: Snapshot, goal: Goal, ours: DeploymentState) -> Verdict | None:
     if any(t.started_by == goal.deployment_id for t in snap.tasks) or ours.running or ours.pending:
         return None
-    if any(d.id != ours.id and d.running > d.desired for d in snap.deployments):
+    if snap.stopping:
         return None  # tasks being stopped free CPU, memory and ports for ours
     event = placement_event(snap)
     if event is None:
         return None
-    stalled = snap.at - max(event.at, ours.created_at or event.at)
+    last_stop = next((e.at for e in snap.events if STOPPED in e.message), event.at)
+    stalled = snap.at - max(event.at, ours.created_at or event.at, last_stop)
     if stalled < goal.placement_patience:
         return None
     return Verdict(

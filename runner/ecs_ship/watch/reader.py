@@ -130,7 +130,8 @@ class Reader:
             raise DeployError(f"failed to describe service {self.service} in cluster {self.cluster}: it is gone")
         svc = resp["services"][0]
         # ListTasks pages at 100, and startedBy must be the only filter when given, so it lists our running
-        # tasks only; stopped ones come from the service's stopped tasks, whose owners are learnt once each.
+        # tasks only; stopped ones come from the service's tasks whose desired status is STOPPED (other
+        # deployments' are read again only while they are still on their way to STOPPED).
         arns = self._list(startedBy=goal.deployment_id)
         arns += [a for a in self._list(serviceName=self.service, desiredStatus="STOPPED") if a not in self._foreign]
         raw: list[Mapping[str, Any]] = []
@@ -139,12 +140,15 @@ class Reader:
         self._learn_instances({str(t["containerInstanceArn"]) for t in raw if t.get("containerInstanceArn")})
         load_balanced = {lb.container for lb in goal.load_balancers}
         tasks: list[TaskState] = []
+        stopping: list[TaskState] = []
         for item in raw:
             task = parse_task(item, load_balanced, self.instances)
             if task.started_by == goal.deployment_id:
                 tasks.append(task)
-            else:
+            elif task.last_status == "STOPPED":
                 self._foreign.add(task.arn)
+            else:
+                stopping.append(task)
         targets: list[TargetState] = []
         for tg in goal.target_groups:
             resp = self.clients.elbv2.describe_target_health(TargetGroupArn=tg)
@@ -170,6 +174,7 @@ class Reader:
                 for e in svc.get("events", [])
             ),
             grace_period=int(svc.get("healthCheckGracePeriodSeconds") or 0),
+            stopping=tuple(stopping),
         )
 
     def _learn_instances(self, arns: set[str]) -> None:
