@@ -184,6 +184,26 @@ def check_runtime_platform(spec: ServiceSpec, document: Mapping[str, Any], servi
         )
 
 
+def check_fargate_spot(spec: ServiceSpec, document: Mapping[str, Any], service: Mapping[str, Any]) -> None:
+    """Fargate Spot runs only X86_64 Linux tasks: an ARM64 task definition on a strategy that gives Spot any
+    task would leave those tasks unplaced for the whole deploy."""
+    if (document.get("runtimePlatform") or {}).get("cpuArchitecture") != "ARM64":
+        return
+    strategy = service.get("capacityProviderStrategy") or []
+    # A provider gets tasks when it has a base or a weight, or when it is the only one.
+    if not any(
+        p.get("capacityProvider") == "FARGATE_SPOT" and (p.get("base") or p.get("weight") or len(strategy) == 1)
+        for p in strategy
+    ):
+        return
+    raise InputError(
+        f"failed to plan a deployment of service {spec.service}: the task definition's runtimePlatform is ARM64, "
+        "but the service's capacity provider strategy places tasks on FARGATE_SPOT, which runs only X86_64 tasks",
+        fix="set runtimePlatform.cpuArchitecture to X86_64 (and build for linux/amd64), or give FARGATE_SPOT "
+        "weight 0 and no base in the service's capacity provider strategy",
+    )
+
+
 def make_plan(spec: ServiceSpec, state: CurrentState, images: Mapping[str, str]) -> Plan:
     svc = state.service
     if svc.get("status") != "ACTIVE":
@@ -233,6 +253,7 @@ def make_plan(spec: ServiceSpec, state: CurrentState, images: Mapping[str, str])
     base = base_document(spec, state)
     rendered = taskdef.render(base, images, allow_host_volumes=spec.allow_host_volumes)
     check_runtime_platform(spec, rendered.document, svc)
+    check_fargate_spot(spec, rendered.document, svc)
     warnings += rendered.warnings
     current = taskdef.normalise(state.task_definition)
     register = not taskdef.same_definition(rendered.document, current)

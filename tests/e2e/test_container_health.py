@@ -40,15 +40,32 @@ def make_worker(
     desired: int = 1,
     health_check: dict[str, Any] | None = None,
     command: list[str] | None = None,
+    providers: list[str] | None = None,
+    strategy: list[dict[str, Any]] | None = None,
+    default_strategy: list[dict[str, Any]] | None = None,
 ) -> Worker:
+    """A Fargate worker service; with `providers` its cluster has those capacity providers (and the default
+    strategy), and the service takes `strategy`, or the cluster's default when none is given."""
     c = sandbox.clients()
     ecs, logs, ec2 = c["ecs"], c["logs"], c["ec2"]
     n = "k" + uuid.uuid4().hex[:8]
     vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.1.0/24")["Subnet"]["SubnetId"]
     sg = ec2.create_security_group(GroupName=f"{n}-sg", Description="worker", VpcId=vpc)["GroupId"]
-    cluster = ecs.create_cluster(clusterName=f"{n}-cluster")["cluster"]["clusterName"]
+    cluster = ecs.create_cluster(
+        clusterName=f"{n}-cluster",
+        **(
+            {"capacityProviders": providers, "defaultCapacityProviderStrategy": default_strategy or []}
+            if providers
+            else {}
+        ),
+    )["cluster"]["clusterName"]
     logs.create_log_group(logGroupName=f"/ecs/{n}")
+    placing: dict[str, Any] = {"launchType": "FARGATE"}
+    if strategy:
+        placing = {"capacityProviderStrategy": strategy}
+    elif default_strategy:
+        placing = {}
     container: dict[str, Any] = {
         "name": "web",
         "image": image,
@@ -77,7 +94,7 @@ def make_worker(
         serviceName=f"{n}-svc",
         taskDefinition=td,
         desiredCount=desired,
-        launchType="FARGATE",
+        **placing,
         networkConfiguration={
             "awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [sg], "assignPublicIp": "DISABLED"}
         },
@@ -173,7 +190,13 @@ def test_spot_interruption_of_a_new_task_mid_rollout_is_not_a_failure(
     # startPeriod covers the app's slow start, so the new task is RUNNING but not yet HEALTHY for a while:
     # the interruption lands mid-rollout.
     check = {"command": CHECK, "interval": 5, "retries": 2, "startPeriod": 60}
-    w = make_worker(sandbox, hello.get("v1"), health_check=check)
+    w = make_worker(
+        sandbox,
+        hello.get("v1"),
+        health_check=check,
+        providers=["FARGATE", "FARGATE_SPOT"],
+        strategy=[{"capacityProvider": "FARGATE_SPOT", "weight": 1}],
+    )
     app = make_app()
     worker_spec(app, w, {"VERSION": "v33", "START_DELAY": "4"})
     ecs = sandbox.clients()["ecs"]
@@ -202,6 +225,7 @@ def test_spot_interruption_of_a_new_task_mid_rollout_is_not_a_failure(
     assert f"task {short} stopped, interrupted (SpotInterruption)" in out
     t = ecs.describe_tasks(cluster=w.cluster, tasks=[victim])["tasks"][0]
     assert t["stopCode"] == "SpotInterruption" and t["stoppedReason"] == "Your Spot Task was interrupted."
+    assert t["capacityProviderName"] == "FARGATE_SPOT" and t["launchType"] == "FARGATE"
     svc = service_of(sandbox, w)
     assert svc["taskDefinition"].endswith(":2") and svc["deployments"][0]["failedTasks"] == 0
 

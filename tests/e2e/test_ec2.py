@@ -15,10 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.conftest import App, HelloImages
-from tests.e2e.conftest import describe, ecs_ship, poll, served, spec_for
+from tests.e2e.conftest import describe, ecs_ship, poll, quick_target_group, served, spec_for
 from tests.sandbox.bootstrap import REGION, World
 from tests.sandbox.sandbox import Sandbox
-from tests.sandbox.services import free_port
 
 
 def ec2_world(
@@ -30,6 +29,7 @@ def ec2_world(
     memory: int = 128,
     container_port: int = 8080,
     minimum_healthy_percent: int = 50,
+    asg_provider: bool = False,
 ) -> World:
     c = sandbox.clients()
     ec2, ecs, elbv2, logs = c["ec2"], c["ecs"], c["elbv2"], c["logs"]
@@ -44,53 +44,40 @@ def ec2_world(
     instance = ec2.run_instances(
         ImageId=ami, InstanceType="t3.small", MinCount=1, MaxCount=1, SubnetId=subnets[0], SecurityGroupIds=[sg]
     )["Instances"][0]
-    identity = {
-        "instanceId": instance["InstanceId"],
-        "availabilityZone": subnet["AvailabilityZone"],
-        "privateIp": instance["PrivateIpAddress"],
-        "region": REGION,
-        "instanceType": "t3.small",
-        "imageId": ami,
-    }
-    # The agent states what the instance offers: a t3.small has 2 vCPU and 2 GiB, less the agent's share.
-    ecs.register_container_instance(
-        cluster=cluster,
-        instanceIdentityDocument=json.dumps(identity),
-        instanceIdentityDocumentSignature="signature",
-        totalResources=[
-            {"name": "CPU", "type": "INTEGER", "integerValue": 2048},
-            {"name": "MEMORY", "type": "INTEGER", "integerValue": 1900},
-            {"name": "PORTS", "type": "STRINGSET", "stringSetValue": ["22", "2375", "2376", "51678", "51679"]},
-        ],
-    )
+    register_instance(ecs, cluster, instance, subnet["AvailabilityZone"], ami)
+    placing: dict[str, Any] = {"launchType": "EC2"}
+    if asg_provider:
+        # Capacity from an Auto Scaling group: its instance joins the cluster beside the one above, and the
+        # service's strategy names the group's capacity provider.
+        autoscaling = c["autoscaling"]
+        template = ec2.create_launch_template(
+            LaunchTemplateName=f"{n}-lt", LaunchTemplateData={"ImageId": ami, "InstanceType": "t3.small"}
+        )["LaunchTemplate"]["LaunchTemplateId"]
+        autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=f"{n}-asg",
+            LaunchTemplate={"LaunchTemplateId": template},
+            MinSize=1,
+            MaxSize=1,
+            DesiredCapacity=1,
+            VPCZoneIdentifier=subnets[0],
+        )
+        group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[f"{n}-asg"])["AutoScalingGroups"][0]
+        member = ec2.describe_instances(InstanceIds=[group["Instances"][0]["InstanceId"]])["Reservations"][0]
+        register_instance(ecs, cluster, member["Instances"][0], subnet["AvailabilityZone"], ami)
+        ecs.create_capacity_provider(
+            name=f"{n}-cp", autoScalingGroupProvider={"autoScalingGroupArn": group["AutoScalingGroupARN"]}
+        )
+        ecs.put_cluster_capacity_providers(
+            cluster=cluster, capacityProviders=[f"{n}-cp"], defaultCapacityProviderStrategy=[]
+        )
+        placing = {"capacityProviderStrategy": [{"capacityProvider": f"{n}-cp", "weight": 1}]}
 
     log_group = f"/ecs/{n}"
     logs.create_log_group(logGroupName=log_group)
     lb = elbv2.create_load_balancer(Name=f"{n}-alb", Subnets=subnets, SecurityGroups=[sg], Type="application")[
         "LoadBalancers"
     ][0]
-    tg = elbv2.create_target_group(
-        Name=f"{n}-tg",
-        Protocol="HTTP",
-        Port=80,
-        VpcId=vpc,
-        TargetType="instance",
-        HealthCheckPath="/health",
-        HealthCheckIntervalSeconds=5,
-        HealthCheckTimeoutSeconds=2,
-        HealthyThresholdCount=2,
-        UnhealthyThresholdCount=2,
-    )["TargetGroups"][0]["TargetGroupArn"]
-    elbv2.modify_target_group_attributes(
-        TargetGroupArn=tg, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "2"}]
-    )
-    listener_port = free_port()
-    elbv2.create_listener(
-        LoadBalancerArn=lb["LoadBalancerArn"],
-        Protocol="HTTP",
-        Port=listener_port,
-        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}],
-    )
+    tg, listener_port = quick_target_group(elbv2, f"{n}-tg", vpc, lb["LoadBalancerArn"], target_type="instance")
     family = f"{n}-app"
     mapping = {"containerPort": container_port, "protocol": "tcp"}
     if network_mode == "bridge":
@@ -119,7 +106,7 @@ def ec2_world(
         serviceName=f"{n}-svc",
         taskDefinition=td,
         desiredCount=desired,
-        launchType="EC2",
+        **placing,
         loadBalancers=[{"targetGroupArn": tg, "containerName": "web", "containerPort": container_port}],
         deploymentConfiguration={"maximumPercent": 200, "minimumHealthyPercent": minimum_healthy_percent},
     )["service"]["serviceName"]
@@ -137,6 +124,31 @@ def ec2_world(
         execution_role_arn="",
         subnets=subnets,
         security_group=sg,
+    )
+
+
+def register_instance(ecs: Any, cluster: str, instance: dict[str, Any], zone: str, ami: str) -> str:
+    """Join an EC2 instance to the cluster as its ECS agent would; the container instance ARN."""
+    identity = {
+        "instanceId": instance["InstanceId"],
+        "availabilityZone": zone,
+        "privateIp": instance["PrivateIpAddress"],
+        "region": REGION,
+        "instanceType": "t3.small",
+        "imageId": ami,
+    }
+    # The agent states what the instance offers: a t3.small has 2 vCPU and 2 GiB, less the agent's share.
+    return str(
+        ecs.register_container_instance(
+            cluster=cluster,
+            instanceIdentityDocument=json.dumps(identity),
+            instanceIdentityDocumentSignature="signature",
+            totalResources=[
+                {"name": "CPU", "type": "INTEGER", "integerValue": 2048},
+                {"name": "MEMORY", "type": "INTEGER", "integerValue": 1900},
+                {"name": "PORTS", "type": "STRINGSET", "stringSetValue": ["22", "2375", "2376", "51678", "51679"]},
+            ],
+        )["containerInstance"]["containerInstanceArn"]
     )
 
 
@@ -216,6 +228,33 @@ def test_host_mode_deploys(sandbox: Sandbox, hello: HelloImages, make_app: Calla
     binding = task["containers"][0]["networkBindings"][0]
     assert binding["containerPort"] == binding["hostPort"] == 8080
     assert {p for _, p, s in instance_targets(sandbox, w) if s == "healthy"} == {8080}
+
+
+def test_an_auto_scaling_group_capacity_provider_places_on_its_group_only(
+    sandbox: Sandbox, hello: HelloImages, make_app: Callable[[], App]
+) -> None:
+    # Two container instances, one of them in the provider's Auto Scaling group: every task, old and new, runs
+    # there and names the provider; the deployment records the strategy, not a launch type.
+    w = ec2_world(sandbox, hello.get("v1"), network_mode="bridge", desired=2, asg_provider=True)
+    ecs, autoscaling = sandbox.clients()["ecs"], sandbox.clients()["autoscaling"]
+    (provider,) = ecs.describe_clusters(clusters=[w.cluster])["clusters"][0]["capacityProviders"]
+    name = w.cluster.removesuffix("-cluster") + "-asg"
+    (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
+    members = {i["InstanceId"] for i in group["Instances"]}
+    assert len(ecs.list_container_instances(cluster=w.cluster)["containerInstanceArns"]) == 2
+
+    text = deploy_version(sandbox, w, make_app(), "v5")
+    tasks = running_tasks(ecs, w)
+    assert len(tasks) == 2
+    assert {t["capacityProviderName"] for t in tasks} == {provider}
+    assert {t["launchType"] for t in tasks} == {"EC2"}
+    on = [t["containerInstanceArn"] for t in tasks]
+    cis = ecs.describe_container_instances(cluster=w.cluster, containerInstances=on)
+    assert {ci["ec2InstanceId"] for ci in cis["containerInstances"]} <= members and len(members) == 1
+    svc = describe(ecs, w)
+    assert "launchType" not in svc and svc["capacityProviderStrategy"][0]["capacityProvider"] == provider
+    assert svc["deployments"][0]["capacityProviderStrategy"][0]["capacityProvider"] == provider
+    assert "healthy" in text
 
 
 def test_a_task_no_instance_can_hold_fails_before_the_timeout(

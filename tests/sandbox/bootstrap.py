@@ -74,7 +74,7 @@ def clients(endpoint: str, region: str = REGION) -> dict[str, Any]:
         "aws_access_key_id": "testing",
         "aws_secret_access_key": "testing",
     }
-    return {name: boto3.client(name, **kw) for name in ("acm", "ec2", "ecs", "elbv2", "iam", "logs")}
+    return {name: boto3.client(name, **kw) for name in ("acm", "autoscaling", "ec2", "ecs", "elbv2", "iam", "logs")}
 
 
 def container_definition(name: str, image: str, log_group: str, region: str, env: dict[str, str]) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import ThreadedWSGIServer
 
+from . import capacity
 from .ledger import EXPIRED_TOKEN, THROTTLING, AwsError, Ledger
 from .loopback import CuttableServer, Restartable
 
@@ -79,6 +80,8 @@ class ServiceView:
     status: str
     minimum_healthy_percent: int = 100
     maximum_percent: int = 200
+    # Set instead of launch_type ("" then) when the service runs on capacity providers (see capacity.py).
+    capacity_provider_strategy: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -211,6 +214,8 @@ class SimTask:
         started_by: str,
         containers: list[tuple[str, str, bool]],
         network_mode: str = "awsvpc",
+        capacity_provider: str | None = None,
+        launch_type: str | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.cluster_name = service.key.cluster
@@ -219,7 +224,11 @@ class SimTask:
         self.task_definition_arn = task_definition_arn
         self.started_by = started_by
         self.group = f"service:{service.key.name}"
-        self.launch_type = service.launch_type
+        # A task placed through a capacity provider runs on its kind of capacity and names it.
+        self.capacity_provider_name = capacity_provider
+        self.launch_type = launch_type or service.launch_type
+        if capacity_provider:
+            self.launch_type = "FARGATE" if capacity.is_fargate(capacity_provider) else "EC2"
         self.desired_status = "RUNNING"
         self.last_status = "PROVISIONING"
         self.health_status = "UNKNOWN"
@@ -230,7 +239,7 @@ class SimTask:
         self.stopping_at: datetime | None = None
         self.stopped_at: datetime | None = None
         self.container_instance_arn: str | None = None
-        self.platform_version = "1.4.0" if service.launch_type == "FARGATE" else None
+        self.platform_version = "1.4.0" if self.launch_type == "FARGATE" else None
         self.tags: list[dict[str, str]] = []
         self.overrides: dict[str, Any] = {}
         self.connectivity = "CONNECTED"
@@ -301,11 +310,12 @@ class MotoWorld:
                 "rollback": bool(breaker.get("rollback")),
             },
             grace_period=int(getattr(svc, "health_check_grace_period_seconds", None) or 0),
-            launch_type=str(svc.launch_type or "FARGATE"),
+            launch_type=str(svc.launch_type or ("" if _strategy_of(svc) else "FARGATE")),
             network_configuration=dict(getattr(svc, "network_configuration", None) or {}),
             status=str(svc.status),
             minimum_healthy_percent=int(conf.get("minimumHealthyPercent", 100)),
             maximum_percent=int(conf.get("maximumPercent", 200)),
+            capacity_provider_strategy=tuple(dict(p) for p in _strategy_of(svc)),
         )
 
     def task_definition(self, region: str, ref: str) -> TaskDefView:
@@ -319,6 +329,10 @@ class MotoWorld:
             cpu=str(td.cpu) if getattr(td, "cpu", None) else None,
             memory=str(td.memory) if getattr(td, "memory", None) else None,
         )
+
+    def provider_instances(self, region: str, provider: str) -> set[str]:
+        """EC2 instance ids an Auto Scaling group capacity provider places tasks on."""
+        return capacity.group_instances(self._ecs(region), provider)
 
     def container_instances(self, region: str, cluster: str) -> list[ContainerInstanceView]:
         out = []
@@ -499,6 +513,13 @@ class MotoWorld:
 # --------------------------------------------------------------------------------------------
 _current: MotoWorld | None = None
 _patched = False
+# CreateService's launch type and strategy as resolved by its response handler, for the backend call it makes
+# on the same thread (moto's handler does not pass the strategy on).
+_creating = threading.local()
+
+
+def _strategy_of(service: Any) -> list[dict[str, Any]]:
+    return list(getattr(service, "capacity_provider_strategy", None) or [])
 
 
 def _hooks() -> SimHooks | None:
@@ -528,6 +549,9 @@ def _install_patches(world: MotoWorld) -> None:
 
     def create_service(self: Any, cluster_str: str, service_name: str, *args: Any, **kwargs: Any) -> Any:
         service = orig_create(self, cluster_str, service_name, *args, **kwargs)
+        resolved = getattr(_creating, "resolved", None)
+        if resolved is not None:
+            service.launch_type, service.capacity_provider_strategy = resolved
         hooks = _hooks()
         if hooks is not None and service.task_definition:
             hooks.on_deployment(_key(self, cluster_str, service_name), service.task_definition, created=True)
@@ -542,7 +566,16 @@ def _install_patches(world: MotoWorld) -> None:
         old_desired = before.desired_count
         forced = bool(props.get("force_new_deployment"))
         requested_td = props.get("task_definition")
+        strategy = props.pop("capacity_provider_strategy", None)
+        if strategy is not None:
+            # Checked before anything changes; used by the next deployment, starting none by itself.
+            strategy = capacity.validate(self, self._get_cluster(cluster), strategy) if strategy else []
         service = orig_update(self, props)
+        if strategy:
+            service.launch_type, service.capacity_provider_strategy = None, strategy
+        elif strategy is not None and _strategy_of(service):
+            fargate = all(capacity.is_fargate(p["capacityProvider"]) for p in _strategy_of(service))
+            service.launch_type, service.capacity_provider_strategy = ("FARGATE" if fargate else "EC2"), []
         hooks = _hooks()
         if hooks is None:
             return service
@@ -596,7 +629,16 @@ def _install_patches(world: MotoWorld) -> None:
         grace = self._get_param("healthCheckGracePeriodSeconds")
         cluster = self._get_param("cluster", "default")
         name = self._get_param("serviceName")
-        result = orig_create_resp(self)
+        _creating.resolved = capacity.resolve(
+            self.ecs_backend,
+            self.ecs_backend._get_cluster(cluster),
+            self._get_param("launchType"),
+            self._get_param("capacityProviderStrategy"),
+        )
+        try:
+            result = orig_create_resp(self)
+        finally:
+            _creating.resolved = None
         svc = self.ecs_backend._get_service(cluster, name)
         svc.deployment_configuration = conf or {
             "deploymentCircuitBreaker": {"enable": False, "rollback": False},
@@ -698,6 +740,9 @@ def list_tasks_response(self: Any) -> ActionResult:
         self._get_param("serviceName"),
         self._get_param("desiredStatus"),
     )
+    launch_type = self._get_param("launchType")
+    if launch_type:
+        tasks = [t for t in tasks if getattr(t, "launch_type", None) == launch_type]
     arns = sorted(t.task_arn for t in tasks)
     token = self._get_param("nextToken")
     start = 0

@@ -173,16 +173,26 @@ class Placer:
         return missing
 
     def place(
-        self, key: ServiceKey, td: TaskDefView, task_arn: str, real_ports: dict[str, int]
+        self,
+        key: ServiceKey,
+        td: TaskDefView,
+        task_arn: str,
+        real_ports: dict[str, int],
+        only: set[str] | None = None,
     ) -> Placement | Unplaced:
+        """Place on an ACTIVE container instance of the cluster; `only` (EC2 instance ids) narrows that to the
+        instances of an Auto Scaling group capacity provider."""
         need = requirements(td)
         instances = [i for i in self.world.container_instances(key.region, key.cluster) if i.status == "ACTIVE"]
+        if only is not None:
+            instances = [i for i in instances if i.ec2_instance_id in only]
         head = (
             f"(service {key.name}) was unable to place a task because no container instance met all of its "
             "requirements."
         )
         if not instances:
-            return self._fail(key, f"{head} Reason: No Container Instances were found in your cluster.")
+            where = "your capacity provider" if only is not None else "your cluster"
+            return self._fail(key, f"{head} Reason: No Container Instances were found in {where}.")
         shortfalls = {i.arn: self._shortfall(i, need) for i in instances}
         fits = [i for i in instances if not shortfalls[i.arn]]
         if not fits:

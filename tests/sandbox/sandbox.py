@@ -159,10 +159,10 @@ class Sandbox:
         self.sim_config.service_start_delay[service] = seconds
 
     def interrupt_task(self, task_arn: str) -> None:
-        """Take a running task away as a Fargate Spot interruption would."""
+        """Take a running FARGATE_SPOT task away as a Spot interruption would."""
         assert self.simulator is not None, "sandbox not started"
         if not self.simulator.interrupt(task_arn):
-            raise ValueError(f"task {task_arn} is not running in the sandbox")
+            raise ValueError(f"task {task_arn} is not a running FARGATE_SPOT task of the sandbox")
 
     def clear_faults(self) -> None:
         """Back to a healthy world: no AWS or registry fault, no slow start, registry and endpoint up."""

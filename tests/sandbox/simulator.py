@@ -23,7 +23,7 @@ import docker
 import docker.errors
 import requests
 
-from . import alb_rules, container_health, services
+from . import alb_rules, capacity, container_health, services
 from .hosts import HostsFile
 from .images import split_repo_tag
 from .ledger import Ledger
@@ -97,6 +97,9 @@ class Deployment:
     rollout: str = "IN_PROGRESS"
     rollout_reason: str = ""
     failed: int = 0
+    # What the service ran on when the deployment began: a later UpdateService strategy is for the next one.
+    launch_type: str = "FARGATE"
+    strategy: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass
@@ -263,6 +266,8 @@ class Simulator:
             task_definition_arn=task_definition_arn,
             status="PRIMARY",
             desired=desired,
+            launch_type=view.launch_type if view else "FARGATE",
+            strategy=view.capacity_provider_strategy if view else (),
         )
         dep.rollout_reason = f"ECS deployment {dep.id} in progress."
         for old in state.deployments:
@@ -292,7 +297,7 @@ class Simulator:
         with self.world.lock:
             for state in self.services.values():
                 for t in state.tasks:
-                    if t.arn == task_arn and t.live:
+                    if t.arn == task_arn and t.live and t.moto.capacity_provider_name == "FARGATE_SPOT":
                         code, reason = container_health.SPOT_INTERRUPTION
                         self._stop_task(t, reason, code, drain=False)
                         self.ledger.fact("task_interrupted", t.arn, code)
@@ -578,20 +583,31 @@ class Simulator:
             self.ledger.fact("simulator_error", dep.task_definition_arn, repr(exc))
             return None
         containers = [(c["name"], c.get("image", ""), bool(c.get("essential", True))) for c in td.container_definitions]
+        provider = None
+        if dep.strategy:
+            on: dict[str, int] = {}
+            for t in state.tasks:
+                if t.deployment_id == dep.id and t.live and t.moto.capacity_provider_name:
+                    on[t.moto.capacity_provider_name] = on.get(t.moto.capacity_provider_name, 0) + 1
+            provider = capacity.pick(dep.strategy, on)
         moto_task = SimTask(
             service=view,
             task_definition_arn=td.arn,
             started_by=dep.id,
             containers=containers,
             network_mode=td.network_mode,
+            capacity_provider=provider,
+            launch_type=dep.launch_type,
         )
         ports = {c["name"]: self._free_port() for c in td.container_definitions if c.get("portMappings")}
         checks = {
             c["name"]: bool(c.get("essential", True)) for c in td.container_definitions if container_health.has_check(c)
         }
         task = Task(moto=moto_task, key=key, deployment_id=dep.id, ports=ports, checks=checks)
-        if view.launch_type == "EC2":
-            placed = self.placer.place(key, td, moto_task.task_arn, ports)
+        if moto_task.launch_type == "EC2":
+            # An Auto Scaling group provider places only on its group's instances.
+            group = self.world.provider_instances(key.region, provider) if provider else None
+            placed = self.placer.place(key, td, moto_task.task_arn, ports, only=group)
             if isinstance(placed, Unplaced):
                 if placed.new:
                     self._event(key, placed.message)
@@ -983,7 +999,11 @@ class Simulator:
                     "failedTasks": dep.failed,
                     "createdAt": dep.created,
                     "updatedAt": dep.updated,
-                    "launchType": view.launch_type if view else "FARGATE",
+                    **(
+                        {"capacityProviderStrategy": [dict(p) for p in dep.strategy]}
+                        if dep.strategy
+                        else {"launchType": dep.launch_type}
+                    ),
                     "platformVersion": "1.4.0",
                     "platformFamily": "Linux",
                     "networkConfiguration": (view.network_configuration or None) if view else None,

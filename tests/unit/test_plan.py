@@ -567,3 +567,24 @@ def test_a_linux_image_for_windows_tasks_is_refused() -> None:
         )
     assert caught.value.fix is not None and caught.value.fix.startswith("build for windows/amd64 ")
     assert caught.value.fix.endswith("change the task definition's runtimePlatform to match the image")
+
+
+SPOT_MIX = [{"capacityProvider": "FARGATE", "base": 1, "weight": 1}, {"capacityProvider": "FARGATE_SPOT", "weight": 3}]
+
+
+@pytest.mark.parametrize("strategy", [SPOT_MIX, [{"capacityProvider": "FARGATE_SPOT"}]])
+def test_arm64_tasks_on_fargate_spot_are_refused(strategy: list[dict[str, Any]]) -> None:
+    with pytest.raises(InputError) as caught:
+        platform_plan(
+            ("linux/arm64",), {"cpuArchitecture": "ARM64"}, launchType=None, capacityProviderStrategy=strategy
+        )
+    assert "places tasks on FARGATE_SPOT, which runs only X86_64 tasks" in caught.value.message
+    assert caught.value.fix is not None and "weight 0 and no base" in caught.value.fix
+
+
+def test_arm64_tasks_with_fargate_spot_at_weight_0_plan() -> None:
+    strategy = [{"capacityProvider": "FARGATE", "weight": 1}, {"capacityProvider": "FARGATE_SPOT", "weight": 0}]
+    plan = platform_plan(
+        ("linux/arm64",), {"cpuArchitecture": "ARM64"}, launchType=None, capacityProviderStrategy=strategy
+    )
+    assert plan.register
