@@ -56,8 +56,8 @@ def test_strategies_ecs_refuses_create_nothing(sandbox: Sandbox, hello: HelloIma
             cluster=w.cluster, service=w.service, capacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT"}]
         )
     assert exc.value.response["Error"]["Code"] == "InvalidParameterException"
+    arn = ecs.list_tasks(cluster=w.cluster, serviceName=w.service)["taskArns"][0]
     with pytest.raises(ValueError, match="FARGATE_SPOT"):
-        arn = ecs.list_tasks(cluster=w.cluster, serviceName=w.service)["taskArns"][0]
         sandbox.interrupt_task(arn)  # a FARGATE launch-type task is never interrupted as Spot
 
 

@@ -8,6 +8,9 @@ weight 0 places none unless it is alone. Fargate (FARGATE, FARGATE_SPOT) and Aut
 not mix in one strategy. UpdateService may set a new strategy (an empty list goes back to the launch type),
 which does not start a deployment by itself: the next one uses it.
 
+Refusals carry ECS's error code (InvalidParameterException); their wording follows ECS's where the
+documentation quotes it and is ours elsewhere.
+
 Tasks placed through a provider carry its name as `capacityProviderName`; Fargate providers run them as
 Fargate tasks, an Auto Scaling group provider on the container instances of its group.
 """
