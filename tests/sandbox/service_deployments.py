@@ -214,9 +214,7 @@ class History:
         k = view.key
         for old in self.for_service(k):
             if old.ongoing:
-                old.counts = self._snapshot(old)
-                old._set("STOPPED", "Service deployment stopped: a newer service deployment started.")
-                old.stopped = old.updated
+                self.stop(old, "Service deployment stopped: a newer service deployment started.")
         sd = ServiceDeployment(
             arn=f"arn:aws:ecs:{k.region}:{k.account}:service-deployment/{k.cluster}/{k.name}/{_short_id()}",
             key=k,
