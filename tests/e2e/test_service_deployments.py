@@ -202,3 +202,25 @@ def test_unknown_arns_are_reported_missing(sandbox: Sandbox, make_world: Callabl
     assert revisions["serviceRevisions"] == [] and revisions["failures"][0]["reason"] == "MISSING"
     with pytest.raises(ecs.exceptions.ServiceNotFoundException):
         ecs.list_service_deployments(cluster=w.cluster, service="no-such-service")
+
+
+def test_stop_with_abort_halts_the_rollout_in_place(
+    sandbox: Sandbox, make_world: Callable[..., World], hello: HelloImages
+) -> None:
+    w = make_world()
+    ecs = sandbox.clients()["ecs"]
+    td_bad = register_revision(ecs, w, hello.get("v2", health="500"))
+    svc = ecs.update_service(cluster=w.cluster, service=w.service, taskDefinition=td_bad)["service"]
+    arn, legacy_id = svc["currentServiceDeployment"], svc["deployments"][0]["id"]
+    _follow(ecs, arn, lambda sd: sd["status"] == "IN_PROGRESS", 30, "the deployment to be in progress")
+
+    ecs.stop_service_deployment(serviceDeploymentArn=arn, stopType="ABORT")
+    seen = _follow(ecs, arn, lambda sd: sd["status"] in TERMINAL, 30, "the deployment to stop")
+    assert seen[-1] == "STOPPED" and set(seen) <= {"STOP_REQUESTED", "STOPPED"}
+    sd = _one(ecs, arn)
+    assert "user" in sd["statusReason"] and "stoppedAt" in sd and "rollback" not in sd
+    # Nothing rolls back: the legacy deployment failed where it stood and the old task keeps serving.
+    deployments = describe(ecs, w)["deployments"]
+    assert deployments[0]["id"] == legacy_id and deployments[0]["rolloutState"] == "FAILED"
+    assert len(_listed(ecs, w)) == 2
+    assert served(w) == "hello v1"
