@@ -13,16 +13,15 @@ tasks, ``update_service`` edits ``deployments[0]`` in place, every target reads 
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from http.client import responses
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import parse_qs
 from wsgiref.types import StartResponse, WSGIEnvironment
 from xml.sax.saxutils import escape
@@ -33,7 +32,7 @@ from moto.core.utils import utcnow
 from moto.ec2 import models as ec2_models
 from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
-from moto.ecs.exceptions import InvalidParameterException
+from moto.ecs.exceptions import ECSException, InvalidParameterException
 from moto.elbv2 import exceptions as elbv2_exceptions
 from moto.elbv2 import models as elbv2_models
 from moto.logs import models as logs_models
@@ -44,12 +43,14 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import ThreadedWSGIServer
 
-from . import capacity
+from . import capacity, service_deployments
 from .ledger import EXPIRED_TOKEN, THROTTLING, AwsError, Ledger
 from .loopback import CuttableServer, Restartable
 
 if TYPE_CHECKING:
     from moto.ecs.models import EC2ContainerServiceBackend, Service
+
+    from .service_deployments import History
 
 ACCOUNT_ID = "123456789012"
 
@@ -179,6 +180,11 @@ class SimHooks(Protocol):
     def target_health(self, target_group_arn: str) -> list[TargetHealth] | None: ...
 
     def on_load_balancer(self, dns_name: str) -> None: ...
+
+    @property
+    def history(self) -> History: ...
+
+    def stop_service_deployment(self, arn: str, stop_type: str) -> str: ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -445,6 +451,8 @@ class MotoWorld:
         running: int,
         pending: int,
         task_definition_arn: str | None = None,
+        current_deployment: str | None = None,
+        current_revisions: list[dict[str, Any]] | None = None,
     ) -> None:
         svc = self._service(key)
         svc.deployments = deployments
@@ -452,6 +460,9 @@ class MotoWorld:
         svc.pending_count = pending
         if task_definition_arn is not None:
             svc.task_definition = task_definition_arn
+        # moto's Service has neither; its serialiser reads any attribute named after a member of the shape.
+        svc.current_service_deployment = current_deployment
+        svc.current_service_revisions = current_revisions or []
 
     def add_event(self, key: ServiceKey, message: str) -> None:
         svc = self._service(key)
@@ -650,6 +661,11 @@ def _install_patches(world: MotoWorld) -> None:
 
     resp_cls.create_service = create_service_response  # type: ignore[method-assign]
     resp_cls.list_tasks = list_tasks_response  # type: ignore[method-assign]
+    # moto has no service deployments; the simulator keeps them (service_deployments.py).
+    resp_cls.list_service_deployments = list_service_deployments_response  # type: ignore[attr-defined]
+    resp_cls.describe_service_deployments = describe_service_deployments_response  # type: ignore[attr-defined]
+    resp_cls.describe_service_revisions = describe_service_revisions_response  # type: ignore[attr-defined]
+    resp_cls.stop_service_deployment = stop_service_deployment_response  # type: ignore[attr-defined]
 
     # moto gives every container instance the same fixed size; the agent (or a caller) states the real one
     # in totalResources, which ECS takes as the instance's registered and initially remaining resources.
@@ -744,20 +760,86 @@ def list_tasks_response(self: Any) -> ActionResult:
     if launch_type:
         tasks = [t for t in tasks if getattr(t, "launch_type", None) == launch_type]
     arns = sorted(t.task_arn for t in tasks)
-    token = self._get_param("nextToken")
-    start = 0
+    chunk, token = _ecs_call(
+        lambda: service_deployments.page(
+            arns,
+            self._get_param("nextToken"),
+            size,
+            # The ARN served last may have gone since: go on from where it sorted.
+            lambda after: next((i for i, arn in enumerate(arns) if arn > after), len(arns)),
+        )
+    )
+    body: dict[str, Any] = {"taskArns": chunk}
     if token:
-        try:
-            after = base64.urlsafe_b64decode(token.encode()).decode()
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidParameterException("Invalid nextToken.") from None
-        # Resume after the last ARN served, so tasks that came or went since do not shift the pages.
-        start = next((i for i, arn in enumerate(arns) if arn > after), len(arns))
-    page = arns[start : start + size]
-    body: dict[str, Any] = {"taskArns": page}
-    if start + size < len(arns):
-        body["nextToken"] = base64.urlsafe_b64encode(page[-1].encode()).decode()
+        body["nextToken"] = token
     return ActionResult(body)
+
+
+_T = TypeVar("_T")
+
+
+def _ecs_call(fn: Callable[[], _T]) -> _T:
+    """Run `fn`, answering its ApiError as the ECS error of that name."""
+    try:
+        return fn()
+    except service_deployments.ApiError as exc:
+        raise ECSException(exc.code, exc.message) from None
+
+
+def _simulator() -> SimHooks:
+    hooks = _hooks()
+    if hooks is None:
+        raise ECSException("ServerException", "The sandbox's simulator is not running.")
+    return hooks
+
+
+def _history() -> History:
+    return _simulator().history
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """A request's timestamp as an aware time (moto parses it already; epoch seconds otherwise)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return datetime.fromtimestamp(float(value), tz=timezone.utc)
+
+
+def list_service_deployments_response(self: Any) -> ActionResult:
+    cluster = self._get_param("cluster", "default")
+    service = self.ecs_backend._get_service(cluster, self._get_param("service"))  # ECS's not-found errors
+    created = self._get_param("createdAt") or {}
+    key = _key(self.ecs_backend, cluster, service.name)
+    return ActionResult(
+        _ecs_call(
+            lambda: _history().list_deployments(
+                key,
+                statuses=self._get_param("status"),
+                before=_timestamp(created.get("before")),
+                after=_timestamp(created.get("after")),
+                max_results=self._get_param("maxResults"),
+                token=self._get_param("nextToken"),
+            )
+        )
+    )
+
+
+def describe_service_deployments_response(self: Any) -> ActionResult:
+    arns = list(self._get_param("serviceDeploymentArns") or [])
+    return ActionResult(_ecs_call(lambda: _history().describe(arns)))
+
+
+def describe_service_revisions_response(self: Any) -> ActionResult:
+    arns = list(self._get_param("serviceRevisionArns") or [])
+    return ActionResult(_ecs_call(lambda: _history().describe_revisions(arns)))
+
+
+def stop_service_deployment_response(self: Any) -> ActionResult:
+    arn = str(self._get_param("serviceDeploymentArn") or "")
+    stop_type = str(self._get_param("stopType") or "ROLLBACK")  # the API reference's default
+    hooks = _simulator()
+    return ActionResult({"serviceDeploymentArn": _ecs_call(lambda: hooks.stop_service_deployment(arn, stop_type))})
 
 
 # --------------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from .motoworld import (
 )
 from .placement import Placement, Placer, Unplaced
 from .proxy import ProxyPool
+from .service_deployments import ApiError, Counts, History, Revision, ServiceDeployment, configuration_of
 
 LABEL = "ecs-ship.sandbox"
 
@@ -100,6 +101,7 @@ class Deployment:
     # What the service ran on when the deployment began: a later UpdateService strategy is for the next one.
     launch_type: str = "FARGATE"
     strategy: tuple[dict[str, Any], ...] = ()
+    revision_arn: str = ""  # the service revision it rolls out (see service_deployments.py)
 
 
 @dataclass
@@ -108,6 +110,7 @@ class Task:
     key: ServiceKey
     deployment_id: str
     ports: dict[str, int]  # container name -> the 127.0.0.1 port it listens on (its PORT)
+    revision_arn: str = ""
     checks: dict[str, bool] = field(default_factory=dict)  # containers with a health check -> essential
     placement: Placement | None = None  # EC2 launch type: its container instance and host ports
     targets: list[Target] = field(default_factory=list)
@@ -224,6 +227,7 @@ class Simulator:
         self._thread: threading.Thread | None = None
         self._threads: list[threading.Thread] = []
         self._pulls = _SharedPulls()
+        self.history = History()
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -258,16 +262,28 @@ class Simulator:
 
     # --- hooks (request threads, world lock held) -----------------------------------------------
     def on_deployment(self, key: ServiceKey, task_definition_arn: str, *, created: bool) -> str:
+        """A deployment a user started: a new service revision, its service deployment, its legacy deployment."""
         state = self.services.setdefault(key, ServiceState(key))
         view = self.world.service_view(key)
-        desired = view.desired_count if view else 0
+        if view is None:
+            raise KeyError(f"service {key.name} vanished while deploying")
+        sources = [d.revision_arn for d in state.deployments]
+        revision = self.history.new_revision(view, task_definition_arn, self._images(key.region, task_definition_arn))
+        dep = self._start_deployment(state, view, revision)
+        self.history.begin(view, revision, sources, dep.id, configuration_of(view), self._threshold(view.desired_count))
+        self._publish(state)
+        return dep.id
+
+    def _start_deployment(self, state: ServiceState, view: ServiceView, revision: Revision) -> Deployment:
+        """A new PRIMARY legacy deployment of `revision`; the older ones turn ACTIVE and drain as it rolls out."""
         dep = Deployment(
             id=f"ecs-svc/{uuid.uuid4().int % 10**19:019d}",
-            task_definition_arn=task_definition_arn,
+            task_definition_arn=revision.task_definition,
             status="PRIMARY",
-            desired=desired,
-            launch_type=view.launch_type if view else "FARGATE",
-            strategy=view.capacity_provider_strategy if view else (),
+            desired=view.desired_count,
+            launch_type=revision.launch_type or "FARGATE",
+            strategy=revision.strategy,
+            revision_arn=revision.arn,
         )
         dep.rollout_reason = f"ECS deployment {dep.id} in progress."
         for old in state.deployments:
@@ -282,8 +298,57 @@ class Simulator:
         state.deployments.insert(0, dep)
         state.steady = False
         state.next_launch_at = 0.0
+        return dep
+
+    def _images(self, region: str, task_definition_arn: str) -> list[dict[str, str]]:
+        try:
+            td = self.world.task_definition(region, task_definition_arn)
+        except Exception:  # an unknown revision: the deployment fails at launch, as ECS's would
+            return []
+        return [{"containerName": c["name"], "image": c.get("image", "")} for c in td.container_definitions]
+
+    def stop_service_deployment(self, arn: str, stop_type: str) -> str:
+        """StopServiceDeployment: ROLLBACK returns to the revision last at steady state; ABORT halts in place.
+
+        Only a deployment still under way can be stopped; one already stopping or rolling back carries on.
+        """
+        sd = self.history.deployments.get(arn)
+        if sd is None:
+            raise ApiError("ServiceDeploymentNotFoundException", f"The service deployment {arn} does not exist.")
+        if stop_type not in ("ROLLBACK", "ABORT"):
+            raise ApiError("InvalidParameterException", f"Invalid stopType {stop_type!r}: use ROLLBACK or ABORT.")
+        if sd.status in ("STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"):
+            return arn
+        state = self.services.get(sd.key)
+        view = self.world.service_view(sd.key)
+        primary = state.deployments[0] if state and state.deployments else None
+        if not sd.ongoing or state is None or view is None or primary is None or primary.id != sd.legacy_id:
+            raise ApiError(
+                "ConflictException",
+                f"The service deployment {arn} is {sd.status} and can no longer be stopped.",
+            )
+        if stop_type == "ABORT":
+            self.history.stop_requested(sd, "Service deployment stopped by a user request.")
+            self._halt(state, primary, f"ECS deployment {primary.id} stopped by a user request.", stop_tasks=False)
+        else:
+            to = self.history.stable(sd.key)
+            if to is None:
+                raise ApiError(
+                    "ConflictException",
+                    f"The service deployment {arn} has no successful service revision to roll back to.",
+                )
+            self._roll_back(
+                state,
+                view,
+                primary,
+                sd,
+                f"ECS deployment {primary.id} stopped by a user request: rolling back.",
+                to,
+                "Service deployment rolled back because of a user request.",
+                tripped=False,
+            )
         self._publish(state)
-        return dep.id
+        return arn
 
     def on_desired_count(self, key: ServiceKey) -> None:
         state = self.services.get(key)
@@ -430,22 +495,32 @@ class Simulator:
             and primary.rollout == "IN_PROGRESS"
             and primary.failed >= self._threshold(primary.desired)
         ):
-            primary.rollout = "FAILED"
-            primary.rollout_reason = "ECS deployment circuit breaker: tasks failed to start."
-            primary.updated = _now()
+            reason = "ECS deployment circuit breaker: tasks failed to start."
             self._event(
                 key, f"(service {key.name}) (deployment {primary.id}) deployment failed: tasks failed to start."
             )
-            self.ledger.fact("deployment_failed", primary.id, primary.rollout_reason)
-            for t in state.tasks:
-                if t.deployment_id == primary.id and t.live:
-                    self._stop_task(t, "Deployment failed", "ServiceSchedulerInitiated", drain=False)
-            previous = self._previous_good(state)
-            if view.circuit_breaker["rollback"] and previous is not None:
-                new_id = self.on_deployment(key, previous, created=False)
-                self._event(key, f"(service {key.name}) rolling back to deployment {new_id}.")
-                self.ledger.fact("rollback_started", new_id, previous)
-                return
+            self.ledger.fact("deployment_failed", primary.id, reason)
+            sd = self.history.owner(primary.id)
+            if sd is not None and sd.rollback_legacy_id == primary.id:
+                # The revision rolled back to fails too: ECS gives up rather than roll back again.
+                self._halt(state, primary, reason, stop_tasks=True)
+                self.history.rolled_back(
+                    sd, ok=False, reason="Service deployment rollback failed: the circuit breaker detected a failure."
+                )
+            else:
+                to = self.history.stable(key) if view.circuit_breaker["rollback"] else None
+                self._roll_back(
+                    state,
+                    view,
+                    primary,
+                    sd,
+                    reason,
+                    to,
+                    "Service deployment failed: the circuit breaker detected tasks that failed to start.",
+                    tripped=True,
+                )
+                if to is not None:
+                    return
 
         # A failed rollout launches nothing more, and the old tasks stay as they are: ECS stops trying.
         mine = [t for t in state.tasks if t.deployment_id == primary.id and t.live]
@@ -493,6 +568,7 @@ class Simulator:
             primary.rollout = "COMPLETED"
             primary.rollout_reason = f"ECS deployment {primary.id} completed."
             primary.updated = _now()
+            self.history.settled(key, primary.revision_arn)
             self.ledger.fact("deployment_completed", primary.id)
             self._event(key, f"(service {key.name}) (deployment {primary.id}) deployment completed.")
         if (
@@ -504,6 +580,7 @@ class Simulator:
             state.steady = True
             self._event(key, f"(service {key.name}) has reached a steady state.")
             self.ledger.fact("steady_state", key.name)
+        self._advance_history(state)
         # Forget stopped tasks' bookkeeping after a while, as ECS does (it keeps them about an hour).
         state.tasks = [
             t
@@ -548,11 +625,76 @@ class Simulator:
                 dep.desired = kept
                 dep.updated = _now()
 
-    def _previous_good(self, state: ServiceState) -> str | None:
-        for dep in state.deployments[1:]:
-            if dep.rollout == "COMPLETED":
-                return dep.task_definition_arn
-        return state.deployments[1].task_definition_arn if len(state.deployments) > 1 else None
+    def _halt(self, state: ServiceState, dep: Deployment, reason: str, *, stop_tasks: bool) -> None:
+        """The legacy deployment fails: it launches nothing more (and, if asked, its tasks stop)."""
+        dep.rollout = "FAILED"
+        dep.rollout_reason = reason
+        dep.updated = _now()
+        if stop_tasks:
+            for t in state.tasks:
+                if t.deployment_id == dep.id and t.live:
+                    self._stop_task(t, "Deployment failed", "ServiceSchedulerInitiated", drain=False)
+
+    def _roll_back(
+        self,
+        state: ServiceState,
+        view: ServiceView,
+        primary: Deployment,
+        sd: ServiceDeployment | None,
+        rollout_reason: str,
+        to: Revision | None,
+        reason: str,
+        *,
+        tripped: bool,
+    ) -> None:
+        """Fail `primary` and restore revision `to` (the circuit breaker's rollback and a user's alike).
+
+        The rollback is a new PRIMARY legacy deployment of the old revision, recorded on the service deployment
+        that failed; with nothing to restore the service deployment just stops.
+        """
+        self._halt(state, primary, rollout_reason, stop_tasks=True)
+        if to is None:
+            if sd is not None and sd.ongoing:
+                self.history.stop(sd, reason, tripped=tripped)
+            return
+        dep = self._start_deployment(state, view, to)
+        if sd is not None:
+            self.history.rollback_requested(sd, reason, to, dep.id, tripped=tripped)
+        self._event(state.key, f"(service {state.key.name}) rolling back to deployment {dep.id}.")
+        self.ledger.fact("rollback_started", dep.id, to.task_definition)
+
+    def _counts(self, state: ServiceState, dep: Deployment) -> Counts:
+        tasks = [t for t in state.tasks if t.deployment_id == dep.id and t.live]
+        return Counts(
+            requested=dep.desired,
+            running=sum(1 for t in tasks if t.moto.last_status == "RUNNING"),
+            pending=sum(1 for t in tasks if t.moto.last_status in ("PROVISIONING", "PENDING")),
+        )
+
+    def _revision_counts(self, state: ServiceState) -> dict[str, Counts]:
+        out: dict[str, Counts] = {}
+        for dep in state.deployments:
+            out[dep.revision_arn] = out.get(dep.revision_arn, Counts()) + self._counts(state, dep)
+        return out
+
+    def _observe(self, state: ServiceState) -> None:
+        self.history.observe(state.key, self._revision_counts(state), {d.id: d.failed for d in state.deployments})
+
+    def _advance_history(self, state: ServiceState) -> None:
+        """Move the service's deployments along as their legacy deployments went (one step a tick)."""
+        self._observe(state)
+        rollouts = {d.id: d.rollout for d in state.deployments}
+        for sd in self.history.for_service(state.key):
+            if sd.status == "PENDING":
+                self.history.started(sd)
+            elif sd.status == "IN_PROGRESS" and rollouts.get(sd.legacy_id) == "COMPLETED":
+                self.history.succeeded(sd)
+            elif sd.status == "STOP_REQUESTED":
+                self.history.stop(sd, sd.status_reason)
+            elif sd.status == "ROLLBACK_REQUESTED":
+                self.history.rolling_back(sd)
+            elif sd.status == "ROLLBACK_IN_PROGRESS" and rollouts.get(sd.rollback_legacy_id or "") == "COMPLETED":
+                self.history.rolled_back(sd, ok=True, reason="Service deployment rolled back successfully.")
 
     def _serving(self, t: Task, view: ServiceView) -> bool:
         if t.moto.last_status != "RUNNING" or not t.live:
@@ -603,7 +745,9 @@ class Simulator:
         checks = {
             c["name"]: bool(c.get("essential", True)) for c in td.container_definitions if container_health.has_check(c)
         }
-        task = Task(moto=moto_task, key=key, deployment_id=dep.id, ports=ports, checks=checks)
+        task = Task(
+            moto=moto_task, key=key, deployment_id=dep.id, ports=ports, checks=checks, revision_arn=dep.revision_arn
+        )
         if moto_task.launch_type == "EC2":
             # An Auto Scaling group provider places only on its group's instances.
             group = self.world.provider_instances(key.region, provider) if provider else None
@@ -709,6 +853,7 @@ class Simulator:
                     c.last_status = "RUNNING"
                     c.runtime_id = started[c.name].id
                     c.image_digest = self._digest(started[c.name])
+                    self.history.resolved(task.revision_arn, c.name, c.image_digest)
                     c.network_bindings = (
                         task.placement.network_bindings(c.name)
                         if task.placement is not None and task.placement.bindings
@@ -987,15 +1132,15 @@ class Simulator:
     def _deployment_dicts(self, state: ServiceState, view: ServiceView | None) -> list[dict[str, Any]]:
         out = []
         for dep in state.deployments:
-            tasks = [t for t in state.tasks if t.deployment_id == dep.id and t.live]
+            counts = self._counts(state, dep)
             out.append(
                 {
                     "id": dep.id,
                     "status": dep.status,
                     "taskDefinition": dep.task_definition_arn,
                     "desiredCount": dep.desired,
-                    "pendingCount": sum(1 for t in tasks if t.moto.last_status in ("PROVISIONING", "PENDING")),
-                    "runningCount": sum(1 for t in tasks if t.moto.last_status == "RUNNING"),
+                    "pendingCount": counts.pending,
+                    "runningCount": counts.running,
                     "failedTasks": dep.failed,
                     "createdAt": dep.created,
                     "updatedAt": dep.updated,
@@ -1018,12 +1163,16 @@ class Simulator:
         if view is None:
             return
         deps = self._deployment_dicts(state, view)
+        history = self.history.for_service(state.key)
+        self._observe(state)
         self.world.write_service(
             state.key,
             deployments=deps,
             running=sum(d["runningCount"] for d in deps),
             pending=sum(d["pendingCount"] for d in deps),
             task_definition_arn=state.deployments[0].task_definition_arn if state.deployments else None,
+            current_deployment=history[0].arn if history else None,
+            current_revisions=self.history.current_revisions([d.revision_arn for d in state.deployments]),
         )
 
 

@@ -1,0 +1,170 @@
+"""The sandbox's service deployments API through plain boto3, on services that run no task (no Docker needed).
+
+The rollouts with real tasks (rollbacks, stops, superseded deployments) are in tests/e2e/test_service_deployments.py.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import botocore.exceptions
+import pytest
+
+from tests.sandbox.ledger import Ledger, is_write
+from tests.sandbox.motoworld import MotoServer, MotoWorld
+from tests.sandbox.service_deployments import History, configuration_of
+from tests.sandbox.simulator import SimConfig, Simulator
+
+
+@pytest.fixture
+def ecs() -> Iterator[Any]:
+    ledger = Ledger()
+    world = MotoWorld(ledger)
+    no_docker: Any = SimpleNamespace(containers=SimpleNamespace(list=lambda **_: []))
+    sim = Simulator(world, ledger, no_docker, SimConfig(tick=0.05))
+    sim.start()
+    server = MotoServer(world)
+    server.start()
+    try:
+        yield boto3.client(
+            "ecs",
+            endpoint_url=server.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+    finally:
+        server.stop()
+        sim.stop()
+
+
+def _service(ecs: Any) -> tuple[str, str, str]:
+    """A service of no task: each of its deployments completes at once. (cluster, service, task definition)"""
+    cluster = "c" + uuid.uuid4().hex[:8]
+    ecs.create_cluster(clusterName=cluster)
+    td = ecs.register_task_definition(
+        family=cluster, containerDefinitions=[{"name": "web", "image": "img:1", "memory": 64}]
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(cluster=cluster, serviceName="s", taskDefinition=td, desiredCount=0, launchType="FARGATE")
+    return cluster, "s", td
+
+
+def _wait(ecs: Any, cluster: str, service: str, n: int) -> list[dict[str, Any]]:
+    """The service's `n` deployments once all succeeded (bounded: a few simulator ticks)."""
+    deadline = time.monotonic() + 10
+    found: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        found = ecs.list_service_deployments(cluster=cluster, service=service)["serviceDeployments"]
+        if len(found) == n and all(b["status"] == "SUCCESSFUL" for b in found):
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"{n} successful service deployments never showed: {found}")
+
+
+def _error(call: Any) -> tuple[str, str]:
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        call()
+    return err.value.response["Error"]["Code"], err.value.response["Error"]["Message"]
+
+
+def test_every_deployment_is_a_service_deployment_listed_newest_first(ecs: Any) -> None:
+    cluster, service, td = _service(ecs)
+    [first] = _wait(ecs, cluster, service, 1)
+    svc = ecs.update_service(cluster=cluster, service=service, forceNewDeployment=True)["service"]
+    assert svc["currentServiceDeployment"] != first["serviceDeploymentArn"]
+    assert svc["currentServiceDeployment"].startswith(
+        f"arn:aws:ecs:us-east-1:123456789012:service-deployment/{cluster}/{service}/"
+    )
+    newest, oldest = _wait(ecs, cluster, service, 2)
+    assert [newest["serviceDeploymentArn"], oldest["serviceDeploymentArn"]] == [
+        svc["currentServiceDeployment"],
+        first["serviceDeploymentArn"],
+    ]
+    sd = ecs.describe_service_deployments(serviceDeploymentArns=[newest["serviceDeploymentArn"]])["serviceDeployments"][
+        0
+    ]
+    assert [r["arn"] for r in sd["sourceServiceRevisions"]] == [first["targetServiceRevisionArn"]]
+    assert sd["targetServiceRevision"]["arn"] == newest["targetServiceRevisionArn"]
+    assert sd["createdAt"] <= sd["startedAt"] <= sd["finishedAt"]
+    revision = ecs.describe_service_revisions(serviceRevisionArns=[newest["targetServiceRevisionArn"]])[
+        "serviceRevisions"
+    ][0]
+    assert revision["taskDefinition"] == td and revision["launchType"] == "FARGATE"
+    assert revision["containerImages"] == [{"containerName": "web", "image": "img:1"}]
+    described = ecs.describe_services(cluster=cluster, services=[service])["services"][0]
+    assert described["currentServiceDeployment"] == newest["serviceDeploymentArn"]
+    assert [r["arn"] for r in described["currentServiceRevisions"]] == [newest["targetServiceRevisionArn"]]
+
+
+def test_filters_and_pages(ecs: Any) -> None:
+    cluster, service, _ = _service(ecs)
+    _wait(ecs, cluster, service, 1)
+    for n in (2, 3):
+        ecs.update_service(cluster=cluster, service=service, forceNewDeployment=True)
+        every = [b["serviceDeploymentArn"] for b in _wait(ecs, cluster, service, n)]
+    arns: list[str] = []
+    kw: dict[str, Any] = {"cluster": cluster, "service": service, "maxResults": 2}
+    while True:
+        page = ecs.list_service_deployments(**kw)
+        arns += [b["serviceDeploymentArn"] for b in page["serviceDeployments"]]
+        if "nextToken" not in page:
+            break
+        kw["nextToken"] = page["nextToken"]
+    assert arns == every
+    stopped = ecs.list_service_deployments(cluster=cluster, service=service, status=["STOPPED"])
+    assert stopped["serviceDeployments"] == []
+    oldest = ecs.describe_service_deployments(serviceDeploymentArns=[every[-1]])["serviceDeployments"][0]
+    after = ecs.list_service_deployments(cluster=cluster, service=service, createdAt={"after": oldest["createdAt"]})
+    assert [b["serviceDeploymentArn"] for b in after["serviceDeployments"]] == every[:2]
+    code, _ = _error(lambda: ecs.list_service_deployments(cluster=cluster, service=service, maxResults=101))
+    assert code == "InvalidParameterException"
+    code, _ = _error(lambda: ecs.list_service_deployments(cluster=cluster, service="nope"))
+    assert code == "ServiceNotFoundException"
+
+
+def test_unknown_arns_are_missing_and_finished_deployments_cannot_stop(ecs: Any) -> None:
+    cluster, service, _ = _service(ecs)
+    [first] = _wait(ecs, cluster, service, 1)
+    unknown = first["serviceDeploymentArn"] + "x"
+    out = ecs.describe_service_deployments(serviceDeploymentArns=[unknown])
+    assert out["serviceDeployments"] == [] and out["failures"] == [{"arn": unknown, "reason": "MISSING"}]
+    code, message = _error(lambda: ecs.stop_service_deployment(serviceDeploymentArn=first["serviceDeploymentArn"]))
+    assert code == "ConflictException" and "SUCCESSFUL" in message
+    code, _ = _error(lambda: ecs.stop_service_deployment(serviceDeploymentArn=unknown))
+    assert code == "ServiceDeploymentNotFoundException"
+
+
+def test_stopping_is_a_write_and_listing_is_not() -> None:
+    assert is_write("StopServiceDeployment")
+    assert not any(is_write(a) for a in ("ListServiceDeployments", "DescribeServiceDeployments"))
+
+
+def test_a_newer_deployment_stops_the_one_under_way() -> None:
+    view: Any = SimpleNamespace(
+        key=SimpleNamespace(account="1", region="r", cluster="c", name="s"),
+        arn="svc",
+        cluster_arn="cl",
+        launch_type="FARGATE",
+        capacity_provider_strategy=(),
+        load_balancers=[],
+        network_configuration={},
+        circuit_breaker={"enable": True, "rollback": True},
+        maximum_percent=200,
+        minimum_healthy_percent=100,
+    )
+    history = History()
+    one = history.new_revision(view, "td:1", [])
+    first = history.begin(view, one, [], "ecs-svc/1", configuration_of(view), 3)
+    history.started(first)
+    two = history.new_revision(view, "td:2", [])
+    second = history.begin(view, two, [one.arn], "ecs-svc/2", configuration_of(view), 3)
+    assert first.status == "STOPPED" and "newer" in first.status_reason and first.stopped is not None
+    assert second.status == "PENDING" and second.sources == [one.arn]
+    assert history.api(first)["deploymentCircuitBreaker"]["status"] == "MONITORING_COMPLETE"
+    breaker = history.api(second)["deploymentCircuitBreaker"]
+    assert breaker == {"status": "MONITORING", "failureCount": 0, "threshold": 3}
