@@ -31,6 +31,8 @@ def test_a_healthy_deploy_follows_its_service_deployment_to_successful(
     assert sd["status"] == "SUCCESSFUL"
     assert f"service deployment {short}: IN_PROGRESS" in run.text
     assert served(w) == "hello v2"
+    status = ecs_ship(sandbox, "status", "--spec", str(app.spec))
+    assert f"service deployment {short} SUCCESSFUL" in status.out, status.text
 
 
 def test_a_failed_deploy_is_rolled_back_by_ecs_while_in_progress(
