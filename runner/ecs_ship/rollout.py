@@ -67,6 +67,7 @@ def watch_deployment(
         watch.checks_of(task_definition),
         service_deployment_arn=service_deployment_arn,
         ecs_rollback=ecs_rollback,
+        digests=watch.digests_of(task_definition),
     )
     watcher = watch.Watcher(
         reader=watch.Reader(clients, svc.cluster, svc.service, ctx.clock),

@@ -16,7 +16,7 @@ from ecs_ship import deploy, rollout
 from ecs_ship.aws import Clients
 from ecs_ship.context import Context
 from ecs_ship.gha import Reporter
-from ecs_ship.watch import ServiceDeploymentState, assess, parse_service_deployment
+from ecs_ship.watch import ServiceDeploymentState, assess, digests_of, parse_service_deployment
 from tests.unit.test_pipeline import svc
 from tests.unit.test_watch import GOAL, NEW, OLD, dep, snap, target, task
 
@@ -162,3 +162,30 @@ def test_a_service_deployment_already_there_before_the_update_is_not_ours(stubbe
     assert deploy.start_deployment(clients, "goals", "hello", "td:2", before=SD).service_deployment_arn is None
     stub.add_response("update_service", {"service": {**body, "currentServiceDeployment": SD}})
     assert deploy.start_deployment(clients, "goals", "hello", "td:2", before="other").service_deployment_arn == SD
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the image ECS runs against the digest the task definition pins
+# ---------------------------------------------------------------------------------------------------------------------
+PINNED = "sha256:" + "a" * 64
+
+
+def test_digests_come_from_images_pinned_by_digest_only() -> None:
+    td = {
+        "containerDefinitions": [
+            {"name": "web", "image": f"127.0.0.1:5000/web@{PINNED}"},
+            {"name": "sidecar", "image": "public.ecr.aws/envoy:v1"},
+        ]
+    }
+    assert digests_of(td) == (("web", PINNED),)
+
+
+@pytest.mark.parametrize(("ran", "kind"), [(PINNED, "serving"), ("sha256:" + "b" * 64, "failed"), (None, "serving")])
+def test_a_task_running_another_image_than_the_pinned_digest_fails(ran: str | None, kind: str) -> None:
+    t = task()
+    t = replace(t, containers=(replace(t.containers[0], image_digest=ran),))
+    s = snap(deployments=(dep(running=1), dep(OLD, "ACTIVE", 1, "COMPLETED")), tasks=(t,), targets=(target("healthy"),))
+    verdict = assess(s, replace(GOAL, digests=(("web", PINNED),)))
+    assert verdict.kind == kind
+    if kind == "failed":
+        assert f"not {PINNED} that the task definition pins" in verdict.reason

@@ -24,7 +24,15 @@ from .model import (
     Verdict,
 )
 from .poller import Outcome, Watcher
-from .reader import Reader, bindings_of, checks_of, parse_deployment, parse_service_deployment, parse_task
+from .reader import (
+    Reader,
+    bindings_of,
+    checks_of,
+    digests_of,
+    parse_deployment,
+    parse_service_deployment,
+    parse_task,
+)
 from .rolling import (
     assess,
     benign_stop,
@@ -57,6 +65,7 @@ __all__ = [
     "checks_of",
     "describe_target",
     "describe_task_failure",
+    "digests_of",
     "is_failure",
     "log_tail_reader",
     "own_tasks",

@@ -48,6 +48,7 @@ class ContainerState:
     exit_code: int | None
     reason: str | None
     health_status: str = "UNKNOWN"  # HEALTHY | UNHEALTHY | UNKNOWN (also: no health check defined)
+    image_digest: str | None = None  # what ECS resolved the container's image to, once it runs
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,8 @@ class Goal:
     # Watching a rollback that ECS carries out within that service deployment (StopServiceDeployment, or the
     # circuit breaker): ROLLBACK_SUCCESSFUL is the goal, not a failure.
     ecs_rollback: bool = False
+    # Container -> the digest its image is pinned to in the task definition (`repository@sha256:…`).
+    digests: tuple[tuple[str, str], ...] = ()
 
     @property
     def essential_checks(self) -> list[ContainerCheck]:

@@ -93,6 +93,7 @@ def parse_task(t: Mapping[str, Any], load_balanced: set[str], instances: Mapping
                 exit_code=c.get("exitCode"),
                 reason=c.get("reason"),
                 health_status=str(c.get("healthStatus") or "UNKNOWN"),
+                image_digest=c.get("imageDigest"),
             )
             for c in t.get("containers") or []
         ),
@@ -114,6 +115,16 @@ def checks_of(task_definition: Mapping[str, Any]) -> tuple[ContainerCheck, ...]:
         for c in task_definition.get("containerDefinitions") or []
         if (c.get("healthCheck") or {}).get("command")
     )
+
+
+def digests_of(task_definition: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """(container, digest) for each container whose image is pinned by digest, as ecs-ship registers them."""
+    out = []
+    for c in task_definition.get("containerDefinitions") or []:
+        _, at, digest = str(c.get("image", "")).partition("@")
+        if at and digest.startswith("sha256:"):
+            out.append((str(c.get("name", "")), digest))
+    return tuple(out)
 
 
 def bindings_of(service: Mapping[str, Any]) -> tuple[LoadBalancerBinding, ...]:

@@ -116,6 +116,21 @@ def serving_means(goal: Goal) -> str:
     return "RUNNING"
 
 
+def image_drift(tasks: Iterable[TaskState], goal: Goal) -> str | None:
+    """A running task whose container runs another image than the digest the task definition pins: the
+    registry served something else under that digest's name, or the task definition was changed by hand."""
+    pinned = dict(goal.digests)
+    for task in tasks:
+        for c in task.containers:
+            want = pinned.get(c.name)
+            if want and c.image_digest and c.image_digest != want:
+                return (
+                    f"task {task.id}: container {c.name} runs image {c.image_digest}, not {want} that the task "
+                    "definition pins (and ecs-ship pushed)"
+                )
+    return None
+
+
 def ecs_verdict(sd: ServiceDeploymentState, snap: Snapshot, goal: Goal) -> Verdict | None:
     """What ECS's own service deployment settles, whatever the task counts say; None: judge the tasks."""
     why = sd.rollback_reason or sd.status_reason or "no reason given"
@@ -174,6 +189,9 @@ def assess(snap: Snapshot, goal: Goal) -> Verdict:
         return Verdict("failed", describe_task_failure(failed[0], goal))
 
     running = [t for t in mine if t.running]
+    drifted = image_drift(running, goal)
+    if drifted:
+        return Verdict("failed", drifted)
     unhealthy: list[TargetState] = []
     sick: list[TaskState] = []
     for task in running:
