@@ -79,6 +79,15 @@ def is_credential_error(exc: BaseException) -> bool:
     return isinstance(exc, CREDENTIAL_ERRORS) or error_code(exc) in CREDENTIAL_CODES
 
 
+# What an endpoint answers for an action it does not offer: an older ECS-compatible API, a partition or Region
+# without the feature.
+UNSUPPORTED_CODES = {"UnknownOperationException", "InvalidAction", "UnsupportedFeatureException", "NotImplemented"}
+
+
+def unsupported(exc: BaseException) -> bool:
+    return error_code(exc) in UNSUPPORTED_CODES
+
+
 def timestamp(value: Any) -> float | None:
     """Seconds since the epoch from an API timestamp (boto3 gives datetimes; a plain number passes through)."""
     if isinstance(value, datetime):

@@ -13,7 +13,7 @@ from typing import Any
 import botocore.exceptions
 
 from . import url
-from .aws import Clients, error_code
+from .aws import Clients, error_code, unsupported
 from .errors import DeployError, InputError
 from .plan import ApiCall, CurrentState, Plan, TargetGroupInfo
 
@@ -92,10 +92,21 @@ class Applied:
     deployment_id: str
     registered: bool
     undo: tuple[ApiCall, ...] = ()  # the plan's undo calls for the changes that were made
+    service_deployment_arn: str | None = None  # see Started
 
 
-def start_deployment(clients: Clients, cluster: str, service: str, task_definition_arn: str) -> str:
-    """update_service with forceNewDeployment; return the id of the deployment it created."""
+@dataclass(frozen=True)
+class Started:
+    deployment_id: str
+    # ECS's service deployment for it (UpdateService's currentServiceDeployment), where the API has them.
+    service_deployment_arn: str | None
+
+
+def start_deployment(
+    clients: Clients, cluster: str, service: str, task_definition_arn: str, before: str | None = None
+) -> Started:
+    """update_service with forceNewDeployment; the deployment it created. `before` is the service's
+    currentServiceDeployment as read before the call: still that one afterwards, it is not ours."""
     resp = clients.ecs.update_service(
         cluster=cluster, service=service, taskDefinition=task_definition_arn, forceNewDeployment=True
     )
@@ -103,7 +114,37 @@ def start_deployment(clients: Clients, cluster: str, service: str, task_definiti
     primary = [d for d in deployments if d.get("status") == "PRIMARY"]
     if not primary:
         raise DeployError(f"failed to start a deployment of {service}: update_service returned no PRIMARY deployment")
-    return str(primary[0]["id"])
+    current = resp["service"].get("currentServiceDeployment")
+    if current == before:
+        current = None
+    return Started(str(primary[0]["id"]), str(current) if current else None)
+
+
+def stop_service_deployment(clients: Clients, arn: str) -> bool:
+    """Ask ECS to roll a service deployment back (StopServiceDeployment, ROLLBACK). False when it cannot:
+    the deployment is no longer in progress, or the endpoint has no such action."""
+    try:
+        clients.ecs.stop_service_deployment(serviceDeploymentArn=arn, stopType="ROLLBACK")
+    except botocore.exceptions.ClientError as exc:
+        if unsupported(exc) or error_code(exc) in (
+            "ConflictException",
+            "InvalidParameterException",
+            "ServiceDeploymentNotFoundException",
+        ):
+            return False
+        raise
+    return True
+
+
+def describe_service_deployment(clients: Clients, arn: str) -> dict[str, Any] | None:
+    """The service deployment as ECS records it; None where the endpoint has no such action or record."""
+    try:
+        found = clients.ecs.describe_service_deployments(serviceDeploymentArns=[arn]).get("serviceDeployments")
+    except botocore.exceptions.ClientError as exc:
+        if unsupported(exc) or error_code(exc) in ("AccessDeniedException", "AccessDenied"):
+            return None
+        raise
+    return dict(found[0]) if found else None
 
 
 def apply(plan: Plan, clients: Clients, before_write: Callable[[], None] = lambda: None) -> Applied:
@@ -126,14 +167,17 @@ def apply(plan: Plan, clients: Clients, before_write: Callable[[], None] = lambd
             elif call.operation == "register_task_definition":
                 arn = clients.ecs.register_task_definition(**plan.document)["taskDefinition"]["taskDefinitionArn"]
             elif call.operation == "update_service":
-                deployment_id = start_deployment(clients, plan.spec.cluster, plan.spec.service, arn)
+                started = start_deployment(
+                    clients, plan.spec.cluster, plan.spec.service, arn, plan.service_deployment_before
+                )
                 return Applied(
                     arn,
                     plan.previous_task_definition_arn,
                     plan.rollback_target,
-                    deployment_id,
+                    started.deployment_id,
                     plan.register,
                     tuple(made),
+                    started.service_deployment_arn,
                 )
     except BaseException as exc:
         try:

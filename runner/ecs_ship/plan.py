@@ -72,6 +72,9 @@ class Plan:
     # What puts back the load-balancer settings this plan changes, for a rollback: the old revision was
     # healthy with the old health-check path, and may not be with the new one.
     undo: tuple[ApiCall, ...] = ()
+    # The service's currentServiceDeployment before this deploy, where the API has them: the one after
+    # update_service is ours only if it differs.
+    service_deployment_before: str | None = None
 
     def lines(self) -> list[str]:
         s = self.spec
@@ -289,4 +292,5 @@ def make_plan(spec: ServiceSpec, state: CurrentState, images: Mapping[str, str])
         url=state.url,
         images=dict(images),
         undo=tuple(undo),
+        service_deployment_before=svc.get("currentServiceDeployment"),
     )

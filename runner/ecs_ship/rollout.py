@@ -11,6 +11,7 @@ from typing import Any
 
 from . import aws, deploy, watch
 from .context import Context, rev
+from .errors import DeployError
 from .plan import ApiCall
 from .spec import ServiceSpec
 
@@ -55,9 +56,19 @@ def watch_deployment(
     task_definition: Mapping[str, Any],
     timeout: float,
     since: float,
+    service_deployment_arn: str | None = None,
+    ecs_rollback: bool = False,
 ) -> watch.Outcome:
     """Follow one deployment; `service` is a describe_services entry already read (its target groups)."""
-    goal = watch.Goal(deployment_id, svc.wait.until, watch.bindings_of(service), watch.checks_of(task_definition))
+    goal = watch.Goal(
+        deployment_id,
+        svc.wait.until,
+        watch.bindings_of(service),
+        watch.checks_of(task_definition),
+        service_deployment_arn=service_deployment_arn,
+        ecs_rollback=ecs_rollback,
+        digests=watch.digests_of(task_definition),
+    )
     watcher = watch.Watcher(
         reader=watch.Reader(clients, svc.cluster, svc.service, ctx.clock),
         goal=goal,
@@ -73,16 +84,61 @@ def watch_deployment(
     return watcher.run()
 
 
+@dataclass(frozen=True)
+class RollbackStarted:
+    deployment_id: str  # the deployment that runs the revision rolled back to
+    task_definition_arn: str  # that revision
+    service: dict[str, Any]  # the service as read
+    # Set when ECS carries the rollback out within this service deployment (StopServiceDeployment, or its
+    # circuit breaker): its ROLLBACK_* status is what to watch.
+    service_deployment_arn: str | None = None
+
+
+# ECS moves a service deployment it rolls back through these; no second rollback may be started over them.
+ECS_ROLLING_BACK = ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL")
+
+
 def start_rollback(
-    ctx: Context, svc: ServiceSpec, clients: aws.Clients, target_arn: str, undo: tuple[ApiCall, ...] = ()
-) -> tuple[str, dict[str, Any]]:
-    """Put back what the deploy changed and point the service at `target_arn`; return the deployment id to
-    follow and the service as read. Makes no new deployment when ECS is already rolling back to it."""
+    ctx: Context,
+    svc: ServiceSpec,
+    clients: aws.Clients,
+    target_arn: str,
+    undo: tuple[ApiCall, ...] = (),
+    service_deployment_arn: str | None = None,
+    failed_deployment_id: str = "",
+    follow: bool = True,
+) -> RollbackStarted:
+    """Put back what the deploy changed and roll the service back, never starting a second rollback.
+
+    Where ECS records the failed deploy as a service deployment still in progress, ECS is asked to roll it
+    back (StopServiceDeployment): it returns to the last successful revision and shifts traffic itself. When
+    ECS is rolling it back already (its circuit breaker), that rollback is followed. Otherwise (no such API, or
+    the deployment is over) the service is pointed at `target_arn` with a forced deployment, unless ECS's
+    circuit breaker already did that. Without `follow` (a cancelled run has seconds left) the deployment ECS
+    rolls back in is not waited for: its id is empty then."""
     say = ctx.sayer(svc.name)
     if undo:
         deploy.undo(undo, clients)
         for call in undo:
             say(call.why)
+    if service_deployment_arn is not None:
+        record = deploy.describe_service_deployment(clients, service_deployment_arn)
+        status = str((record or {}).get("status", ""))
+        sd_id = service_deployment_arn.rsplit("/", 1)[-1]
+        by_ecs = status in ECS_ROLLING_BACK
+        if by_ecs:
+            say(f"ECS is already rolling back service deployment {sd_id} ({status})")
+        elif status in ("PENDING", "IN_PROGRESS") and deploy.stop_service_deployment(clients, service_deployment_arn):
+            say(f"asked ECS to roll back service deployment {sd_id} (StopServiceDeployment)")
+            by_ecs = True
+        if by_ecs and not follow:
+            return RollbackStarted("", target_arn, {}, service_deployment_arn)
+        if by_ecs:
+            deployment_id, service, td = follow_rollback_deployment(
+                ctx, svc, clients, service_deployment_arn, failed_deployment_id
+            )
+            ctx.result(svc.name)["rollback-deployment-id"] = deployment_id
+            return RollbackStarted(deployment_id, td, service, service_deployment_arn)
     service = deploy.describe_service(clients, svc.cluster, svc.service)
     primary = next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), None)
     if primary is not None and primary.get("taskDefinition") == target_arn and primary.get("rolloutState") != "FAILED":
@@ -90,10 +146,31 @@ def start_rollback(
         deployment_id = str(primary["id"])
         say(f"ECS is already rolling back to {rev(target_arn)} (deployment {deployment_id})")
     else:
-        deployment_id = deploy.start_deployment(clients, svc.cluster, svc.service, target_arn)
+        deployment_id = deploy.start_deployment(clients, svc.cluster, svc.service, target_arn).deployment_id
         say(f"rolling back to {rev(target_arn)} (deployment {deployment_id})")
     ctx.result(svc.name)["rollback-deployment-id"] = deployment_id
-    return deployment_id, service
+    return RollbackStarted(deployment_id, target_arn, service)
+
+
+def follow_rollback_deployment(
+    ctx: Context, svc: ServiceSpec, clients: aws.Clients, service_deployment_arn: str, failed_deployment_id: str
+) -> tuple[str, dict[str, Any], str]:
+    """The deployment ECS runs its rollback as: the service's PRIMARY once that is no longer the failed one.
+    ECS may take a moment after StopServiceDeployment to start it, so this polls at the watch interval, for
+    as long as the watch's timeout, before giving up."""
+    deadline = ctx.clock() + svc.wait.timeout
+    while True:
+        service = deploy.describe_service(clients, svc.cluster, svc.service)
+        primary = next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), None)
+        if primary is not None and primary.get("id") != failed_deployment_id:
+            return str(primary["id"]), service, str(primary.get("taskDefinition", ""))
+        if ctx.clock() >= deadline:
+            raise DeployError(
+                f"failed to roll back {svc.service}: ECS started no deployment for the rollback of service "
+                f"deployment {service_deployment_arn.rsplit('/', 1)[-1]} within {svc.wait.timeout:.0f}s",
+                fix="`ecs-ship status` shows where the service is",
+            )
+        ctx.sleep(svc.wait.poll_interval)
 
 
 def roll_back(
@@ -103,16 +180,29 @@ def roll_back(
     target_arn: str,
     timeout: float,
     undo: tuple[ApiCall, ...] = (),
+    service_deployment_arn: str | None = None,
+    failed_deployment_id: str = "",
 ) -> bool:
     """Roll back and watch until the old revision serves again; False when it does not become healthy."""
     say = ctx.sayer(svc.name)
     started = ctx.clock()
-    deployment_id, service = start_rollback(ctx, svc, clients, target_arn, undo)
-    td = clients.ecs.describe_task_definition(taskDefinition=target_arn)["taskDefinition"]
-    outcome = watch_deployment(ctx, svc, clients, service, deployment_id, td, timeout, started)
+    back = start_rollback(ctx, svc, clients, target_arn, undo, service_deployment_arn, failed_deployment_id)
+    td = clients.ecs.describe_task_definition(taskDefinition=back.task_definition_arn)["taskDefinition"]
+    outcome = watch_deployment(
+        ctx,
+        svc,
+        clients,
+        back.service,
+        back.deployment_id,
+        td,
+        timeout,
+        started,
+        service_deployment_arn=back.service_deployment_arn,
+        ecs_rollback=back.service_deployment_arn is not None,
+    )
     if outcome.ok:
-        say(f"rolled back: {rev(target_arn)} is serving again")
-        ctx.result(svc.name)["rolled-back-to"] = target_arn
+        say(f"rolled back: {rev(back.task_definition_arn)} is serving again")
+        ctx.result(svc.name)["rolled-back-to"] = back.task_definition_arn
         return True
     for line in outcome.diagnosis:
         say(f"rollback: {line}")

@@ -852,7 +852,7 @@ class Simulator:
                 for c in task.moto.containers:
                     c.last_status = "RUNNING"
                     c.runtime_id = started[c.name].id
-                    c.image_digest = self._digest(started[c.name])
+                    c.image_digest = self._digest(started[c.name], c.image)
                     self.history.resolved(task.revision_arn, c.name, c.image_digest)
                     c.network_bindings = (
                         task.placement.network_bindings(c.name)
@@ -907,12 +907,19 @@ class Simulator:
         except docker.errors.ImageNotFound as exc:
             raise docker.errors.APIError(f"pull access denied or manifest unknown for {image}") from exc
 
-    def _digest(self, container: Any) -> str | None:
+    def _digest(self, container: Any, image: str) -> str | None:
+        """The manifest digest ECS reports for a container: the one the image reference pins, else the one
+        its repository's tag resolved to when pulled."""
+        _, at, pinned = image.partition("@")
+        if at:
+            return pinned
         try:
             digests = self.docker.images.get(container.image.id).attrs.get("RepoDigests") or []
         except docker.errors.APIError:
             return None
-        return str(digests[0].split("@", 1)[1]) if digests else None
+        name = split_repo_tag(image)[0]
+        ours = [d for d in digests if d.split("@", 1)[0] == name] or digests
+        return str(ours[0].split("@", 1)[1]) if ours else None
 
     def _watch(self, task: Task, started: dict[str, Any]) -> None:
         essential = {c.name: c.essential for c in task.moto.containers}

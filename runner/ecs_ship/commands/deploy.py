@@ -200,7 +200,15 @@ def execute(ctx: Context, p: Prepared) -> None:
         # Inside the try: a cancel that lands just after update_service is handled like one during the watch.
         ctx.stage(label, "watching the deployment")
         outcome = watch_deployment(
-            ctx, svc, clients, state.service, applied.deployment_id, the_plan.document, timeout, started
+            ctx,
+            svc,
+            clients,
+            state.service,
+            applied.deployment_id,
+            the_plan.document,
+            timeout,
+            started,
+            service_deployment_arn=applied.service_deployment_arn,
         )
     except (Interrupted, KeyboardInterrupt):
         ctx.cancel.set()
@@ -249,7 +257,9 @@ def execute(ctx: Context, p: Prepared) -> None:
     assert target is not None  # decide_rollback never rolls back without one
     ctx.stage(label, "rolling back")
     try:
-        rolled = roll_back(ctx, svc, clients, target, timeout, applied.undo)
+        rolled = roll_back(
+            ctx, svc, clients, target, timeout, applied.undo, applied.service_deployment_arn, applied.deployment_id
+        )
     except (Interrupted, KeyboardInterrupt):
         ctx.cancel.set()
         deployment = result.get("rollback-deployment-id", "?")
@@ -293,14 +303,26 @@ def interrupted(ctx: Context, p: Prepared, applied: deploy.Applied) -> NoReturn:
     if decision.roll_back:
         target = applied.rollback_target
         assert target is not None  # decide_rollback never rolls back without one
-        deployment_id, _ = start_rollback(ctx, svc, p.clients, target, applied.undo)
+        back = start_rollback(
+            ctx,
+            svc,
+            p.clients,
+            target,
+            applied.undo,
+            applied.service_deployment_arn,
+            applied.deployment_id,
+            follow=False,
+        )
+        which = f"deployment {back.deployment_id}"
+        if back.service_deployment_arn:
+            which = f"ECS rolls back service deployment {back.service_deployment_arn.rsplit('/', 1)[-1]}"
         end(
             ctx,
             svc,
             f"interrupted, rolling back to {rev(target)}",
             Interrupted(
                 f"interrupted while watching {svc.service}: started rolling back to "
-                f"{rev(target)} (deployment {deployment_id}); ECS completes it",
+                f"{rev(target)} ({which}); ECS completes it",
                 fix="`ecs-ship status` shows it",
             ),
         )

@@ -27,6 +27,16 @@ def execute(ctx: Context, svc: ServiceSpec) -> None:
             f"rollout {d.get('rolloutState')} running {d.get('runningCount')}/{d.get('desiredCount')} "
             f"failed {d.get('failedTasks', 0)}"
         )
+    current = s.get("currentServiceDeployment")
+    record = deploy.describe_service_deployment(clients, str(current)) if current else None
+    if record is not None:
+        rollback = record.get("rollback") or {}
+        out(
+            f"  service deployment {rev(record.get('serviceDeploymentArn'))} {record.get('status')}"
+            + (f" ({record['lifecycleStage']})" if record.get("lifecycleStage") else "")
+            + (f": {record['statusReason']}" if record.get("statusReason") else "")
+            + (f"; rollback: {rollback['reason']}" if rollback.get("reason") else "")
+        )
     # ListTasks pages at 100 and DescribeTasks takes at most 100 ARNs: a large service needs both loops.
     pages = clients.ecs.get_paginator("list_tasks").paginate(cluster=svc.cluster, serviceName=svc.service)
     arns = [arn for page in pages for arn in page.get("taskArns", [])]

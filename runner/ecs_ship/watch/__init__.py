@@ -17,13 +17,22 @@ from .model import (
     Event,
     Goal,
     LoadBalancerBinding,
+    ServiceDeploymentState,
     Snapshot,
     TargetState,
     TaskState,
     Verdict,
 )
 from .poller import Outcome, Watcher
-from .reader import Reader, bindings_of, checks_of, parse_deployment, parse_task
+from .reader import (
+    Reader,
+    bindings_of,
+    checks_of,
+    digests_of,
+    parse_deployment,
+    parse_service_deployment,
+    parse_task,
+)
 from .rolling import (
     assess,
     benign_stop,
@@ -44,6 +53,7 @@ __all__ = [
     "LoadBalancerBinding",
     "Outcome",
     "Reader",
+    "ServiceDeploymentState",
     "Snapshot",
     "TargetState",
     "TaskState",
@@ -55,10 +65,12 @@ __all__ = [
     "checks_of",
     "describe_target",
     "describe_task_failure",
+    "digests_of",
     "is_failure",
     "log_tail_reader",
     "own_tasks",
     "parse_deployment",
+    "parse_service_deployment",
     "parse_task",
     "serves",
     "targets_of",

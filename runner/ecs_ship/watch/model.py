@@ -20,12 +20,35 @@ class DeploymentState:
 
 
 @dataclass(frozen=True)
+class ServiceDeploymentState:
+    """ECS's own record of a deployment (DescribeServiceDeployments), where the API has it."""
+
+    arn: str
+    status: str  # PENDING | IN_PROGRESS | SUCCESSFUL | STOPPED | STOP_REQUESTED | ROLLBACK_*
+    status_reason: str | None = None
+    lifecycle_stage: str | None = None
+    rollback_reason: str | None = None
+    rollback_revision: str | None = None  # the service revision ECS rolls back to
+    breaker_failures: int | None = None
+    breaker_threshold: int | None = None
+
+    @property
+    def id(self) -> str:
+        return self.arn.rsplit("/", 1)[-1]
+
+    @property
+    def rolling_back(self) -> bool:
+        return self.status.startswith("ROLLBACK_")
+
+
+@dataclass(frozen=True)
 class ContainerState:
     name: str
     last_status: str
     exit_code: int | None
     reason: str | None
     health_status: str = "UNKNOWN"  # HEALTHY | UNHEALTHY | UNKNOWN (also: no health check defined)
+    image_digest: str | None = None  # what ECS resolved the container's image to, once it runs
 
 
 @dataclass(frozen=True)
@@ -110,6 +133,8 @@ class Snapshot:
     # Other deployments' tasks that ECS is stopping (desired STOPPED, not yet STOPPED): the CPU, memory and
     # host ports they hold come back when they stop.
     stopping: tuple[TaskState, ...] = ()
+    # ECS's service deployment for the watched one, when the API has it and the goal names it.
+    service_deployment: ServiceDeploymentState | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +143,14 @@ class Goal:
     until: str  # serving | stable
     load_balancers: tuple[LoadBalancerBinding, ...]
     health_checks: tuple[ContainerCheck, ...] = ()
+    # ECS's service deployment behind `deployment_id` (from UpdateService's currentServiceDeployment), where
+    # the API has one; None: judged by the deployment alone.
+    service_deployment_arn: str | None = None
+    # Watching a rollback that ECS carries out within that service deployment (StopServiceDeployment, or the
+    # circuit breaker): ROLLBACK_SUCCESSFUL is the goal, not a failure.
+    ecs_rollback: bool = False
+    # Container -> the digest its image is pinned to in the task definition (`repository@sha256:…`).
+    digests: tuple[tuple[str, str], ...] = ()
 
     @property
     def essential_checks(self) -> list[ContainerCheck]:
@@ -139,3 +172,5 @@ class Verdict:
     # The task definition of the deployment that took over from ours (another run, a person, or ECS's own
     # circuit-breaker rollback): rolling back over it could undo someone else's newer deploy.
     superseded_by: str | None = None
+    # ECS itself rolls back (or rolled back) this deployment: a second rollback would fight it.
+    ecs_rolling_back: bool = False

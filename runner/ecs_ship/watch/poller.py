@@ -65,6 +65,7 @@ class Watcher:
         stops_told: set[str] = set()
         targets_seen: dict[tuple[str, str, int], str] = {}
         deployment_line = ""
+        service_deployment_line = ""
         milestones: dict[str, float] = {}
         last: Snapshot | None = None
         if not self.goal.target_groups and not self.goal.essential_checks:
@@ -88,6 +89,16 @@ class Watcher:
                 )
                 if line != deployment_line:
                     deployment_line = line
+                    self.say(line)
+            sd = snap.service_deployment
+            if sd is not None:
+                line = f"service deployment {sd.id}: {sd.status}" + (
+                    f" ({sd.lifecycle_stage})" if sd.lifecycle_stage else ""
+                )
+                if sd.breaker_failures:
+                    line += f", circuit breaker {sd.breaker_failures}/{sd.breaker_threshold or '?'} failed tasks"
+                if line != service_deployment_line:
+                    service_deployment_line = line
                     self.say(line)
             for t in snap.tasks:
                 if tasks_seen.get(t.arn) != t.last_status:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..aws import Clients, timestamp
+from botocore.exceptions import ClientError
+
+from ..aws import Clients, error_code, timestamp, unsupported
 from ..errors import DeployError
 from .model import (
     ContainerCheck,
@@ -14,6 +16,7 @@ from .model import (
     Event,
     Goal,
     LoadBalancerBinding,
+    ServiceDeploymentState,
     Snapshot,
     TargetState,
     TaskState,
@@ -32,6 +35,21 @@ def parse_deployment(d: Mapping[str, Any]) -> DeploymentState:
         rollout_state=d.get("rolloutState"),
         rollout_reason=d.get("rolloutStateReason"),
         created_at=timestamp(d.get("createdAt")),
+    )
+
+
+def parse_service_deployment(d: Mapping[str, Any]) -> ServiceDeploymentState:
+    rollback = d.get("rollback") or {}
+    breaker = d.get("deploymentCircuitBreaker") or {}
+    return ServiceDeploymentState(
+        arn=str(d["serviceDeploymentArn"]),
+        status=str(d.get("status", "")),
+        status_reason=d.get("statusReason"),
+        lifecycle_stage=d.get("lifecycleStage"),
+        rollback_reason=rollback.get("reason"),
+        rollback_revision=rollback.get("serviceRevisionArn"),
+        breaker_failures=breaker.get("failureCount"),
+        breaker_threshold=breaker.get("threshold"),
     )
 
 
@@ -75,6 +93,7 @@ def parse_task(t: Mapping[str, Any], load_balanced: set[str], instances: Mapping
                 exit_code=c.get("exitCode"),
                 reason=c.get("reason"),
                 health_status=str(c.get("healthStatus") or "UNKNOWN"),
+                image_digest=c.get("imageDigest"),
             )
             for c in t.get("containers") or []
         ),
@@ -98,6 +117,16 @@ def checks_of(task_definition: Mapping[str, Any]) -> tuple[ContainerCheck, ...]:
     )
 
 
+def digests_of(task_definition: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """(container, digest) for each container whose image is pinned by digest, as ecs-ship registers them."""
+    out = []
+    for c in task_definition.get("containerDefinitions") or []:
+        _, at, digest = str(c.get("image", "")).partition("@")
+        if at and digest.startswith("sha256:"):
+            out.append((str(c.get("name", "")), digest))
+    return tuple(out)
+
+
 def bindings_of(service: Mapping[str, Any]) -> tuple[LoadBalancerBinding, ...]:
     return tuple(
         LoadBalancerBinding(
@@ -119,6 +148,8 @@ class Reader:
         # Container instance ARN -> EC2 instance id: fixed for an instance's life, so read once per watch.
         self.instances: dict[str, str] = {}
         self._foreign: set[str] = set()  # stopped tasks of other deployments: described once, then skipped
+        # Cleared when the endpoint does not know DescribeServiceDeployments (an older ECS-compatible API).
+        self.service_deployments = True
 
     def _list(self, **filters: str) -> list[str]:
         pages = self.clients.ecs.get_paginator("list_tasks").paginate(cluster=self.cluster, **filters)
@@ -175,7 +206,22 @@ class Reader:
             ),
             grace_period=int(svc.get("healthCheckGracePeriodSeconds") or 0),
             stopping=tuple(stopping),
+            service_deployment=self._service_deployment(goal.service_deployment_arn),
         )
+
+    def _service_deployment(self, arn: str | None) -> ServiceDeploymentState | None:
+        if arn is None or not self.service_deployments:
+            return None
+        try:
+            resp = self.clients.ecs.describe_service_deployments(serviceDeploymentArns=[arn])
+        except ClientError as exc:
+            # The deployment is judged without it where the API or the permission is missing.
+            if not (unsupported(exc) or error_code(exc) in ("AccessDeniedException", "AccessDenied")):
+                raise
+            self.service_deployments = False
+            return None
+        found = resp.get("serviceDeployments") or []
+        return parse_service_deployment(found[0]) if found else None
 
     def _learn_instances(self, arns: set[str]) -> None:
         unknown = sorted(arns - self.instances.keys())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .model import Goal, Snapshot, TargetState, TaskState, Verdict
+from .model import Goal, ServiceDeploymentState, Snapshot, TargetState, TaskState, Verdict
 from .placement import placement_failure
 
 SCALE_IN = "Scaling activity initiated by"
@@ -116,7 +116,48 @@ def serving_means(goal: Goal) -> str:
     return "RUNNING"
 
 
+def image_drift(tasks: Iterable[TaskState], goal: Goal) -> str | None:
+    """A running task whose container runs another image than the digest the task definition pins: the
+    registry served something else under that digest's name, or the task definition was changed by hand."""
+    pinned = dict(goal.digests)
+    for task in tasks:
+        for c in task.containers:
+            want = pinned.get(c.name)
+            if want and c.image_digest and c.image_digest != want:
+                return (
+                    f"task {task.id}: container {c.name} runs image {c.image_digest}, not {want} that the task "
+                    "definition pins (and ecs-ship pushed)"
+                )
+    return None
+
+
+def ecs_verdict(sd: ServiceDeploymentState, snap: Snapshot, goal: Goal) -> Verdict | None:
+    """What ECS's own service deployment settles, whatever the task counts say; None: judge the tasks."""
+    why = sd.rollback_reason or sd.status_reason or "no reason given"
+    if goal.ecs_rollback:
+        if sd.status == "ROLLBACK_FAILED":
+            return Verdict("failed", f"ECS could not roll back service deployment {sd.id}: {why}")
+        if sd.status == "ROLLBACK_SUCCESSFUL":
+            return Verdict("stable")
+        return None
+    if sd.rolling_back:
+        done = "rolled back" if sd.status == "ROLLBACK_SUCCESSFUL" else "is rolling back"
+        if sd.status == "ROLLBACK_FAILED":
+            done = "failed to roll back"
+        return Verdict("failed", f"ECS {done} service deployment {sd.id} ({sd.status}): {why}", ecs_rolling_back=True)
+    if sd.status in ("STOPPED", "STOP_REQUESTED"):
+        # Usually a newer deployment took over: name it, so that it is never rolled back over.
+        primary = next((d for d in snap.deployments if d.status == "PRIMARY"), None)
+        newer = primary.task_definition if primary is not None and primary.id != goal.deployment_id else None
+        return Verdict("failed", f"ECS stopped service deployment {sd.id} ({sd.status}): {why}", superseded_by=newer)
+    return None
+
+
 def assess(snap: Snapshot, goal: Goal) -> Verdict:
+    if snap.service_deployment is not None:
+        settled = ecs_verdict(snap.service_deployment, snap, goal)
+        if settled is not None:
+            return settled
     ours = next((d for d in snap.deployments if d.id == goal.deployment_id), None)
     primary = next((d for d in snap.deployments if d.status == "PRIMARY"), None)
     if ours is None:
@@ -148,6 +189,9 @@ def assess(snap: Snapshot, goal: Goal) -> Verdict:
         return Verdict("failed", describe_task_failure(failed[0], goal))
 
     running = [t for t in mine if t.running]
+    drifted = image_drift(running, goal)
+    if drifted:
+        return Verdict("failed", drifted)
     unhealthy: list[TargetState] = []
     sick: list[TaskState] = []
     for task in running:
