@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import signal
 import sys
 import threading
 import traceback
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import botocore.exceptions
 
-from . import __version__, aws
+from . import __version__, aws, signals
 from .commands import command_for
 from .context import Context
 from .errors import DeployError, DeploymentFailed, InputError, SpecError
@@ -207,16 +206,14 @@ def main(argv: Sequence[str] | None = None, *, out: Reporter | None = None) -> i
     except SystemExit as exc:  # argparse already printed the usage error
         return 0 if exc.code == 0 else 2
     ctx = Context(args=args, out=reporter)
-    if threading.current_thread() is threading.main_thread():
-        # Ctrl-C and a cancelled CI job's SIGTERM both cancel: the services stop at their next check and the
-        # run ends in the state its message names (see fanout).
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda signum, frame: ctx.interrupt())
     try:
-        try:
-            return run(ctx)
-        finally:
-            write_outputs(ctx)
+        # Ctrl-C and a cancelled CI job's SIGTERM both cancel: the services stop at their next check and the
+        # run ends in the state its message names (see fanout; run-local stops its container and exits 0).
+        with signals.routed(ctx.interrupt):
+            try:
+                return run(ctx)
+            finally:
+                write_outputs(ctx)
     except KeyboardInterrupt:
         ctx.cancel.set()
         reporter.error("interrupted; ECS continues whatever deployment was started — `ecs-ship status` shows it")

@@ -150,24 +150,37 @@ class Case:
             text=True,
         )
         err_lines: list[str] = []
-        reader = threading.Thread(target=lambda: err_lines.extend(proc.stderr or []), daemon=True)
-        reader.start()
         out_lines: list[str] = []
         fired_at: float | None = None
-        deadline = time.monotonic() + timeout
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            out_lines.append(line)
-            if trigger is not None and fired_at is None and trigger in line:
-                fired_at = time.monotonic()
-                if during is not None:
-                    during(proc)
-            if time.monotonic() > deadline:
-                proc.kill()
-                break
-        code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+
+        def read_stdout() -> None:
+            nonlocal fired_at
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                out_lines.append(line)
+                if trigger is not None and fired_at is None and trigger in line:
+                    fired_at = time.monotonic()
+                    if during is not None:
+                        during(proc)
+
+        readers = [
+            threading.Thread(target=read_stdout, daemon=True),
+            threading.Thread(target=lambda: err_lines.extend(proc.stderr or []), daemon=True),
+        ]
+        for reader in readers:
+            reader.start()
+        try:
+            # A run that hangs fails here with what it printed, not at pytest's timeout with nothing.
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(
+                f"ecs-ship {' '.join(args)} still running after {timeout} s:\n" + "".join(out_lines + err_lines)
+            ) from None
         ended = time.monotonic()
-        reader.join(timeout=10)
+        for reader in readers:
+            reader.join(timeout=10)
         if trigger is not None:
             assert fired_at is not None, f"{trigger!r} never printed:\n" + "".join(out_lines + err_lines)
         return StepRun(

@@ -2,8 +2,8 @@
 examples/hello through the runner's own build, real containers, real health checks, real signals.
 
 Each test makes its own app repository (a git checkout of examples/hello with an ecs-ship.yml and a
-taskdef.json), runs run_local in a thread (or a subprocess for SIGTERM) with a bounded timeout, and checks what a
-developer sees: the output, the URL, the containers, and that nothing is left behind.
+taskdef.json), runs run_local in a thread (or `ecs-ship run-local` for signals) with a bounded timeout, and
+checks what a developer sees: the output, the URL, the containers, and that nothing is left behind.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 import uuid
@@ -363,35 +362,15 @@ def test_cancel_stops_and_removes_every_container(sandbox: Sandbox, tmp_path: Pa
     assert "stopping: cancelled" in run.text
 
 
-DRIVER = textwrap.dedent(
-    """
-    import signal, sys, threading
-
-    import docker
-
-    from ecs_ship.local import LocalOptions, run_local
-    from ecs_ship.spec import load_spec
-
-    cancel = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: cancel.set())
-    spec = load_spec(sys.argv[1])
-    code = run_local(
-        spec.services[0], spec, LocalOptions(), docker_client=docker.from_env(),
-        say=lambda line: print(line, flush=True), cancel=cancel, clients=None,
-    )
-    print(f"exit {code}", flush=True)
-    sys.exit(code)
-    """
-)
-
-
-def test_sigterm_to_a_driver_process_removes_every_container(
+def test_sigint_then_sigterm_to_the_cli_removes_every_container(
     sandbox: Sandbox, tmp_path: Path, cleanup: list[Any]
 ) -> None:
+    """GitHub's cancel (SIGINT, then SIGTERM) to `ecs-ship run-local`: it stops, removes its containers and exits
+    0 as a Ctrl-C would, however close together the two signals come."""
     app = make_app(tmp_path, [web(free_port())], {"web": {"VERSION": "term-v1"}})
     cleanup.append(app)
     proc = subprocess.Popen(
-        [sys.executable, "-c", DRIVER, str(app.spec)],
+        [sys.executable, "-m", "ecs_ship", "run-local", "--spec", str(app.spec)],
         env=child_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -428,9 +407,10 @@ def test_sigterm_to_a_driver_process_removes_every_container(
     assert client is not None
     assert len(labelled(client, f"{LABEL}={run_id}")) == 1
 
+    proc.send_signal(signal.SIGINT)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=90) == 0
-    wait_for(re.compile(r"^exit 0$"))
+    assert proc.wait(timeout=90) == 0, "\n".join(seen)
+    wait_for(re.compile(r"stopping: cancelled"))
     assert labelled(client, f"{LABEL}={run_id}") == []
 
 
