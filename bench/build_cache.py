@@ -22,7 +22,8 @@ import time
 import uuid
 from pathlib import Path
 
-from ecs_ship import build, image
+from ecs_ship import builder as builders
+from ecs_ship import image
 from ecs_ship.cache import NO_CACHE, CacheFlags, cache_flags
 from ecs_ship.registry import Credentials, RegistryAPI
 from ecs_ship.spec import CacheEntry, ImageSpec
@@ -44,7 +45,7 @@ def dockerfile(seconds: float, nonce: str) -> str:
 def timed_ship(sb: Sandbox, spec: ImageSpec, tag: str, cache: CacheFlags, registry: RegistryAPI) -> tuple[float, str]:
     assert sb.docker is not None
     sb.docker.api.prune_builds(all=True)  # a fresh runner: nothing cached locally
-    builder = build.detect_builder(environ={**os.environ, "ECS_SHIP_DOCKER": BUILDKIT_DOCKER})
+    builder = builders.detect_builder(environ={**os.environ, "ECS_SHIP_DOCKER": BUILDKIT_DOCKER})
     start = time.perf_counter()
     shipped = image.ship(
         spec, tag, builder=lambda: builder, docker_client=lambda: sb.docker, registry=registry, log=lambda _: None,

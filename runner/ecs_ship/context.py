@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .build import Builder
+from .builder import Builder
 from .errors import Interrupted
 from .gha import Reporter
 from .image import ShippedImage

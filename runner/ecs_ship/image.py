@@ -17,7 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import docker
 
-from .build import Builder, build_image, multi_platform_builder, require_multi_platform
+from .build import build_image
+from .builder import Builder, multi_platform_builder, require_multi_platform
 from .cache import NO_CACHE, CacheFlags
 from .errors import DeployError, InputError
 from .registry import RegistryAPI, cli_config, cli_push, push, split_repository

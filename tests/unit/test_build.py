@@ -1,4 +1,4 @@
-"""The builder: detection, the Dockerfile scan for the legacy builder, command lines, and builds and pushes through
+"""Building: command lines, failures read from BuildKit's output, and builds and pushes through
 a stand-in docker CLI (a script that records what it was given), so no Docker engine is needed."""
 
 from __future__ import annotations
@@ -10,201 +10,22 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from ecs_ship import build, image, registry
-from ecs_ship.build import Builder, Finding
+from ecs_ship import build, dockerfile, image, registry
+from ecs_ship.builder import Builder
 from ecs_ship.cache import CacheFlags
 from ecs_ship.errors import DeployError, InputError, Interrupted
 from ecs_ship.registry import Credentials
 from ecs_ship.spec import BuildSecret, ImageSpec
-
-DIGEST = "sha256:" + "a" * 64
-BUILDKIT = Builder("buildkit", "/usr/bin/docker", "test")
-BUILDX = Builder("buildx", "/usr/local/bin/docker", "test")
-
-
-def image_spec(folder: Path, dockerfile: str = "FROM scratch\n", **changes: object) -> ImageSpec:
-    (folder / "Dockerfile").write_text(dockerfile)
-    values: dict[str, object] = {
-        "container": "web",
-        "repository": "127.0.0.1:5000/hello",
-        "context": folder,
-        "dockerfile": folder / "Dockerfile",
-        "platform": ("linux/amd64",),
-        "build_args": {"VERSION": "1"},
-        "target": None,
-        "tag": "{git_sha}",
-    }
-    values.update(changes)
-    return ImageSpec(**values)  # type: ignore[arg-type]
+from tests.unit.build_helpers import BUILDKIT, BUILDX, DIGEST, image_spec
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# detection
+# building
 # ---------------------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("Docker version 20.10.24+dfsg1, build 297e128", (20, 10)),
-        ("Docker version 28.2.2, build e6534b4", (28, 2)),
-        ("Docker version 23.0.0, build e92dd87", (23, 0)),
-        ("podman: command not found", None),
-    ],
-)
-def test_cli_version(text: str, expected: tuple[int, int] | None) -> None:
-    assert build.cli_version(text) == expected
-
-
-def test_choose_builder_prefers_buildx() -> None:
-    chosen = build.choose_builder("/d", True, "")
-    assert (chosen.kind, chosen.cli) == ("buildx", "/d")
-    assert chosen.describe() == "building with /d buildx build (the buildx plugin answers)"
-
-
-def test_choose_builder_uses_buildkit_through_a_cli_older_than_23() -> None:
-    chosen = build.choose_builder("/usr/bin/docker", False, "Docker version 20.10.24+dfsg1, build 297e128")
-    assert (chosen.kind, chosen.cli) == ("buildkit", "/usr/bin/docker")
-    assert chosen.describe().startswith("building with DOCKER_BUILDKIT=1 /usr/bin/docker build")
-
-
-@pytest.mark.parametrize("version", ["Docker version 23.0.0, build x", "Docker version 28.2.2, build e6534b4"])
-def test_choose_builder_does_not_pick_a_cli_of_23_or_later_without_buildx(version: str) -> None:
-    chosen = build.choose_builder("/usr/local/bin/docker", False, version)
-    assert (chosen.kind, chosen.cli) == ("legacy", None)
-    assert "has no buildx plugin" in chosen.why
-
-
-def test_choose_builder_without_cli_or_version_falls_back_to_legacy() -> None:
-    assert build.choose_builder(None, False, "").kind == "legacy"
-    assert build.choose_builder("/d", False, "garbage").kind == "legacy"
-
-
-class FakeRun:
-    def __init__(self, answers: dict[str, tuple[int, str]]) -> None:
-        self.answers = answers
-        self.calls: list[list[str]] = []
-
-    def __call__(self, argv: Sequence[str]) -> tuple[int, str]:
-        self.calls.append(list(argv))
-        return self.answers[" ".join(argv[1:])]
-
-
-def test_detect_builder_asks_the_cli_named_by_ecs_ship_docker() -> None:
-    # The answers of Debian's docker.io 20.10 CLI on an engine with its default bridge.
-    run = FakeRun(
-        {
-            "buildx version": (1, "docker: 'buildx' is not a docker command."),
-            "--version": (0, "Docker version 20.10.24, build x"),
-            "network inspect --format {{.Name}} bridge": (0, "bridge"),
-        }
-    )
-    chosen = build.detect_builder({"ECS_SHIP_DOCKER": "/usr/bin/docker"}, run, which=lambda name: name)
-    assert chosen == Builder("buildkit", "/usr/bin/docker", "docker CLI 20.10 without buildx")
-    assert [call[1] for call in run.calls] == ["buildx", "--version", "network"]
-    assert all(call[0] == "/usr/bin/docker" for call in run.calls)
-
-
-def test_detect_builder_gives_run_steps_the_host_network_on_an_engine_without_bridge(tmp_path: Path) -> None:
-    run = FakeRun(
-        {
-            "buildx version": (0, "github.com/docker/buildx v0.24.0"),
-            "network inspect --format {{.Name}} bridge": (1, "Error: No such network: bridge"),
-        }
-    )
-    chosen = build.detect_builder({}, run, which=lambda name: f"/bin/{name}")
-    assert chosen.network == "host"
-    assert chosen.describe().endswith("; RUN steps on the host network: the engine has no bridge)")
-    argv = build.build_command(chosen, image_spec(tmp_path), "r:1")
-    assert argv[argv.index("--network") + 1] == "host"
-
-
-def test_detect_builder_with_buildx_asks_nothing_more() -> None:
-    run = FakeRun(
-        {
-            "buildx version": (0, "github.com/docker/buildx v0.24.0"),
-            "network inspect --format {{.Name}} bridge": (0, "bridge"),
-        }
-    )
-    chosen = build.detect_builder({}, run, which=lambda name: f"/bin/{name}")
-    assert (chosen.kind, chosen.cli, chosen.network) == ("buildx", "/bin/docker", None)
-    assert "--version" not in [call[1] for call in run.calls]
-
-
-def test_detect_builder_refuses_a_missing_ecs_ship_docker() -> None:
-    with pytest.raises(InputError) as caught:
-        build.detect_builder({"ECS_SHIP_DOCKER": "/nope/docker"}, FakeRun({}), which=lambda name: None)
-    assert caught.value.message == "failed to find the docker CLI '/nope/docker' that ECS_SHIP_DOCKER names"
-
-
-def test_detect_builder_without_any_cli_is_legacy() -> None:
-    assert build.detect_builder({}, FakeRun({}), which=lambda name: None).kind == "legacy"
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# the Dockerfile scan
-# ---------------------------------------------------------------------------------------------------------------------
-SCANNED = """\
-# syntax=docker/dockerfile:1
-ARG BASE=alpine
-FROM --platform=$BUILDPLATFORM ${BASE} AS build
-RUN --mount=type=cache,target=/root/.cache \\
-    make
-COPY --chmod=0755 app/ /app/
-COPY --link a b
-ADD --checksum=sha256:abc https://example.com/x /x
-RUN <<EOT
-COPY --chmod=1 not/an instruction
-EOT
-COPY --chown=1:1 --from=build /out /out
-RUN ["sh", "-c", "echo --mount"]
-RUN --network=none true
-# RUN --mount=type=secret in a comment
-"""
-
-
-def test_scan_finds_each_buildkit_only_construct_with_its_line() -> None:
-    assert build.scan_dockerfile(SCANNED) == [
-        Finding(1, "the `# syntax=docker/dockerfile:1` directive"),
-        Finding(3, "FROM --platform"),
-        Finding(4, "RUN --mount"),
-        Finding(6, "COPY --chmod"),
-        Finding(7, "COPY --link"),
-        Finding(8, "ADD --checksum"),
-        Finding(9, "a RUN heredoc (<<)"),
-        Finding(14, "RUN --network"),
-    ]
-
-
-def test_scan_accepts_a_classic_dockerfile() -> None:
-    text = "FROM scratch\nCOPY --chown=1:1 --from=base a b\nRUN echo '<< not a heredoc' \\\n  && true\n# syntax=late\n"
-    assert build.scan_dockerfile(text) == []
-
-
-def test_scan_honours_the_escape_directive() -> None:
-    text = "# escape=`\nFROM scratch\nRUN `\n  --mount=type=cache,target=/c true\n"
-    assert build.scan_dockerfile(text) == [Finding(3, "RUN --mount")]
-
-
-def test_check_legacy_names_file_line_and_the_fix(tmp_path: Path) -> None:
-    spec = image_spec(tmp_path, "FROM scratch\n\nRUN --mount=type=cache,target=/c true\n")
-    with pytest.raises(InputError) as caught:
-        build.check_legacy(spec, "r:1")
-    assert caught.value.exit_code == 2
-    assert f"{tmp_path / 'Dockerfile'}:3: RUN --mount" in caught.value.message
-    assert caught.value.fix == build.BUILDX_FIX and "buildx" in caught.value.fix
-
-
-def test_check_legacy_refuses_build_secrets(tmp_path: Path) -> None:
-    spec = image_spec(tmp_path, secrets=(BuildSecret("npmrc", env="NPM_TOKEN"),))
-    with pytest.raises(InputError) as caught:
-        build.check_legacy(spec, "r:1")
-    assert "build secrets (npmrc) need BuildKit" in caught.value.message
-
-
 def test_build_image_with_the_legacy_builder_checks_before_reaching_the_engine(tmp_path: Path) -> None:
     spec = image_spec(tmp_path, "FROM scratch\nCOPY --chmod=0755 a /a\n")
 
@@ -271,89 +92,6 @@ def test_build_command_for_buildx_pushing_a_multi_platform_image(tmp_path: Path)
         "--progress=plain", "--platform", "linux/amd64,linux/arm64", "-f",
     ]  # fmt: skip
     assert "--load" not in argv
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# multi-platform images
-# ---------------------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("builder", [BUILDKIT, Builder("legacy", None, "docker CLI 28.2 at /d has no buildx plugin")])
-def test_a_platform_list_without_buildx_is_a_spec_error(tmp_path: Path, builder: Builder) -> None:
-    spec = image_spec(tmp_path, platform=("linux/amd64", "linux/arm64"))
-    with pytest.raises(InputError) as caught:
-        build.require_multi_platform(builder, spec, "images[1].platform", "/w/ecs-ship.yml")
-    assert caught.value.exit_code == 2
-    assert str(caught.value).startswith(
-        "/w/ecs-ship.yml: images[1].platform: failed to build the image of web for linux/amd64, linux/arm64: a "
-        f"multi-platform image needs docker buildx with a docker-container builder, and the builder here is "
-        f"{builder.how} ({builder.why})"
-    )
-    assert caught.value.fix is not None and caught.value.fix.startswith("install the docker buildx plugin")
-
-
-def test_one_platform_needs_no_buildx_and_a_list_is_fine_with_it(tmp_path: Path) -> None:
-    build.require_multi_platform(BUILDKIT, image_spec(tmp_path), "images[0].platform")
-    build.require_multi_platform(BUILDX, image_spec(tmp_path, platform=("linux/amd64", "linux/arm64")), "p")
-
-
-INSPECT_DOCKER = "Name:          default\nDriver:        docker\nLast Activity: 2025-05-30\n\nNodes:\nName: default\n"
-
-
-class FakeRunner:
-    """Answers `docker buildx inspect [name]` and `buildx create` as told; records every command."""
-
-    def __init__(self, current: str, ours: str | None, create: int = 0) -> None:
-        self.current, self.ours, self.create = current, ours, create
-        self.calls: list[list[str]] = []
-
-    def __call__(self, argv: Sequence[str]) -> tuple[int, str]:
-        self.calls.append(list(argv[1:]))
-        if argv[1:3] == ["buildx", "inspect"] and len(argv) == 3:
-            return 0, INSPECT_DOCKER.replace("docker\n", f"{self.current}\n", 1)
-        if argv[1:3] == ["buildx", "inspect"]:
-            ours = self.ours
-            return (0, f"Name: ecs-ship\nDriver: {ours}\n") if ours else (1, 'ERROR: no builder "ecs-ship" found')
-        return self.create, "ecs-ship" if self.create == 0 else "ERROR: failed to create: permission denied"
-
-
-def test_buildx_driver_is_read_from_inspect() -> None:
-    assert build.buildx_driver(INSPECT_DOCKER) == "docker"
-    assert build.buildx_driver("ERROR: no builder") is None
-
-
-def test_a_docker_driver_builder_gets_a_container_builder_created_and_said(tmp_path: Path) -> None:
-    run, said = FakeRunner("docker", None), []
-    chosen = build.multi_platform_builder(BUILDX, said.append, run)
-    assert chosen == Builder("buildx", BUILDX.cli, "test", instance="ecs-ship")
-    assert run.calls == [
-        ["buildx", "inspect"],
-        ["buildx", "inspect", "ecs-ship"],
-        ["buildx", "create", "--name", "ecs-ship", "--driver", "docker-container"],
-    ]
-    assert said == [
-        "created buildx builder ecs-ship with the docker-container driver (the current buildx builder's docker "
-        "driver cannot build multi-platform images)"
-    ]
-
-
-def test_an_existing_ecs_ship_builder_is_reused() -> None:
-    run, said = FakeRunner("docker", "docker-container"), []
-    assert build.multi_platform_builder(BUILDX, said.append, run).instance == "ecs-ship"
-    assert ["buildx", "create", "--name", "ecs-ship", "--driver", "docker-container"] not in run.calls
-    assert said[0].startswith("building with buildx builder ecs-ship (")
-
-
-def test_a_current_container_builder_is_used_as_it_is() -> None:
-    run, said = FakeRunner("docker-container", None), []
-    assert build.multi_platform_builder(BUILDX, said.append, run) == BUILDX
-    assert run.calls == [["buildx", "inspect"]] and said == []
-
-
-def test_a_builder_that_cannot_be_created_is_a_deploy_error() -> None:
-    with pytest.raises(DeployError) as caught:
-        build.multi_platform_builder(BUILDX, lambda _: None, FakeRunner("docker", None, create=1))
-    assert caught.value.message == (
-        "failed to create buildx builder ecs-ship: ERROR: failed to create: permission denied"
-    )
 
 
 def test_metadata_digest(tmp_path: Path) -> None:
@@ -667,11 +405,11 @@ def test_the_dockerfiles_own_ignore_file_replaces_the_contexts(tmp_path: Path) -
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text(name)
     (tmp_path / ".dockerignore").write_text("app.txt\n")
-    assert build.ignore_file(spec) == tmp_path / ".dockerignore"
+    assert dockerfile.ignore_file(spec) == tmp_path / ".dockerignore"
     assert legacy_tar_names(spec) is None  # docker-py reads the context's file itself
 
     (tmp_path / "docker" / "Dockerfile.dockerignore").write_text("# BuildKit reads this one\n\nsecret.txt\nlogs\n")
-    assert build.ignore_file(spec) == tmp_path / "docker" / "Dockerfile.dockerignore"
+    assert dockerfile.ignore_file(spec) == tmp_path / "docker" / "Dockerfile.dockerignore"
     assert legacy_tar_names(spec) == [
         ".dockerignore",
         "app.txt",

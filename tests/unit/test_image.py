@@ -31,7 +31,7 @@ from botocore.stub import Stubber
 from ecs_ship import image
 from ecs_ship import registry as registry_module
 from ecs_ship.aws import Clients
-from ecs_ship.build import Builder
+from ecs_ship.builder import Builder
 from ecs_ship.cache import CacheFlags
 from ecs_ship.errors import DeployError, InputError
 from ecs_ship.image import GitInfo

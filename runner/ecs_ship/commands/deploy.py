@@ -11,7 +11,7 @@ from typing import NoReturn
 
 import requests
 
-from .. import aws, build, cache, deploy, engine, image, plan, registry
+from .. import aws, build, builder, cache, deploy, engine, image, plan, registry
 from ..context import Context, rev
 from ..errors import DeployError, DeploymentFailed, Interrupted
 from ..rollout import decide_rollback, roll_back, start_rollback, watch_deployment
@@ -79,7 +79,7 @@ def prepare(ctx: Context, spec: Spec, svc: ServiceSpec) -> Prepared:
             # has no use for) is found out now, not after other services have been deployed.
             with ctx.ship_lock:
                 how = detect_once(ctx, svc.name)
-            build.require_multi_platform(how, img, f"images[{index}].platform", str(spec.path))
+            builder.require_multi_platform(how, img, f"images[{index}].platform", str(spec.path))
             previous = running.get(img.container, "")
             flags = cache.cache_flags(
                 how.kind,
@@ -127,10 +127,10 @@ def ship_images(ctx: Context, p: Prepared) -> dict[str, str]:
     return refs
 
 
-def detect_once(ctx: Context, label: str) -> build.Builder:
+def detect_once(ctx: Context, label: str) -> builder.Builder:
     """The builder, asked for once per run (callers hold ctx.ship_lock) and said once."""
     if ctx.builder is None:
-        ctx.builder = build.detect_builder()
+        ctx.builder = builder.detect_builder()
         ctx.out.line(ctx.builder.describe(), label)
     return ctx.builder
 

@@ -13,6 +13,7 @@ import docker.errors
 
 from .. import build, deploy, image, registry, taskdef
 from ..aws import CREDENTIAL_CODES, CREDENTIAL_ERRORS, Clients, error_code
+from ..builder import Builder, detect_builder
 from ..errors import DeployError, InputError
 from ..spec import ServiceSpec, Spec
 from .plan import LocalOptions, LocalPlan, Network, Say
@@ -95,7 +96,7 @@ def resolve_images(
     them, or (with an image tag) pulled by the digest the registry reports, which is what a deploy registers."""
     refs: dict[str, str] = {}
     values: dict[str, str] | None = None
-    builder: build.Builder | None = None
+    builder: Builder | None = None
     for img in svc.images:
         if cancel.is_set():
             break
@@ -116,7 +117,7 @@ def resolve_images(
             tag = image.image_tag(img, values)
             say(f"building {img.repository}:{tag} for container {img.container}")
             if builder is None:
-                builder = build.detect_builder()
+                builder = detect_builder()
                 say(builder.describe())
             # The engine holds one platform's image: of a multi-platform spec, the first listed is run.
             one = dataclasses.replace(img, platform=img.platform[:1])
