@@ -83,6 +83,8 @@ def build_command(
     argv = [*head, "--progress=plain", "--platform", spec.platform_arg, "-f", str(spec.dockerfile), "-t", ref]
     if builder.network:
         argv += ["--network", builder.network]
+    for entitlement in builder.allow:
+        argv += ["--allow", entitlement]
     if spec.target:
         argv += ["--target", spec.target]
     for name, value in spec.build_args.items():

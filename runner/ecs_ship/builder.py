@@ -42,6 +42,8 @@ class Builder:
     network: str | None = None
     # The buildx builder instance to build with (--builder); None: the CLI's current one.
     instance: str | None = None
+    # Entitlements the build asks its builder for (--allow).
+    allow: tuple[str, ...] = ()
 
     @property
     def how(self) -> str:
@@ -114,12 +116,16 @@ def detect_builder(
 
 
 # --------------------------------------------------------------------------------------------
-# multi-platform images
+# the buildx builder instance
 # --------------------------------------------------------------------------------------------
-MULTI_PLATFORM_BUILDER = "ecs-ship"
-# buildx drivers that can build an image for several platforms at once; the `docker` driver (the engine's own
-# BuildKit, buildx's default) cannot.
-MULTI_PLATFORM_DRIVERS = frozenset({"docker-container", "kubernetes", "remote"})
+CONTAINER_BUILDER = "ecs-ship"
+# buildx drivers that build multi-platform images and export cache to a registry or GitHub's cache. The `docker`
+# driver (the engine's own BuildKit, buildx's default) does neither: it exports inline cache only, unless the
+# engine keeps images in the containerd store, which is not asked here: a container builder works on both.
+CONTAINER_DRIVERS = frozenset({"docker-container", "kubernetes", "remote"})
+# RUN steps on the host network (an engine without bridge) need this entitlement, granted by the builder's
+# daemon and asked for by the build (--allow); the `docker` driver's daemon is the engine, which grants it.
+HOST_NETWORK = "network.host"
 _DRIVER = re.compile(r"^Driver:\s*(\S+)", re.MULTILINE)
 
 
@@ -138,32 +144,62 @@ def require_multi_platform(builder: Builder, spec: ImageSpec, key_path: str, fil
     )
 
 
+def container_needs(spec: ImageSpec, cache_to: Sequence[str]) -> str | None:
+    """What this build asks that only a container-driver builder does ("build multi-platform images"), or None."""
+    if spec.multi_platform:
+        return "build multi-platform images"
+    # Only the type is named: a gha entry's other attributes may carry the runner's token.
+    exported = [value.split(",", 1)[0].removeprefix("type=") for value in cache_to]
+    exported = [kind for kind in exported if kind != "inline"]
+    return f"export build cache ({', '.join(exported)})" if exported else None
+
+
 def buildx_driver(inspect_output: str) -> str | None:
     """The driver `docker buildx inspect` reports: 'docker', 'docker-container', …"""
     m = _DRIVER.search(inspect_output)
     return m[1] if m else None
 
 
-def multi_platform_builder(builder: Builder, log: Log, run: Runner = _run_quiet) -> Builder:
-    """`builder` set to a buildx instance that can build multi-platform images: the current one when its driver
-    can, else the `ecs-ship` docker-container builder, created the first time (and said so). The user's current
-    builder stays their current one: builds name the instance with --builder."""
+def _shortfall(inspect_output: str, host_network: bool) -> str | None:
+    """Why the builder `docker buildx inspect` described cannot do the build, or None when it can."""
+    driver = buildx_driver(inspect_output)
+    if driver not in CONTAINER_DRIVERS:
+        return f"{driver or 'unknown'} driver"
+    # buildx prints the daemon's flags ("BuildKit daemon flags: --allow-insecure-entitlement=network.host");
+    # a builder that does not show the entitlement is taken not to grant it.
+    if host_network and HOST_NETWORK not in inspect_output:
+        return f"{driver} driver without the {HOST_NETWORK} entitlement that RUN steps need on this engine"
+    return None
+
+
+def container_builder(builder: Builder, needs: str, log: Log, run: Runner = _run_quiet) -> Builder:
+    """`builder` set to a buildx instance with a container driver, for what the build `needs`: the current one
+    when it can do the build, else the `ecs-ship` docker-container builder, created the first time (and said
+    so). The user's current builder stays their current one: builds name the instance with --builder. On an
+    engine without bridge, the builder runs on the host network and grants RUN steps the host network too."""
     assert builder.kind == "buildx" and builder.cli is not None
+    host_network = builder.network == "host"
+    allow = (HOST_NETWORK,) if host_network else ()
     code, text = run([builder.cli, "buildx", "inspect"])
-    current = buildx_driver(text) if code == 0 else None
-    if current in MULTI_PLATFORM_DRIVERS:
-        return builder
-    why = f"the current buildx builder's {current or 'unknown'} driver cannot build multi-platform images"
-    code, text = run([builder.cli, "buildx", "inspect", MULTI_PLATFORM_BUILDER])
-    if code == 0 and buildx_driver(text) in MULTI_PLATFORM_DRIVERS:
-        log(f"building with buildx builder {MULTI_PLATFORM_BUILDER} ({why})")
-    else:
-        create = ["buildx", "create", "--name", MULTI_PLATFORM_BUILDER, "--driver", "docker-container"]
-        code, text = run([builder.cli, *create])
-        if code != 0:
-            raise DeployError(
-                f"failed to create buildx builder {MULTI_PLATFORM_BUILDER}: {text.strip()[-400:]}",
-                fix=f"run `docker {' '.join(create)}` to see why, or list one platform only",
-            )
-        log(f"created buildx builder {MULTI_PLATFORM_BUILDER} with the docker-container driver ({why})")
-    return dataclasses.replace(builder, instance=MULTI_PLATFORM_BUILDER)
+    shortfall = _shortfall(text, host_network) if code == 0 else "unknown driver"
+    if shortfall is None:
+        return dataclasses.replace(builder, allow=allow)
+    why = f"the current buildx builder's {shortfall} cannot {needs}"
+    code, text = run([builder.cli, "buildx", "inspect", CONTAINER_BUILDER])
+    if code == 0 and _shortfall(text, host_network) is None:
+        log(f"building with buildx builder {CONTAINER_BUILDER} ({why})")
+        return dataclasses.replace(builder, instance=CONTAINER_BUILDER, allow=allow)
+    if code == 0:
+        # Ours, made for another engine (or by an older release): made again with what this one needs.
+        run([builder.cli, "buildx", "rm", CONTAINER_BUILDER])
+    create = ["buildx", "create", "--name", CONTAINER_BUILDER, "--driver", "docker-container"]
+    if host_network:
+        create += ["--driver-opt", "network=host", "--buildkitd-flags", f"--allow-insecure-entitlement={HOST_NETWORK}"]
+    code, text = run([builder.cli, *create])
+    if code != 0:
+        raise DeployError(
+            f"failed to create buildx builder {CONTAINER_BUILDER}: {text.strip()[-400:]}",
+            fix=f"run `docker {' '.join(create)}` to see why",
+        )
+    log(f"created buildx builder {CONTAINER_BUILDER} with the docker-container driver ({why})")
+    return dataclasses.replace(builder, instance=CONTAINER_BUILDER, allow=allow)

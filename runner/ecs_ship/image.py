@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import docker
 
 from .build import build_image
-from .builder import Builder, multi_platform_builder, require_multi_platform
+from .builder import Builder, container_builder, container_needs, require_multi_platform
 from .cache import NO_CACHE, CacheFlags
 from .errors import DeployError, InputError
 from .registry import RegistryAPI, cli_config, cli_push, push, split_repository
@@ -192,10 +192,11 @@ def ship(
         reported = push(spec.repository, tag, registry.credentials, docker_client(), log)
     else:
         cli = how.cli
-        if spec.multi_platform:
-            require_multi_platform(how, spec, "images[].platform")
+        require_multi_platform(how, spec, "images[].platform")
+        needs = container_needs(spec, cache.cache_to) if how.kind == "buildx" else None
+        if needs:
             # Created outside the temporary DOCKER_CONFIG: the builder outlives this run, for the next one.
-            how = multi_platform_builder(how, log)
+            how = container_builder(how, needs, log)
         with cli_config(registry.host, registry.credentials) as config_dir:
             # buildx pushes as it builds (a multi-platform image cannot be loaded into the engine) and reports
             # the digest it pushed; the classic CLI builds into the engine, and `docker push` reports it.

@@ -323,6 +323,34 @@ def test_ship_builds_a_multi_platform_image_with_a_created_builder_and_pushes_wi
     assert any(line.startswith("created buildx builder ecs-ship") for line in log)
 
 
+def test_ship_exports_registry_cache_through_a_container_builder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One platform, but a registry cache export: the docker driver refuses it ("Cache export is not supported
+    for the docker driver"), so the build goes to the ecs-ship builder; an inline export alone does not."""
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "absent"))
+    cli = buildx_cli(tmp_path, DIGEST)
+
+    def ship(cache_to: tuple[str, ...]) -> list[list[str]]:
+        (tmp_path / "argv").unlink(missing_ok=True)
+        image.ship(
+            image_spec(tmp_path),
+            "v1",
+            builder=lambda: Builder("buildx", cli, "t"),
+            docker_client=None,
+            registry=FakeRegistryAPI([None, DIGEST]),  # type: ignore[arg-type]
+            log=lambda _: None,
+            cache=CacheFlags(cache_to=cache_to),
+        )
+        return [line.split()[:4] for line in (tmp_path / "argv").read_text().splitlines()]
+
+    assert ship(("type=registry,ref=127.0.0.1:5000/hello:cache,mode=max",))[-2:] == [
+        ["buildx", "create", "--name", "ecs-ship"],
+        ["buildx", "build", "--builder", "ecs-ship"],
+    ]
+    assert ship(("type=inline",)) == [["buildx", "build", "--push", "--metadata-file"]]
+
+
 def test_ship_fails_when_the_registry_serves_another_digest_than_buildx_pushed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,6 +3,7 @@ answers."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -140,21 +141,38 @@ def test_one_platform_needs_no_buildx_and_a_list_is_fine_with_it(tmp_path: Path)
 INSPECT_DOCKER = "Name:          default\nDriver:        docker\nLast Activity: 2025-05-30\n\nNodes:\nName: default\n"
 
 
-class FakeRunner:
-    """Answers `docker buildx inspect [name]` and `buildx create` as told; records every command."""
+HOST = dataclasses.replace(BUILDX, network="host")  # an engine without bridge
+MULTI = "build multi-platform images"
 
-    def __init__(self, current: str, ours: str | None, create: int = 0) -> None:
+
+class FakeRunner:
+    """Answers `docker buildx inspect [name]`, `buildx create` and `buildx rm` as told; records every command.
+    `flags` are the daemon flags inspect shows for a builder."""
+
+    def __init__(self, current: str, ours: str | None, create: int = 0, flags: str = "", ours_flags: str = "") -> None:
         self.current, self.ours, self.create = current, ours, create
+        self.flags, self.ours_flags = flags, ours_flags
         self.calls: list[list[str]] = []
 
     def __call__(self, argv: Sequence[str]) -> tuple[int, str]:
         self.calls.append(list(argv[1:]))
         if argv[1:3] == ["buildx", "inspect"] and len(argv) == 3:
-            return 0, INSPECT_DOCKER.replace("docker\n", f"{self.current}\n", 1)
+            shown = INSPECT_DOCKER.replace("docker\n", f"{self.current}\n", 1)
+            return 0, shown + (f"BuildKit daemon flags: {self.flags}\n" if self.flags else "")
         if argv[1:3] == ["buildx", "inspect"]:
-            ours = self.ours
-            return (0, f"Name: ecs-ship\nDriver: {ours}\n") if ours else (1, 'ERROR: no builder "ecs-ship" found')
+            if not self.ours:
+                return 1, 'ERROR: no builder "ecs-ship" found'
+            flags = f"BuildKit daemon flags: {self.ours_flags}\n" if self.ours_flags else ""
+            return 0, f"Name: ecs-ship\nDriver: {self.ours}\n{flags}"
+        if argv[1:3] == ["buildx", "rm"]:
+            return 0, ""
         return self.create, "ecs-ship" if self.create == 0 else "ERROR: failed to create: permission denied"
+
+
+CREATE = ["buildx", "create", "--name", "ecs-ship", "--driver", "docker-container"]
+CREATE_ON_HOST = [
+    *CREATE, "--driver-opt", "network=host", "--buildkitd-flags", "--allow-insecure-entitlement=network.host"
+]  # fmt: skip
 
 
 def test_buildx_driver_is_read_from_inspect() -> None:
@@ -164,13 +182,9 @@ def test_buildx_driver_is_read_from_inspect() -> None:
 
 def test_a_docker_driver_builder_gets_a_container_builder_created_and_said(tmp_path: Path) -> None:
     run, said = FakeRunner("docker", None), []
-    chosen = builder.multi_platform_builder(BUILDX, said.append, run)
+    chosen = builder.container_builder(BUILDX, MULTI, said.append, run)
     assert chosen == Builder("buildx", BUILDX.cli, "test", instance="ecs-ship")
-    assert run.calls == [
-        ["buildx", "inspect"],
-        ["buildx", "inspect", "ecs-ship"],
-        ["buildx", "create", "--name", "ecs-ship", "--driver", "docker-container"],
-    ]
+    assert run.calls == [["buildx", "inspect"], ["buildx", "inspect", "ecs-ship"], CREATE]
     assert said == [
         "created buildx builder ecs-ship with the docker-container driver (the current buildx builder's docker "
         "driver cannot build multi-platform images)"
@@ -179,20 +193,80 @@ def test_a_docker_driver_builder_gets_a_container_builder_created_and_said(tmp_p
 
 def test_an_existing_ecs_ship_builder_is_reused() -> None:
     run, said = FakeRunner("docker", "docker-container"), []
-    assert builder.multi_platform_builder(BUILDX, said.append, run).instance == "ecs-ship"
-    assert ["buildx", "create", "--name", "ecs-ship", "--driver", "docker-container"] not in run.calls
+    assert builder.container_builder(BUILDX, MULTI, said.append, run).instance == "ecs-ship"
+    assert CREATE not in run.calls
     assert said[0].startswith("building with buildx builder ecs-ship (")
 
 
 def test_a_current_container_builder_is_used_as_it_is() -> None:
     run, said = FakeRunner("docker-container", None), []
-    assert builder.multi_platform_builder(BUILDX, said.append, run) == BUILDX
+    assert builder.container_builder(BUILDX, MULTI, said.append, run) == BUILDX
     assert run.calls == [["buildx", "inspect"]] and said == []
 
 
 def test_a_builder_that_cannot_be_created_is_a_deploy_error() -> None:
     with pytest.raises(DeployError) as caught:
-        builder.multi_platform_builder(BUILDX, lambda _: None, FakeRunner("docker", None, create=1))
+        builder.container_builder(BUILDX, MULTI, lambda _: None, FakeRunner("docker", None, create=1))
     assert caught.value.message == (
         "failed to create buildx builder ecs-ship: ERROR: failed to create: permission denied"
     )
+
+
+# On an engine without bridge the builder's own container runs on the host network, and RUN steps there need
+# the network.host entitlement from its daemon and --allow from the build.
+def test_on_an_engine_without_bridge_the_builder_is_created_on_the_host_network_with_the_entitlement() -> None:
+    run, said = FakeRunner("docker", None), []
+    chosen = builder.container_builder(HOST, MULTI, said.append, run)
+    assert chosen.instance == "ecs-ship" and chosen.allow == ("network.host",)
+    assert run.calls[-1] == CREATE_ON_HOST
+
+
+def test_a_container_builder_without_the_entitlement_is_not_used_on_an_engine_without_bridge() -> None:
+    """The user's current builder cannot run RUN steps on the host network: ours is; ours made without the
+    entitlement (by an earlier run on another engine) is made again."""
+    run, said = FakeRunner("docker-container", "docker-container"), []
+    chosen = builder.container_builder(HOST, MULTI, said.append, run)
+    assert chosen.instance == "ecs-ship"
+    assert run.calls == [
+        ["buildx", "inspect"],
+        ["buildx", "inspect", "ecs-ship"],
+        ["buildx", "rm", "ecs-ship"],
+        CREATE_ON_HOST,
+    ]
+    assert "docker-container driver without the network.host entitlement" in said[0]
+
+
+def test_a_container_builder_that_grants_the_entitlement_is_used_on_an_engine_without_bridge() -> None:
+    run = FakeRunner("docker", "docker-container", ours_flags="--allow-insecure-entitlement=network.host")
+    chosen = builder.container_builder(HOST, MULTI, lambda _: None, run)
+    assert chosen == dataclasses.replace(HOST, instance="ecs-ship", allow=("network.host",))
+    assert [c for c in run.calls if c[1] in ("create", "rm")] == []
+    current = FakeRunner("remote", None, flags="--allow-insecure-entitlement network.host")
+    assert builder.container_builder(HOST, MULTI, lambda _: None, current).instance is None
+
+
+def test_the_entitlement_is_asked_for_by_the_build(tmp_path: Path) -> None:
+    chosen = dataclasses.replace(HOST, instance="ecs-ship", allow=("network.host",))
+    argv = build.build_command(chosen, image_spec(tmp_path), "r:1")
+    assert argv[argv.index("--network") : argv.index("--network") + 4] == [
+        "--network", "host", "--allow", "network.host"
+    ]  # fmt: skip
+    assert "--allow" not in build.build_command(HOST, image_spec(tmp_path), "r:1")
+
+
+@pytest.mark.parametrize(
+    ("platform", "cache_to", "needs"),
+    [
+        (("linux/amd64",), (), None),
+        (("linux/amd64",), ("type=inline",), None),
+        (("linux/amd64", "linux/arm64"), ("type=inline",), "build multi-platform images"),
+        (("linux/amd64",), ("type=registry,ref=r/app:cache,mode=max",), "export build cache (registry)"),
+        (("linux/amd64",), ("type=gha,token=t0ken,scope=web",), "export build cache (gha)"),
+    ],
+)
+def test_what_needs_a_container_builder(
+    tmp_path: Path, platform: tuple[str, ...], cache_to: tuple[str, ...], needs: str | None
+) -> None:
+    """The docker driver exports inline cache only and builds one platform; nothing of an entry but its type is
+    named (a gha entry may carry the runner's token)."""
+    assert builder.container_needs(image_spec(tmp_path, platform=platform), cache_to) == needs
