@@ -27,8 +27,9 @@ def decide_rollback(
 ) -> RollbackDecision:
     """Whether a deploy that failed (or was interrupted: ``verdict`` None) returns to ``previous_arn``.
 
-    A deployment that another one replaced is never rolled back over: the newer one may be another run's
-    deploy of a newer commit, and returning to our previous revision would silently undo it. When the
+    A deployment that another one replaced, or that was stopped in ECS, is never rolled back over: the newer
+    one may be another run's deploy of a newer commit, and returning to our previous revision would silently
+    undo it; a stop (ABORT) is someone's decision to leave the service as it is. When the
     replacement runs our previous revision already (ECS's circuit breaker, or someone's rollback), rolling
     back only means watching it, which is safe. With no completed deployment (``previous_arn`` None) there is
     no revision known to serve, and "rolling back" would only start another untried one.
@@ -43,6 +44,10 @@ def decide_rollback(
         return RollbackDecision(
             False,
             f"another deployment ({rev(verdict.superseded_by)}) replaced this one; rolling back would undo it",
+        )
+    if verdict is not None and verdict.stopped and not verdict.superseded_by:
+        return RollbackDecision(
+            False, "the service deployment was stopped in ECS; rolling back would override whoever stopped it"
         )
     return RollbackDecision(True, "")
 

@@ -16,9 +16,10 @@ from ecs_ship import deploy, rollout
 from ecs_ship.aws import Clients
 from ecs_ship.context import Context
 from ecs_ship.gha import Reporter
-from ecs_ship.watch import ServiceDeploymentState, assess, digests_of, parse_service_deployment
+from ecs_ship.watch import Reader, ServiceDeploymentState, assess, digests_of, parse_service_deployment
 from tests.unit.test_pipeline import svc
 from tests.unit.test_watch import GOAL, NEW, OLD, dep, snap, target, task
+from tests.unit.test_watch_health import FakeEcs
 
 SD = "arn:aws:ecs:us-east-1:1:service-deployment/c/s/abc"
 WATCHED = replace(GOAL, service_deployment_arn=SD)
@@ -43,6 +44,25 @@ def test_a_stopped_service_deployment_names_the_deployment_that_took_over() -> N
     taken = snap(deployments=(newer, replace(dep(running=1), status="ACTIVE")), tasks=(task(),))
     verdict = assess(with_sd("STOPPED", taken, status_reason="a newer deployment started"), WATCHED)
     assert verdict.kind == "failed" and verdict.superseded_by == "td:9" and not verdict.ecs_rolling_back
+
+
+def test_a_stopped_service_deployment_is_never_rolled_back_over() -> None:
+    """Stopped with ABORT by someone (no newer deployment): the deploy fails, and rolling back would override
+    that person; replaced by a newer deployment: rolling back would undo it."""
+    aborted = assess(with_sd("STOPPED", status_reason="stopped by a user"), WATCHED)
+    assert aborted.kind == "failed" and aborted.stopped and aborted.superseded_by is None
+    decision = rollout.decide_rollback(on_failure="rollback", no_rollback=False, verdict=aborted, previous_arn="td:1")
+    assert not decision.roll_back and "stopped in ECS" in decision.why
+    newer = replace(dep("ecs-svc/newer"), task_definition="td:9")
+    taken = snap(deployments=(newer, replace(dep(running=1), status="ACTIVE")), tasks=(task(),))
+    replaced = assess(with_sd("STOPPED", taken), WATCHED)
+    assert "replaced by deployment ecs-svc/newer (td:9)" in replaced.reason
+    decision = rollout.decide_rollback(on_failure="rollback", no_rollback=False, verdict=replaced, previous_arn="td:1")
+    assert not decision.roll_back and "rolling back would undo it" in decision.why
+    # Replaced by our previous revision (someone's rollback): "rolling back" only watches it.
+    assert rollout.decide_rollback(
+        on_failure="rollback", no_rollback=False, verdict=replaced, previous_arn="td:9"
+    ).roll_back
 
 
 @pytest.mark.parametrize(
@@ -189,3 +209,24 @@ def test_a_task_running_another_image_than_the_pinned_digest_fails(ran: str | No
     assert verdict.kind == kind
     if kind == "failed":
         assert f"not {PINNED} that the task definition pins" in verdict.reason
+
+
+def test_the_service_deployment_is_read_before_the_service() -> None:
+    """Whatever stopped our service deployment happened before it was read, so the service read after it shows
+    the newer deployment: read the other way round, a stop could be seen with no replacement to name, and the
+    replaced deploy taken for one stopped by hand."""
+    calls: list[str] = []
+
+    class Recording(FakeEcs):
+        def describe_services(self, **kw: Any) -> dict[str, Any]:
+            calls.append("DescribeServices")
+            return super().describe_services(**kw)
+
+        def describe_service_deployments(self, **_: Any) -> dict[str, Any]:
+            calls.append("DescribeServiceDeployments")
+            return {"serviceDeployments": [{"serviceDeploymentArn": SD, "status": "IN_PROGRESS"}]}
+
+    reader = Reader(Clients("us-east-1", Recording([]), None, None, None), "c", "svc", lambda: 0.0)  # type: ignore[arg-type]
+    seen = reader.snapshot(replace(WATCHED, load_balancers=()))
+    assert seen.service_deployment is not None and seen.service_deployment.status == "IN_PROGRESS"
+    assert calls == ["DescribeServiceDeployments", "DescribeServices"]

@@ -174,3 +174,6 @@ class Verdict:
     superseded_by: str | None = None
     # ECS itself rolls back (or rolled back) this deployment: a second rollback would fight it.
     ecs_rolling_back: bool = False
+    # ECS stopped this deployment (StopServiceDeployment, or a newer deployment took over): a rollback would
+    # override whoever stopped it.
+    stopped: bool = False

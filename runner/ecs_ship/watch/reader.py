@@ -156,6 +156,9 @@ class Reader:
         return list(dict.fromkeys(arn for page in pages for arn in page.get("taskArns", [])))
 
     def snapshot(self, goal: Goal) -> Snapshot:
+        # ECS's service deployment first: whatever stopped it (a newer deployment, above all) happened before
+        # this read, so the service read next already shows it, and the verdict can name it.
+        service_deployment = self._service_deployment(goal.service_deployment_arn)
         resp = self.clients.ecs.describe_services(cluster=self.cluster, services=[self.service])
         if not resp.get("services"):
             raise DeployError(f"failed to describe service {self.service} in cluster {self.cluster}: it is gone")
@@ -206,7 +209,7 @@ class Reader:
             ),
             grace_period=int(svc.get("healthCheckGracePeriodSeconds") or 0),
             stopping=tuple(stopping),
-            service_deployment=self._service_deployment(goal.service_deployment_arn),
+            service_deployment=service_deployment,
         )
 
     def _service_deployment(self, arn: str | None) -> ServiceDeploymentState | None:

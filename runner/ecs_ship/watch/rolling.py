@@ -149,7 +149,13 @@ def ecs_verdict(sd: ServiceDeploymentState, snap: Snapshot, goal: Goal) -> Verdi
         # Usually a newer deployment took over: name it, so that it is never rolled back over.
         primary = next((d for d in snap.deployments if d.status == "PRIMARY"), None)
         newer = primary.task_definition if primary is not None and primary.id != goal.deployment_id else None
-        return Verdict("failed", f"ECS stopped service deployment {sd.id} ({sd.status}): {why}", superseded_by=newer)
+        replaced = f"; replaced by deployment {primary.id} ({newer.rsplit('/', 1)[-1]})" if primary and newer else ""
+        return Verdict(
+            "failed",
+            f"ECS stopped service deployment {sd.id} ({sd.status}): {why}{replaced}",
+            superseded_by=newer,
+            stopped=True,
+        )
     return None
 
 
