@@ -73,6 +73,7 @@ def watch_deployment(
         service_deployment_arn=service_deployment_arn,
         ecs_rollback=ecs_rollback,
         digests=watch.digests_of(task_definition),
+        strategy=watch.strategy_of(service),
     )
     watcher = watch.Watcher(
         reader=watch.Reader(clients, svc.cluster, svc.service, ctx.clock),

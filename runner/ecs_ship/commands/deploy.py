@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import requests
 
-from .. import aws, build, builder, cache, deploy, engine, image, plan, registry
+from .. import aws, build, builder, cache, deploy, engine, image, plan, registry, watch
 from ..context import Context, rev
 from ..errors import DeployError, DeploymentFailed, Interrupted
 from ..rollout import decide_rollback, roll_back, start_rollback, watch_deployment
@@ -218,6 +218,9 @@ def execute(ctx: Context, p: Prepared) -> None:
             raise
         lost_credentials(ctx, p, applied, exc)
     result["milestones"] = outcome.milestones
+    if outcome.verdict.kind == "paused":
+        paused(ctx, svc, result, outcome.verdict)
+        return
     failure = None if outcome.ok else outcome.verdict.reason
     diagnosis = outcome.diagnosis
     if failure is None:
@@ -284,6 +287,16 @@ def execute(ctx: Context, p: Prepared) -> None:
             fix=None if rolled else "the rollback did not become healthy either; check `ecs-ship status`",
         ),
     )
+
+
+def paused(ctx: Context, svc: ServiceSpec, result: dict[str, Any], verdict: watch.Verdict) -> None:
+    """Held at a PAUSE lifecycle hook: the deploy has done its part, and a person decides the rest. Neither a
+    failure nor a rollback; exit 0 with outcome `paused`, so a workflow can ask for the decision."""
+    say = ctx.sayer(svc.name)
+    say(f"{verdict.reason}; it waits for you there")
+    say("  `ecs-ship continue` goes on with it, `ecs-ship continue --rollback` rolls it back")
+    result["outcome"] = "paused"
+    summarise(ctx, svc, result)
 
 
 def interrupted(ctx: Context, p: Prepared, applied: deploy.Applied) -> NoReturn:

@@ -16,6 +16,7 @@ from .model import (
     DeploymentState,
     Event,
     Goal,
+    HookState,
     LoadBalancerBinding,
     ServiceDeploymentState,
     Snapshot,
@@ -32,6 +33,7 @@ from .reader import (
     parse_deployment,
     parse_service_deployment,
     parse_task,
+    strategy_of,
 )
 from .rolling import (
     assess,
@@ -50,6 +52,7 @@ __all__ = [
     "DeploymentState",
     "Event",
     "Goal",
+    "HookState",
     "LoadBalancerBinding",
     "Outcome",
     "Reader",
@@ -73,5 +76,6 @@ __all__ = [
     "parse_service_deployment",
     "parse_task",
     "serves",
+    "strategy_of",
     "targets_of",
 ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+TRAFFIC_SHIFTING = frozenset({"BLUE_GREEN", "LINEAR", "CANARY"})
+
 
 @dataclass(frozen=True)
 class DeploymentState:
@@ -20,6 +22,21 @@ class DeploymentState:
 
 
 @dataclass(frozen=True)
+class HookState:
+    """A lifecycle hook of a service deployment (lifecycleHookDetails)."""
+
+    hook_id: str
+    target_type: str  # PAUSE | AWS_LAMBDA
+    status: str  # AWAITING_ACTION | IN_PROGRESS | SUCCEEDED | FAILED | TIMED_OUT
+    expires_at: float | None = None
+    timeout_action: str | None = None  # ROLLBACK | CONTINUE, when it expires
+
+    @property
+    def awaiting(self) -> bool:
+        return self.status == "AWAITING_ACTION"
+
+
+@dataclass(frozen=True)
 class ServiceDeploymentState:
     """ECS's own record of a deployment (DescribeServiceDeployments), where the API has it."""
 
@@ -31,6 +48,12 @@ class ServiceDeploymentState:
     rollback_revision: str | None = None  # the service revision ECS rolls back to
     breaker_failures: int | None = None
     breaker_threshold: int | None = None
+    hooks: tuple[HookState, ...] = ()
+
+    @property
+    def paused_at(self) -> HookState | None:
+        """The PAUSE hook this deployment waits at for ContinueServiceDeployment, if any."""
+        return next((h for h in self.hooks if h.target_type == "PAUSE" and h.awaiting), None)
 
     @property
     def id(self) -> str:
@@ -110,6 +133,13 @@ class LoadBalancerBinding:
     target_group: str
     container: str
     container_port: int
+    # Blue/green, linear and canary: the other target group of the pair (advancedConfiguration). A new task
+    # registers in whichever of the two does not hold production, which swaps from one deployment to the next.
+    alternate: str | None = None
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return (self.target_group, self.alternate) if self.alternate else (self.target_group,)
 
 
 @dataclass(frozen=True)
@@ -151,6 +181,13 @@ class Goal:
     ecs_rollback: bool = False
     # Container -> the digest its image is pinned to in the task definition (`repository@sha256:…`).
     digests: tuple[tuple[str, str], ...] = ()
+    # The service's deploymentConfiguration.strategy: ROLLING, or BLUE_GREEN / LINEAR / CANARY, which start the
+    # new tasks beside the old ones and then shift the production listener's traffic to them.
+    strategy: str = "ROLLING"
+
+    @property
+    def shifts_traffic(self) -> bool:
+        return self.strategy in TRAFFIC_SHIFTING
 
     @property
     def essential_checks(self) -> list[ContainerCheck]:
@@ -161,13 +198,14 @@ class Goal:
 
     @property
     def target_groups(self) -> list[str]:
-        """Each target group once, even when two containers (or ports) of the task register in it."""
-        return list(dict.fromkeys(lb.target_group for lb in self.load_balancers))
+        """Each target group once, even when two containers (or ports) of the task register in it; with
+        traffic shifting, both groups of each pair."""
+        return list(dict.fromkeys(tg for lb in self.load_balancers for tg in lb.groups))
 
 
 @dataclass(frozen=True)
 class Verdict:
-    kind: str  # waiting | serving | stable | failed
+    kind: str  # waiting | serving | stable | failed | paused (at a PAUSE lifecycle hook)
     reason: str = ""
     # The task definition of the deployment that took over from ours (another run, a person, or ECS's own
     # circuit-breaker rollback): rolling back over it could undo someone else's newer deploy.

@@ -138,6 +138,9 @@ class Watcher:
                     return Outcome(True, verdict, milestones, [], last)
             if verdict.kind == "failed":
                 return Outcome(False, verdict, milestones, self.diagnose(snap, verdict, since), last)
+            if verdict.kind == "paused":
+                # Held for a person (ContinueServiceDeployment): waiting on would only run into our timeout.
+                return Outcome(True, verdict, milestones, [], last)
             elapsed = self.clock() - start
             if elapsed >= self.timeout:
                 want = "stable" if self.goal.until == "stable" and "serving" in milestones else "serving"

@@ -15,6 +15,7 @@ from .model import (
     DeploymentState,
     Event,
     Goal,
+    HookState,
     LoadBalancerBinding,
     ServiceDeploymentState,
     Snapshot,
@@ -50,6 +51,16 @@ def parse_service_deployment(d: Mapping[str, Any]) -> ServiceDeploymentState:
         rollback_revision=rollback.get("serviceRevisionArn"),
         breaker_failures=breaker.get("failureCount"),
         breaker_threshold=breaker.get("threshold"),
+        hooks=tuple(
+            HookState(
+                hook_id=str(h.get("hookId", "")),
+                target_type=str(h.get("targetType", "")),
+                status=str(h.get("status", "")),
+                expires_at=timestamp(h.get("expiresAt")),
+                timeout_action=h.get("timeoutAction"),
+            )
+            for h in d.get("lifecycleHookDetails") or []
+        ),
     )
 
 
@@ -130,11 +141,19 @@ def digests_of(task_definition: Mapping[str, Any]) -> tuple[tuple[str, str], ...
 def bindings_of(service: Mapping[str, Any]) -> tuple[LoadBalancerBinding, ...]:
     return tuple(
         LoadBalancerBinding(
-            str(lb["targetGroupArn"]), str(lb.get("containerName", "")), int(lb.get("containerPort", 0))
+            str(lb["targetGroupArn"]),
+            str(lb.get("containerName", "")),
+            int(lb.get("containerPort", 0)),
+            alternate=(lb.get("advancedConfiguration") or {}).get("alternateTargetGroupArn"),
         )
         for lb in service.get("loadBalancers") or []
         if lb.get("targetGroupArn")
     )
+
+
+def strategy_of(service: Mapping[str, Any]) -> str:
+    """The service's deployment strategy (ROLLING when the API does not say: the only one before 2025)."""
+    return str((service.get("deploymentConfiguration") or {}).get("strategy") or "ROLLING")
 
 
 class Reader:

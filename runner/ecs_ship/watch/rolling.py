@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from .model import Goal, ServiceDeploymentState, Snapshot, TargetState, TaskState, Verdict
 from .placement import placement_failure
+from .shifting import paused_verdict, traffic_verdict
 
 SCALE_IN = "Scaling activity initiated by"
 # Stop codes of tasks taken away by the capacity underneath them, not by anything in the revision: ECS
@@ -50,7 +51,7 @@ def targets_of(task: TaskState, goal: Goal, targets: Iterable[TargetState]) -> l
     out = []
     for t in targets:
         if task.ip is not None and t.id == task.ip:
-            ports = [lb.container_port for lb in goal.load_balancers if lb.target_group == t.target_group]
+            ports = [lb.container_port for lb in goal.load_balancers if t.target_group in lb.groups]
             mine = bool(ports) and (t.port in task.ports or t.port in ports)
         else:
             mine = task.instance_id is not None and t.id == task.instance_id and t.port in task.host_ports
@@ -102,7 +103,8 @@ def serves(task: TaskState, goal: Goal, targets: Iterable[TargetState]) -> bool:
     if goal.essential_checks and task.health_status != "HEALTHY":
         return False
     healthy = {t.target_group for t in targets_of(task, goal, targets) if t.state == "healthy"}
-    return all(tg in healthy for tg in goal.target_groups)
+    # Of a blue/green pair, the task is in one group only: whichever ECS registered it in.
+    return all(any(tg in healthy for tg in lb.groups) for lb in goal.load_balancers)
 
 
 def serving_means(goal: Goal) -> str:
@@ -156,7 +158,8 @@ def ecs_verdict(sd: ServiceDeploymentState, snap: Snapshot, goal: Goal) -> Verdi
             superseded_by=newer,
             stopped=True,
         )
-    return None
+    # Held at a PAUSE hook at any stage, before the new tasks even start (PRE_SCALE_UP) or after.
+    return paused_verdict(sd)
 
 
 def assess(snap: Snapshot, goal: Goal) -> Verdict:
@@ -215,6 +218,9 @@ def assess(snap: Snapshot, goal: Goal) -> Verdict:
 
     if healthy_tasks < ours.desired or ours.running < ours.desired:
         return Verdict("waiting")
+    if goal.shifts_traffic:
+        # Healthy is not serving yet: production traffic moves to the new tasks at ECS's own pace.
+        return traffic_verdict(snap.service_deployment, ours, snap)
     only_ours = all(d.id == ours.id for d in snap.deployments)
     if only_ours and ours.rollout_state in (None, "COMPLETED"):
         return Verdict("stable")
