@@ -99,6 +99,11 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--timeout", type=seconds, default=None)
     sp = sub.add_parser("status", help="deployments, tasks, target health and the URL")
     common(sp)
+    sp = sub.add_parser("continue", help="go on with a deployment held at a PAUSE lifecycle hook, and watch it")
+    common(sp)
+    sp.add_argument("--rollback", action="store_true", help="roll the held deployment back instead")
+    sp.add_argument("--timeout", type=seconds, default=None, help="seconds to wait (overrides wait.timeout)")
+    sp.add_argument("--no-rollback", action="store_true", help="if it fails after going on, leave it as it is")
     sp = sub.add_parser("run-local", help="run the task definition a deploy would register on the local Docker engine")
     common(sp)
     sp.add_argument(

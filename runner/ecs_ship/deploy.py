@@ -136,6 +136,18 @@ def stop_service_deployment(clients: Clients, arn: str) -> bool:
     return True
 
 
+def continue_service_deployment(clients: Clients, arn: str, hook_id: str, rollback: bool) -> None:
+    """ContinueServiceDeployment: the deployment held at PAUSE hook `hook_id` goes on, or rolls back."""
+    action = "ROLLBACK" if rollback else "CONTINUE"
+    clients.ecs.continue_service_deployment(serviceDeploymentArn=arn, hookId=hook_id, action=action)
+
+
+def revision_task_definition(clients: Clients, revision_arn: str) -> str | None:
+    """The task definition of a service revision (DescribeServiceRevisions); None when ECS has no record."""
+    found = clients.ecs.describe_service_revisions(serviceRevisionArns=[revision_arn]).get("serviceRevisions") or []
+    return str(found[0]["taskDefinition"]) if found and found[0].get("taskDefinition") else None
+
+
 def describe_service_deployment(clients: Clients, arn: str) -> dict[str, Any] | None:
     """The service deployment as ECS records it; None where the endpoint has no such action or record."""
     try:

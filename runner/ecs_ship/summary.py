@@ -6,9 +6,10 @@ service was left in.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NoReturn
 
 from .context import Context, rev
+from .errors import DeployError
 from .gha import code_block
 from .spec import ServiceSpec
 
@@ -19,6 +20,7 @@ OUTPUTS = (
     "previous-task-definition-arn",
     "deployment-id",
     "service-url",
+    "outcome",
 )
 
 
@@ -53,6 +55,13 @@ def summarise(ctx: Context, svc: ServiceSpec, result: dict[str, Any]) -> None:
         # Log lines come from the application: a fence longer than any backtick run in them keeps them text.
         rows += ["", "**Why it failed**", "", code_block(result["diagnosis"])]
     ctx.out.summary("\n".join(rows) + "\n")
+
+
+def end(ctx: Context, svc: ServiceSpec, outcome: str, error: DeployError) -> NoReturn:
+    """Record how the service's run ended, write its closing lines and job summary, then raise `error`."""
+    ctx.result(svc.name)["outcome"] = outcome
+    summarise(ctx, svc, ctx.result(svc.name))
+    raise error
 
 
 def summarise_interrupted(ctx: Context, services: list[ServiceSpec]) -> None:

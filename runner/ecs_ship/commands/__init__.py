@@ -11,7 +11,7 @@ from typing import Any
 
 from ..context import Context
 from ..spec import ServiceSpec, Spec
-from . import deploy, plan, rollback, run_local, status, validate
+from . import continue_deployment, deploy, plan, rollback, run_local, status, validate
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ COMMANDS: dict[str, Command] = {
     "deploy": Command(deploy.prepare, deploy.execute),
     "rollback": Command(rollback.prepare, rollback.execute),
     "status": Command(status.prepare, status.execute),
+    "continue": Command(continue_deployment.prepare, continue_deployment.execute),
     "run-local": Command(run_local.prepare, run_local.execute, parallel=False),
 }
 

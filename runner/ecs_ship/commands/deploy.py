@@ -13,10 +13,10 @@ import requests
 
 from .. import aws, build, builder, cache, deploy, engine, image, plan, registry, watch
 from ..context import Context, rev
-from ..errors import DeployError, DeploymentFailed, Interrupted
+from ..errors import DeploymentFailed, Interrupted
 from ..rollout import decide_rollback, roll_back, start_rollback, watch_deployment
 from ..spec import ImageSpec, ServiceSpec, Spec
-from ..summary import summarise
+from ..summary import end, summarise
 
 # A digest-shaped stand-in for images not built yet: lets the plan be made (and its input errors found)
 # before anything is built, pushed or written.
@@ -376,10 +376,3 @@ def back_to(applied: deploy.Applied) -> str:
         return "no deployment of the service had completed before; `ecs-ship rollback --to-revision N` picks one"
     number = applied.rollback_target.rsplit(":", 1)[-1]
     return f"`ecs-ship rollback --to-revision {number}` returns it to {rev(applied.rollback_target)}"
-
-
-def end(ctx: Context, svc: ServiceSpec, outcome: str, error: DeployError) -> NoReturn:
-    """Record how the service's run ended, write its closing lines and job summary, then raise `error`."""
-    ctx.result(svc.name)["outcome"] = outcome
-    summarise(ctx, svc, ctx.result(svc.name))
-    raise error
