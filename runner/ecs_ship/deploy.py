@@ -103,12 +103,19 @@ class Started:
 
 
 def start_deployment(
-    clients: Clients, cluster: str, service: str, task_definition_arn: str, before: str | None = None
+    clients: Clients,
+    cluster: str,
+    service: str,
+    task_definition_arn: str,
+    before: str | None = None,
+    configuration: Mapping[str, Any] | None = None,
 ) -> Started:
-    """update_service with forceNewDeployment; the deployment it created. `before` is the service's
-    currentServiceDeployment as read before the call: still that one afterwards, it is not ours."""
+    """update_service with forceNewDeployment (and the deployment configuration, when the spec sets one); the
+    deployment it created. `before` is the service's currentServiceDeployment as read before the call: still
+    that one afterwards, it is not ours."""
+    extra = {"deploymentConfiguration": dict(configuration)} if configuration is not None else {}
     resp = clients.ecs.update_service(
-        cluster=cluster, service=service, taskDefinition=task_definition_arn, forceNewDeployment=True
+        cluster=cluster, service=service, taskDefinition=task_definition_arn, forceNewDeployment=True, **extra
     )
     deployments = resp["service"].get("deployments", [])
     primary = [d for d in deployments if d.get("status") == "PRIMARY"]
@@ -180,7 +187,12 @@ def apply(plan: Plan, clients: Clients, before_write: Callable[[], None] = lambd
                 arn = clients.ecs.register_task_definition(**plan.document)["taskDefinition"]["taskDefinitionArn"]
             elif call.operation == "update_service":
                 started = start_deployment(
-                    clients, plan.spec.cluster, plan.spec.service, arn, plan.service_deployment_before
+                    clients,
+                    plan.spec.cluster,
+                    plan.spec.service,
+                    arn,
+                    plan.service_deployment_before,
+                    call.params.get("deploymentConfiguration"),
                 )
                 return Applied(
                     arn,

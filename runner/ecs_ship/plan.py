@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import taskdef
+from . import strategy, taskdef
 from .aws import timestamp
 from .errors import InputError
 from .spec import ServiceSpec
@@ -75,6 +75,8 @@ class Plan:
     # The service's currentServiceDeployment before this deploy, where the API has them: the one after
     # update_service is ours only if it differs.
     service_deployment_before: str | None = None
+    # The deploymentConfiguration this deploy rolls out with: the service's, or the spec's `deployment:` over it.
+    deployment: Mapping[str, Any] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         s = self.spec
@@ -90,6 +92,7 @@ class Plan:
         else:
             out.append("  task definition unchanged: the running revision is redeployed")
         out += [f"  warning: {w}" for w in self.warnings]
+        out += [f"  deployment: {line}" for line in strategy.traffic_steps(self.deployment)]
         out.append("  API calls:")
         out += [f"    {i}. {c.summary()}" for i, c in enumerate(self.calls, 1)]
         if self.url:
@@ -272,14 +275,16 @@ def make_plan(spec: ServiceSpec, state: CurrentState, images: Mapping[str, str])
                 f"new revision of {rendered.document['family']}",
             )
         )
-    calls.append(
-        ApiCall(
-            "ecs",
-            "update_service",
-            {"cluster": spec.cluster, "service": spec.service, "taskDefinition": target, "forceNewDeployment": True},
-            "start a new deployment",
-        )
-    )
+    update: dict[str, Any] = {
+        "cluster": spec.cluster,
+        "service": spec.service,
+        "taskDefinition": target,
+        "forceNewDeployment": True,
+    }
+    configuration = strategy.configuration(spec, svc)
+    if configuration is not None:
+        update["deploymentConfiguration"] = configuration
+    calls.append(ApiCall("ecs", "update_service", update, "start a new deployment"))
     return Plan(
         spec=spec,
         document=rendered.document,
@@ -293,4 +298,5 @@ def make_plan(spec: ServiceSpec, state: CurrentState, images: Mapping[str, str])
         images=dict(images),
         undo=tuple(undo),
         service_deployment_before=svc.get("currentServiceDeployment"),
+        deployment=configuration if configuration is not None else dict(svc.get("deploymentConfiguration") or {}),
     )

@@ -13,6 +13,7 @@ import pytest
 from ecs_ship.errors import InputError
 from ecs_ship.plan import ApiCall, CurrentState, Plan, TargetGroupInfo, make_plan, require_ecs_controller
 from ecs_ship.spec import (
+    DeploymentSpec,
     ImageSpec,
     LoadBalancerSpec,
     ServiceSpec,
@@ -588,3 +589,31 @@ def test_arm64_tasks_with_fargate_spot_at_weight_0_plan() -> None:
         ("linux/arm64",), {"cpuArchitecture": "ARM64"}, launchType=None, capacityProviderStrategy=strategy
     )
     assert plan.register
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the deployment strategy
+# ---------------------------------------------------------------------------------------------------------------------
+def test_the_specs_deployment_goes_into_update_service_and_the_plan_prints_its_steps() -> None:
+    paired = {
+        "targetGroupArn": TG_ARN,
+        "containerName": "web",
+        "containerPort": 8080,
+        "advancedConfiguration": {"alternateTargetGroupArn": "tg/green", "productionListenerRule": "rule/prod"},
+    }
+    entry = service_entry(loadBalancers=[paired], deploymentConfiguration={"maximumPercent": 200})
+    wanted = replace(spec(), deployment=DeploymentSpec(strategy="CANARY", canary_percent=20, bake_time=1))
+    p = make_plan(wanted, state(service=entry), {})
+    (update,) = [c for c in p.calls if c.operation == "update_service"]
+    assert update.params["deploymentConfiguration"] == {
+        "maximumPercent": 200,
+        "strategy": "CANARY",
+        "bakeTimeInMinutes": 1,
+        "canaryConfiguration": {"canaryPercent": 20},
+    }
+    assert "  deployment: production traffic: 20% at +0 min, 100% at +10 min; the old revision is kept 1 min more, " \
+        "then stopped" in p.lines()  # fmt: skip
+    # Without a `deployment:` the service's own configuration is printed and left alone.
+    same = make_plan(spec(), state(service=entry), {})
+    assert "deploymentConfiguration" not in same.calls[-1].params
+    assert any(line.startswith("  deployment: ROLLING") for line in same.lines())

@@ -19,8 +19,10 @@ from ecs_ship.spec import (
     PLACEHOLDERS,
     BuildSecret,
     CacheEntry,
+    DeploymentSpec,
     ImageSpec,
     LoadBalancerSpec,
+    PauseSpec,
     ServiceSpec,
     SmokeSpec,
     Spec,
@@ -1531,6 +1533,15 @@ def every_key_spec(project: Project) -> dict[str, Any]:
         "on_failure": "rollback",
         "allow_host_volumes": False,
         "smoke": {"path": "/", "expect_status": 200, "contains": "hi", "timeout": 10},
+        "deployment": {
+            "strategy": "LINEAR",
+            "bake_time": 5,
+            "canary_percent": 10,
+            "canary_bake_time": 2,
+            "step_percent": 25,
+            "step_bake_time": 1,
+            "pause": {"at": ["POST_TEST_TRAFFIC_SHIFT"], "timeout": 30, "on_timeout": "CONTINUE"},
+        },
     }
     return {
         "version": 1,
@@ -1577,6 +1588,11 @@ def test_the_loader_accepts_exactly_the_schema_keys(project: Project) -> None:
         main, other = project.load(env).services
         assert main.smoke == other.smoke == SmokeSpec("/", 200, "hi", 10.0)
         assert main.images[0].target == "prod"
+        assert (
+            main.deployment
+            == other.deployment
+            == DeploymentSpec("LINEAR", 5, 10, 2, 25, 1, PauseSpec(("POST_TEST_TRAFFIC_SHIFT",), 30, "CONTINUE"))
+        )
         assert main.images[0].secrets == (
             BuildSecret("npmrc", env="NPM_TOKEN"),
             BuildSecret("netrc", file=(project.root / "netrc").resolve()),
@@ -1600,8 +1616,8 @@ def test_a_key_outside_the_schema_is_refused_everywhere(project: Project) -> Non
     document = every_key_spec(project)
     paths = list(mapping_paths(document))
     # top, staging and 2 services: each itself, images[0], its 2 secrets, 2 cache_from and 2 cache_to entries,
-    # load_balancer, wait, smoke
-    assert len(paths) == 4 * 11
+    # load_balancer, wait, smoke, deployment, deployment.pause
+    assert len(paths) == 4 * 13
     for path in paths:
         changed = copy.deepcopy(document)
         target: Any = changed

@@ -203,7 +203,8 @@ def execute(ctx: Context, p: Prepared) -> None:
             ctx,
             svc,
             clients,
-            state.service,
+            # Watched as the strategy it rolls out with, which the spec's `deployment:` may have just set.
+            {**state.service, "deploymentConfiguration": the_plan.deployment},
             applied.deployment_id,
             the_plan.document,
             timeout,

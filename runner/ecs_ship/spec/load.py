@@ -17,9 +17,11 @@ from ..errors import SpecError
 from .model import (
     BuildSecret,
     CacheEntry,
+    DeploymentSpec,
     ImageSpec,
     KeyPath,
     LoadBalancerSpec,
+    PauseSpec,
     ServiceSpec,
     SmokeSpec,
     Spec,
@@ -251,6 +253,8 @@ class _Loader:
                 entry=entry,
             )
         wait = s["wait"]
+        dep = s["deployment"]
+        pause = dep.get("pause")
         smoke = s["smoke"]
         if smoke is True:
             smoke = _with_defaults({}, _def("smoke"))
@@ -268,6 +272,15 @@ class _Loader:
             on_failure=s["on_failure"],
             allow_host_volumes=s["allow_host_volumes"],
             workspace=self.workspace,
+            deployment=DeploymentSpec(
+                strategy=dep.get("strategy"),
+                bake_time=_minutes(dep.get("bake_time")),
+                canary_percent=dep.get("canary_percent"),
+                canary_bake_time=_minutes(dep.get("canary_bake_time")),
+                step_percent=dep.get("step_percent"),
+                step_bake_time=_minutes(dep.get("step_bake_time")),
+                pause=PauseSpec(tuple(pause["at"]), pause.get("timeout"), pause.get("on_timeout")) if pause else None,
+            ),
             smoke=SmokeSpec(smoke["path"], int(smoke["expect_status"]), smoke.get("contains"), float(smoke["timeout"]))
             if smoke
             else None,
@@ -448,3 +461,8 @@ def _read_task_definition(path: Path) -> Mapping[str, Any]:
             fix="use the output of `aws ecs describe-task-definition` or its taskDefinition object",
         )
     return document
+
+
+def _minutes(value: float | None) -> int | None:
+    """The schema allows 5.0 for 5; ECS takes whole minutes."""
+    return None if value is None else int(value)

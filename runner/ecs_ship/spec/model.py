@@ -99,6 +99,26 @@ class SmokeSpec:
 
 
 @dataclass(frozen=True)
+class PauseSpec:
+    at: tuple[str, ...]  # lifecycle stages
+    timeout: float | None  # minutes; None: ECS's default
+    on_timeout: Literal["ROLLBACK", "CONTINUE"] | None
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """How ECS rolls the deploy out; None everywhere means: as the service is configured."""
+
+    strategy: Literal["ROLLING", "BLUE_GREEN", "LINEAR", "CANARY"] | None = None
+    bake_time: int | None = None  # minutes, as ECS takes them
+    canary_percent: float | None = None
+    canary_bake_time: int | None = None
+    step_percent: float | None = None
+    step_bake_time: int | None = None
+    pause: PauseSpec | None = None
+
+
+@dataclass(frozen=True)
 class Workspace:
     """The folder the files a spec names must be in (build contexts, Dockerfiles, task definition files, and
     run-local's --env-file): $GITHUB_WORKSPACE when set, else the git work tree holding the spec, else its folder.
@@ -132,6 +152,7 @@ class ServiceSpec:
     smoke: SmokeSpec | None
     # None only for a ServiceSpec built by hand rather than by load_spec: then there is no spec to confine to.
     workspace: Workspace | None = None
+    deployment: DeploymentSpec = DeploymentSpec()
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ their targets are matched by address and port in every target group of the servi
 by its own tasks' health, never by the service's aggregate counts, which include the old tasks.
 """
 
+from ..strategy import strategy_of
 from .logs import log_tail_reader
 from .model import (
     ContainerCheck,
@@ -33,7 +34,6 @@ from .reader import (
     parse_deployment,
     parse_service_deployment,
     parse_task,
-    strategy_of,
 )
 from .rolling import (
     assess,

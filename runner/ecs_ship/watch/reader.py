@@ -151,11 +151,6 @@ def bindings_of(service: Mapping[str, Any]) -> tuple[LoadBalancerBinding, ...]:
     )
 
 
-def strategy_of(service: Mapping[str, Any]) -> str:
-    """The service's deployment strategy (ROLLING when the API does not say: the only one before 2025)."""
-    return str((service.get("deploymentConfiguration") or {}).get("strategy") or "ROLLING")
-
-
 class Reader:
     """Reads one snapshot per poll: describe_services, list+describe the deployment's tasks, target health."""
 
