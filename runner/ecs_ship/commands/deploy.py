@@ -9,9 +9,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-import requests
-
-from .. import aws, build, builder, cache, deploy, engine, image, plan, registry, watch
+from .. import aws, build, builder, cache, deploy, engine, image, plan, registry, smoke, watch
 from ..context import Context, rev
 from ..errors import DeploymentFailed, Interrupted
 from ..rollout import decide_rollback, roll_back, start_rollback, watch_deployment
@@ -135,33 +133,6 @@ def detect_once(ctx: Context, label: str) -> builder.Builder:
     return ctx.builder
 
 
-def smoke_check(ctx: Context, svc: ServiceSpec, url: str | None) -> str | None:
-    """None when the check passes (or is off); else why it failed."""
-    if svc.smoke is None:
-        return None
-    if not url:
-        return "smoke check: the service has no load balancer URL to check"
-    target = url.rstrip("/") + svc.smoke.path
-    try:
-        # Certificates are always verified: against the default trust store, or the CA bundle that
-        # REQUESTS_CA_BUNDLE names (requests reads it) for a private CA.
-        resp = requests.get(target, timeout=svc.smoke.timeout, verify=True)
-    except requests.exceptions.SSLError as exc:
-        return (
-            f"smoke check: GET {target} failed: the certificate was not accepted ({exc}); the URL's host must be "
-            "a name the listener's certificate covers (set load_balancer.url), and a private CA must be named "
-            "by REQUESTS_CA_BUNDLE"
-        )
-    except requests.RequestException as exc:
-        return f"smoke check: GET {target} failed: {exc}"
-    if resp.status_code != svc.smoke.expect_status:
-        return f"smoke check: GET {target} answered {resp.status_code}, expected {svc.smoke.expect_status}"
-    if svc.smoke.contains and svc.smoke.contains not in resp.text:
-        return f"smoke check: GET {target} did not contain {svc.smoke.contains!r}"
-    ctx.out.line(f"smoke check: GET {target} -> {resp.status_code}", svc.name)
-    return None
-
-
 def execute(ctx: Context, p: Prepared) -> None:
     svc, clients, state = p.svc, p.clients, p.state
     label = svc.name
@@ -225,7 +196,7 @@ def execute(ctx: Context, p: Prepared) -> None:
     failure = None if outcome.ok else outcome.verdict.reason
     diagnosis = outcome.diagnosis
     if failure is None:
-        failure = smoke_check(ctx, svc, state.url)
+        failure = smoke.check(svc, state.url, ctx.sayer(label))
         diagnosis = [failure] if failure else []
     if failure is None:
         say(
