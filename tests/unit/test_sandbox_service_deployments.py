@@ -156,6 +156,7 @@ def test_a_newer_deployment_stops_the_one_under_way() -> None:
         circuit_breaker={"enable": True, "rollback": True},
         maximum_percent=200,
         minimum_healthy_percent=100,
+        deployment_configuration={},
     )
     history = History()
     one = history.new_revision(view, "td:1", [])
