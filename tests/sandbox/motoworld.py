@@ -548,8 +548,8 @@ class MotoWorld:
 # --------------------------------------------------------------------------------------------
 _current: MotoWorld | None = None
 _patched = False
-# CreateService's launch type and strategy as resolved by its response handler, for the backend call it makes
-# on the same thread (moto's handler does not pass the strategy on).
+# CreateService's launch type and strategy as resolved by its response handler, and its checked
+# deploymentConfiguration, for the backend call it makes on the same thread (moto's handler passes neither on).
 _creating = threading.local()
 
 
@@ -587,6 +587,8 @@ def _install_patches(world: MotoWorld) -> None:
         resolved = getattr(_creating, "resolved", None)
         if resolved is not None:
             service.launch_type, service.capacity_provider_strategy = resolved
+        # The first deployment follows the strategy the service is created with.
+        service.deployment_configuration = getattr(_creating, "configuration", None) or {}
         hooks = _hooks()
         if hooks is not None and service.task_definition:
             hooks.on_deployment(_key(self, cluster_str, service_name), service.task_definition, created=True)
@@ -686,10 +688,11 @@ def _install_patches(world: MotoWorld) -> None:
             self._get_param("launchType"),
             self._get_param("capacityProviderStrategy"),
         )
+        _creating.configuration = conf
         try:
             result = orig_create_resp(self)
         finally:
-            _creating.resolved = None
+            _creating.resolved = _creating.configuration = None
         svc = self.ecs_backend._get_service(cluster, name)
         svc.deployment_configuration = conf
         svc.health_check_grace_period_seconds = grace or 0

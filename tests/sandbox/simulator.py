@@ -839,16 +839,18 @@ class Simulator:
         sd.shift.roll_back()
         self._apply_traffic(view, sd.shift)
         self._halt(state, primary, rollout_reason, stop_tasks=True)
-        blue = next((d for d in state.deployments[1:] if d.revision_arn in self.history.revisions), None)
-        if blue is None:
+        stable = self.history.stable(sd.key)
+        running = [d for d in state.deployments[1:] if any(t.live and t.deployment_id == d.id for t in state.tasks)]
+        blue = next((d for d in running if stable is not None and d.revision_arn == stable.arn), None)
+        to = self.history.revisions.get(blue.revision_arn) if blue is not None else stable
+        if to is None or sd.shift.blue_group is None:
             if sd.ongoing:
                 self.history.stop(sd, reason, tripped=tripped)
             return
-        to = self.history.revisions[blue.revision_arn]
         dep = self._start_deployment(state, view, to)
-        dep.target_group = blue.target_group or sd.shift.blue_group
+        dep.target_group = sd.shift.blue_group
         for t in state.tasks:
-            if t.deployment_id == blue.id and t.live:
+            if blue is not None and t.deployment_id == blue.id and t.live:
                 t.deployment_id = dep.id
         self.history.rollback_requested(sd, reason, to, dep.id, tripped=tripped)
         self._event(state.key, f"(service {state.key.name}) rolling back to deployment {dep.id}.")
