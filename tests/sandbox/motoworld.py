@@ -43,7 +43,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import ThreadedWSGIServer
 
-from . import capacity, service_deployments
+from . import bluegreen, capacity, service_deployments
 from .ledger import EXPIRED_TOKEN, THROTTLING, AwsError, Ledger
 from .loopback import CuttableServer, Restartable
 
@@ -83,6 +83,8 @@ class ServiceView:
     maximum_percent: int = 200
     # Set instead of launch_type ("" then) when the service runs on capacity providers (see capacity.py).
     capacity_provider_strategy: tuple[dict[str, Any], ...] = ()
+    # deploymentConfiguration as stored (strategy, bake times, lifecycle hooks; see bluegreen.py)
+    deployment_configuration: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,8 @@ class SimHooks(Protocol):
     def history(self) -> History: ...
 
     def stop_service_deployment(self, arn: str, stop_type: str) -> str: ...
+
+    def continue_service_deployment(self, arn: str, hook_id: str, action: str) -> str: ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -322,6 +326,7 @@ class MotoWorld:
             minimum_healthy_percent=int(conf.get("minimumHealthyPercent", 100)),
             maximum_percent=int(conf.get("maximumPercent", 200)),
             capacity_provider_strategy=tuple(dict(p) for p in _strategy_of(svc)),
+            deployment_configuration=json.loads(json.dumps(conf, default=str)),
         )
 
     def task_definition(self, region: str, ref: str) -> TaskDefView:
@@ -439,6 +444,25 @@ class MotoWorld:
             out.append(CertificateView(arn, text(bundle.cert), text(bundle.key), text(bundle.chain)))
         return out
 
+    def _rule(self, region: str, arn: str) -> Any:
+        for lb in self._elbv2(region).load_balancers.values():
+            for listener in lb.listeners.values():
+                for rule in listener.rules.values():
+                    if rule.arn == arn:
+                        return rule
+        return None
+
+    def rule_actions(self, region: str, arn: str) -> list[dict[str, Any]] | None:
+        """A listener rule's actions as DescribeRules states them; None when no such rule."""
+        rule = self._rule(region, arn)
+        return None if rule is None else [json.loads(json.dumps(a.data)) for a in rule.actions]
+
+    def set_rule_actions(self, region: str, arn: str, actions: list[dict[str, Any]]) -> None:
+        """What ModifyRule with these actions does (ECS shifting traffic between target groups)."""
+        rule = self._rule(region, arn)
+        if rule is not None:
+            rule.actions = [elbv2_models.FakeAction(json.loads(json.dumps(a))) for a in actions]
+
     def regions(self) -> list[str]:
         return [r for r in ecs_models.ecs_backends[ACCOUNT_ID]]
 
@@ -524,8 +548,8 @@ class MotoWorld:
 # --------------------------------------------------------------------------------------------
 _current: MotoWorld | None = None
 _patched = False
-# CreateService's launch type and strategy as resolved by its response handler, for the backend call it makes
-# on the same thread (moto's handler does not pass the strategy on).
+# CreateService's launch type and strategy as resolved by its response handler, and its checked
+# deploymentConfiguration, for the backend call it makes on the same thread (moto's handler passes neither on).
 _creating = threading.local()
 
 
@@ -563,6 +587,8 @@ def _install_patches(world: MotoWorld) -> None:
         resolved = getattr(_creating, "resolved", None)
         if resolved is not None:
             service.launch_type, service.capacity_provider_strategy = resolved
+        # The first deployment follows the strategy the service is created with.
+        service.deployment_configuration = getattr(_creating, "configuration", None) or {}
         hooks = _hooks()
         if hooks is not None and service.task_definition:
             hooks.on_deployment(_key(self, cluster_str, service_name), service.task_definition, created=True)
@@ -577,6 +603,13 @@ def _install_patches(world: MotoWorld) -> None:
         old_desired = before.desired_count
         forced = bool(props.get("force_new_deployment"))
         requested_td = props.get("task_definition")
+        if props.get("deployment_configuration") is not None or props.get("load_balancers") is not None:
+            # Checked before anything changes, against what the service keeps of what the call leaves out.
+            props["deployment_configuration"] = _deployment_configuration(
+                self.region_name,
+                props.get("deployment_configuration") or before.deployment_configuration,
+                list(props.get("load_balancers") or before.load_balancers or []),
+            )
         strategy = props.pop("capacity_provider_strategy", None)
         if strategy is not None:
             # Checked before anything changes; used by the next deployment, starting none by itself.
@@ -636,7 +669,16 @@ def _install_patches(world: MotoWorld) -> None:
     orig_create_resp = resp_cls.create_service
 
     def create_service_response(self: Any) -> Any:
-        conf = self._get_param("deploymentConfiguration")
+        conf = _deployment_configuration(
+            self.region,
+            self._get_param("deploymentConfiguration")
+            or {
+                "deploymentCircuitBreaker": {"enable": False, "rollback": False},
+                "maximumPercent": 200,
+                "minimumHealthyPercent": 100,
+            },
+            self._get_param("loadBalancers") or [],
+        )
         grace = self._get_param("healthCheckGracePeriodSeconds")
         cluster = self._get_param("cluster", "default")
         name = self._get_param("serviceName")
@@ -646,16 +688,13 @@ def _install_patches(world: MotoWorld) -> None:
             self._get_param("launchType"),
             self._get_param("capacityProviderStrategy"),
         )
+        _creating.configuration = conf
         try:
             result = orig_create_resp(self)
         finally:
-            _creating.resolved = None
+            _creating.resolved = _creating.configuration = None
         svc = self.ecs_backend._get_service(cluster, name)
-        svc.deployment_configuration = conf or {
-            "deploymentCircuitBreaker": {"enable": False, "rollback": False},
-            "maximumPercent": 200,
-            "minimumHealthyPercent": 100,
-        }
+        svc.deployment_configuration = conf
         svc.health_check_grace_period_seconds = grace or 0
         return result
 
@@ -666,6 +705,7 @@ def _install_patches(world: MotoWorld) -> None:
     resp_cls.describe_service_deployments = describe_service_deployments_response  # type: ignore[attr-defined]
     resp_cls.describe_service_revisions = describe_service_revisions_response  # type: ignore[attr-defined]
     resp_cls.stop_service_deployment = stop_service_deployment_response  # type: ignore[attr-defined]
+    resp_cls.continue_service_deployment = continue_service_deployment_response  # type: ignore[attr-defined]
 
     # moto gives every container instance the same fixed size; the agent (or a caller) states the real one
     # in totalResources, which ECS takes as the instance's registered and initially remaining resources.
@@ -840,6 +880,37 @@ def stop_service_deployment_response(self: Any) -> ActionResult:
     stop_type = str(self._get_param("stopType") or "ROLLBACK")  # the API reference's default
     hooks = _simulator()
     return ActionResult({"serviceDeploymentArn": _ecs_call(lambda: hooks.stop_service_deployment(arn, stop_type))})
+
+
+def continue_service_deployment_response(self: Any) -> ActionResult:
+    arn = str(self._get_param("serviceDeploymentArn") or "")
+    hook_id = str(self._get_param("hookId") or "")
+    action = str(self._get_param("action") or "CONTINUE")  # the API reference's default
+    hooks = _simulator()
+    return ActionResult(
+        {"serviceDeploymentArn": _ecs_call(lambda: hooks.continue_service_deployment(arn, hook_id, action))}
+    )
+
+
+def _deployment_configuration(
+    region: str, conf: dict[str, Any], load_balancers: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A CreateService/UpdateService deploymentConfiguration as ECS checks and stores it (see bluegreen.py),
+    with the load balancers' alternate target groups and listener rules checked to exist."""
+    checked = _ecs_call(lambda: bluegreen.validate(dict(conf), list(load_balancers)))
+    if checked["strategy"] == "ROLLING" or _current is None:
+        return checked
+    for lb in load_balancers:
+        advanced = lb.get("advancedConfiguration") or {}
+        if (
+            advanced.get("alternateTargetGroupArn")
+            and _current.target_group(region, advanced["alternateTargetGroupArn"]) is None
+        ):
+            raise InvalidParameterException(f"The target group {advanced['alternateTargetGroupArn']} does not exist.")
+        for name in ("productionListenerRule", "testListenerRule"):
+            if advanced.get(name) and _current.rule_actions(region, advanced[name]) is None:
+                raise InvalidParameterException(f"The {name} {advanced[name]} does not exist.")
+    return checked
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .bluegreen import Shift
     from .motoworld import ServiceKey, ServiceView
 
 ONGOING = ("PENDING", "IN_PROGRESS", "STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS")
@@ -123,6 +124,7 @@ class ServiceDeployment:
     rollback: dict[str, Any] | None = None
     rollback_legacy_id: str | None = None  # the legacy deployment that restores rollback.serviceRevisionArn
     counts: dict[str, Counts] | None = None  # frozen when it ends: what ran when it finished
+    shift: Shift | None = None  # blue/green, linear and canary deployments: their lifecycle (bluegreen.py)
 
     @property
     def ongoing(self) -> bool:
@@ -137,11 +139,17 @@ class ServiceDeployment:
 
 def configuration_of(view: ServiceView) -> dict[str, Any]:
     """The service's deploymentConfiguration as ECS states it on the service deployment."""
+    shifting: dict[str, Any] = {
+        k: view.deployment_configuration[k]
+        for k in ("bakeTimeInMinutes", "lifecycleHooks", "linearConfiguration", "canaryConfiguration")
+        if k in view.deployment_configuration
+    }
     return {
         "deploymentCircuitBreaker": dict(view.circuit_breaker),
         "maximumPercent": view.maximum_percent,
         "minimumHealthyPercent": view.minimum_healthy_percent,
-        "strategy": "ROLLING",
+        "strategy": view.deployment_configuration.get("strategy", "ROLLING"),
+        **shifting,
     }
 
 
@@ -344,6 +352,9 @@ class History:
                 out[name] = value
         if sd.rollback is not None:
             out["rollback"] = dict(sd.rollback)
+        if sd.shift is not None:
+            out["lifecycleStage"] = sd.shift.stage
+            out["lifecycleHookDetails"] = sd.shift.details()
         return out
 
     def brief(self, sd: ServiceDeployment) -> dict[str, Any]:

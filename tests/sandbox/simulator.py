@@ -23,7 +23,7 @@ import docker
 import docker.errors
 import requests
 
-from . import alb_rules, capacity, container_health, services
+from . import alb_rules, bluegreen, capacity, container_health, services
 from .hosts import HostsFile
 from .images import split_repo_tag
 from .ledger import Ledger
@@ -65,6 +65,8 @@ class SimConfig:
     service_start_delay: dict[str, float] = field(default_factory=dict)
     run_label: str = "default"  # containers carry it so a run can remove exactly its own
     registry_auth: dict[str, dict[str, str]] = field(default_factory=dict)  # host -> username/password
+    # Seconds a minute of a blue/green, linear or canary bake time (or a lifecycle hook's timeout) lasts.
+    minute: float = 1.0
 
 
 @dataclass
@@ -102,6 +104,8 @@ class Deployment:
     launch_type: str = "FARGATE"
     strategy: tuple[dict[str, Any], ...] = ()
     revision_arn: str = ""  # the service revision it rolls out (see service_deployments.py)
+    # Blue/green, linear, canary: the target group (of targetGroupArn and alternateTargetGroupArn) its tasks join.
+    target_group: str | None = None
 
 
 @dataclass
@@ -111,6 +115,7 @@ class Task:
     deployment_id: str
     ports: dict[str, int]  # container name -> the 127.0.0.1 port it listens on (its PORT)
     revision_arn: str = ""
+    target_group: str | None = None  # its deployment's (see Deployment.target_group)
     checks: dict[str, bool] = field(default_factory=dict)  # containers with a health check -> essential
     placement: Placement | None = None  # EC2 launch type: its container instance and host ports
     targets: list[Target] = field(default_factory=list)
@@ -270,9 +275,74 @@ class Simulator:
         sources = [d.revision_arn for d in state.deployments]
         revision = self.history.new_revision(view, task_definition_arn, self._images(key.region, task_definition_arn))
         dep = self._start_deployment(state, view, revision)
-        self.history.begin(view, revision, sources, dep.id, configuration_of(view), self._threshold(view.desired_count))
+        sd = self.history.begin(
+            view, revision, sources, dep.id, configuration_of(view), self._threshold(view.desired_count)
+        )
+        if view.deployment_configuration.get("strategy") in bluegreen.SHIFTING:
+            self._begin_shift(state, view, dep, sd)
         self._publish(state)
         return dep.id
+
+    def _begin_shift(self, state: ServiceState, view: ServiceView, dep: Deployment, sd: ServiceDeployment) -> None:
+        """A blue/green, linear or canary deployment: green joins the target group production traffic is not on.
+
+        Which of the two groups is production is read from the production rule (the one it weighs most), so the
+        roles swap after every successful deployment, as ECS's do. With no blue task running (a new service)
+        green joins the production group itself and there is no traffic to move.
+        """
+        conf = view.deployment_configuration
+        shift = bluegreen.Shift(
+            bluegreen.plan(conf, reconcile=len(sd.sources) > 1),
+            list(conf.get("lifecycleHooks") or []),
+            self.config.minute,
+        )
+        sd.shift = shift
+        pair = _pair(view)
+        if pair is None:
+            return
+        main, alternate, production_rule, _ = pair
+        production = bluegreen.production_group(
+            self.world.rule_actions(view.key.region, production_rule) or [], (main, alternate)
+        )
+        other = alternate if production == main else main
+        blue = [t for t in state.tasks if t.deployment_id != dep.id and t.live]
+        dep.target_group = other if blue else production
+        shift.green_group = dep.target_group
+        shift.blue_group = production if blue else None
+        # Assumption: green tasks of a deployment this one replaced leave the group the new green joins.
+        for t in blue:
+            if t.target_group == dep.target_group:
+                self._stop_task(
+                    t, f"Scaling activity initiated by (deployment {dep.id})", "ServiceSchedulerInitiated", drain=True
+                )
+
+    def _apply_traffic(self, view: ServiceView, shift: bluegreen.Shift) -> None:
+        """Write the production and test rules' weights where the deployment has them (ModifyRule, as ECS)."""
+        pair = _pair(view)
+        if pair is None or shift.green_group is None:
+            return
+        main, alternate, production_rule, test_rule = pair
+        blue = shift.blue_group or (alternate if shift.green_group == main else main)
+        moving = shift.blue_group is not None
+        self._set_forward(
+            view.key.region, production_rule, blue, shift.green_group, shift.green_percent if moving else 100
+        )
+        if test_rule:
+            self._set_forward(
+                view.key.region, test_rule, blue, shift.green_group, 100 if shift.test_to_green or not moving else 0
+            )
+
+    def _set_forward(self, region: str, rule: str, blue: str, green: str, green_percent: float) -> None:
+        actions = self.world.rule_actions(region, rule)
+        if not actions:
+            return
+        final = alb_rules.final_action(actions)
+        if final is None or final.get("Type") != "forward":
+            return  # Assumption: ECS leaves a rule that forwards nowhere as it is.
+        new = [bluegreen.forward_action(a, blue, green, green_percent) if a is final else a for a in actions]
+        if new != actions:
+            self.world.set_rule_actions(region, rule, new)
+            self.ledger.fact("traffic_shifted", rule, f"{green} {green_percent}")
 
     def _start_deployment(self, state: ServiceState, view: ServiceView, revision: Revision) -> Deployment:
         """A new PRIMARY legacy deployment of `revision`; the older ones turn ACTIVE and drain as it rolls out."""
@@ -330,6 +400,16 @@ class Simulator:
         if stop_type == "ABORT":
             self.history.stop_requested(sd, "Service deployment stopped by a user request.")
             self._halt(state, primary, f"ECS deployment {primary.id} stopped by a user request.", stop_tasks=False)
+        elif sd.shift is not None:
+            self._shift_back(
+                state,
+                view,
+                primary,
+                sd,
+                f"ECS deployment {primary.id} stopped by a user request: rolling back.",
+                "Service deployment rolled back because of a user request.",
+                tripped=False,
+            )
         else:
             to = self.history.stable(sd.key)
             if to is None:
@@ -348,6 +428,31 @@ class Simulator:
                 tripped=False,
             )
         self._publish(state)
+        return arn
+
+    def continue_service_deployment(self, arn: str, hook_id: str, action: str) -> str:
+        """ContinueServiceDeployment: answer the PAUSE hook holding the deployment's current stage."""
+        sd = self.history.deployments.get(arn)
+        if sd is None:
+            raise ApiError("ServiceDeploymentNotFoundException", f"The service deployment {arn} does not exist.")
+        if sd.shift is None:
+            raise ApiError("InvalidParameterException", f"The service deployment {arn} has no lifecycle hooks.")
+        if sd.status != "IN_PROGRESS":
+            raise ApiError("ClientException", f"The service deployment {arn} is {sd.status}, not IN_PROGRESS.")
+        sd.shift.resolve(hook_id, action)
+        state = self.services.get(sd.key)
+        view = self.world.service_view(sd.key)
+        if state is not None and view is not None and sd.shift.rollback_reason is not None and state.deployments:
+            self._shift_back(
+                state,
+                view,
+                state.deployments[0],
+                sd,
+                f"ECS deployment {state.deployments[0].id} stopped by a lifecycle hook: rolling back.",
+                "Service deployment rolled back because a lifecycle hook asked for it.",
+                tripped=False,
+            )
+            self._publish(state)
         return arn
 
     def on_desired_count(self, key: ServiceKey) -> None:
@@ -384,7 +489,11 @@ class Simulator:
         managed = False
         for state in self.services.values():
             view = self.world.service_view(state.key)
-            if view and any(lb.get("targetGroupArn") == target_group_arn for lb in view.load_balancers):
+            if view and any(
+                target_group_arn
+                in (lb.get("targetGroupArn"), (lb.get("advancedConfiguration") or {}).get("alternateTargetGroupArn"))
+                for lb in view.load_balancers
+            ):
                 managed = True
             for t in state.tasks:
                 for tgt in t.targets:
@@ -501,6 +610,14 @@ class Simulator:
             )
             self.ledger.fact("deployment_failed", primary.id, reason)
             sd = self.history.owner(primary.id)
+            if sd is not None and sd.shift is not None and sd.legacy_id == primary.id:
+                failed = "Service deployment failed: the circuit breaker detected tasks that failed to start."
+                if view.circuit_breaker["rollback"]:
+                    self._shift_back(state, view, primary, sd, reason, failed, tripped=True)
+                else:
+                    self._halt(state, primary, reason, stop_tasks=True)
+                    self.history.stop(sd, failed, tripped=True)
+                return
             if sd is not None and sd.rollback_legacy_id == primary.id:
                 # The revision rolled back to fails too: ECS gives up rather than roll back again.
                 self._halt(state, primary, reason, stop_tasks=True)
@@ -524,15 +641,20 @@ class Simulator:
 
         # A failed rollout launches nothing more, and the old tasks stay as they are: ECS stops trying.
         mine = [t for t in state.tasks if t.deployment_id == primary.id and t.live]
+        shift = self._shift_of(primary)
         if primary.rollout != "FAILED":
-            self._retire_old(state, view, primary)
+            if shift is None:
+                self._retire_old(state, view, primary)
+            elif shift.cleaning:
+                self._clean_up(state, primary)
             missing = primary.desired - len(mine)
-            if missing > 0 and now >= state.next_launch_at:
+            if missing > 0 and now >= state.next_launch_at and (shift is None or shift.scaling):
                 # maximumPercent bounds the service's RUNNING and PENDING tasks, old and new together
-                # (rounded down): the batch a rollout may start before old tasks make way.
+                # (rounded down): the batch a rollout may start before old tasks make way. Green scales up
+                # beside blue at once (a blue/green deployment runs both in full).
                 ceiling = math.floor(primary.desired * view.maximum_percent / 100)
                 live = sum(1 for t in state.tasks if t.live)
-                batch = min(missing, max(0, ceiling - live))
+                batch = missing if shift is not None else min(missing, max(0, ceiling - live))
                 started = [t for t in (self._launch(state, view, primary) for _ in range(batch)) if t]
                 started_ids = ", ".join(f"(task {t.short_id})" for t in started)
                 if started_ids:
@@ -546,6 +668,22 @@ class Simulator:
                         drain=True,
                     )
         ready = [t for t in mine if self._serving(t, view)]
+        sd = self.history.owner(primary.id)
+        if shift is not None and sd is not None and sd.status == "IN_PROGRESS":
+            blue_gone = not any(t.live for t in state.tasks if t.deployment_id != primary.id)
+            shift.tick(now, green_ready=len(ready) >= primary.desired, blue_gone=blue_gone)
+            if shift.rollback_reason is not None:
+                self._shift_back(
+                    state,
+                    view,
+                    primary,
+                    sd,
+                    f"ECS deployment {primary.id} stopped: {shift.rollback_reason}",
+                    f"Service deployment rolled back: {shift.rollback_reason}",
+                    tripped=False,
+                )
+                return
+            self._apply_traffic(view, shift)
 
         # Containers of draining tasks stop after the deregistration delay.
         for t in state.tasks:
@@ -562,6 +700,7 @@ class Simulator:
         if (
             len(state.deployments) == 1
             and primary.rollout == "IN_PROGRESS"
+            and (shift is None or shift.done)
             and len(ready) >= primary.desired
             and all(t.done for t in state.tasks if t.deployment_id != primary.id)
         ):
@@ -663,6 +802,60 @@ class Simulator:
         self._event(state.key, f"(service {state.key.name}) rolling back to deployment {dep.id}.")
         self.ledger.fact("rollback_started", dep.id, to.task_definition)
 
+    def _shift_of(self, dep: Deployment) -> bluegreen.Shift | None:
+        """The lifecycle of the blue/green, linear or canary deployment `dep` rolls out, if it is one."""
+        sd = self.history.owner(dep.id)
+        return sd.shift if sd is not None and sd.legacy_id == dep.id else None
+
+    def _clean_up(self, state: ServiceState, primary: Deployment) -> None:
+        """CLEAN_UP: every blue task stops (green serves all the traffic by now)."""
+        blue = [t for t in state.tasks if t.deployment_id != primary.id and t.live]
+        for t in blue:
+            self._stop_task(
+                t, f"Scaling activity initiated by (deployment {primary.id})", "ServiceSchedulerInitiated", drain=True
+            )
+        if blue:
+            self._event(state.key, f"(service {state.key.name}) has begun draining connections on {len(blue)} tasks.")
+        for dep in state.deployments[1:]:
+            dep.desired = 0
+
+    def _shift_back(
+        self,
+        state: ServiceState,
+        view: ServiceView,
+        primary: Deployment,
+        sd: ServiceDeployment,
+        rollout_reason: str,
+        reason: str,
+        *,
+        tripped: bool,
+    ) -> None:
+        """Roll a blue/green, linear or canary deployment back: all traffic to blue at once, green stopped.
+
+        Blue still runs (until CLEAN_UP), so the rollback's new PRIMARY legacy deployment takes over blue's tasks
+        rather than starting new ones; it starts only what CLEAN_UP already stopped, in blue's target group.
+        """
+        assert sd.shift is not None
+        sd.shift.roll_back()
+        self._apply_traffic(view, sd.shift)
+        self._halt(state, primary, rollout_reason, stop_tasks=True)
+        stable = self.history.stable(sd.key)
+        running = [d for d in state.deployments[1:] if any(t.live and t.deployment_id == d.id for t in state.tasks)]
+        blue = next((d for d in running if stable is not None and d.revision_arn == stable.arn), None)
+        to = self.history.revisions.get(blue.revision_arn) if blue is not None else stable
+        if to is None or sd.shift.blue_group is None:
+            if sd.ongoing:
+                self.history.stop(sd, reason, tripped=tripped)
+            return
+        dep = self._start_deployment(state, view, to)
+        dep.target_group = sd.shift.blue_group
+        for t in state.tasks:
+            if blue is not None and t.deployment_id == blue.id and t.live:
+                t.deployment_id = dep.id
+        self.history.rollback_requested(sd, reason, to, dep.id, tripped=tripped)
+        self._event(state.key, f"(service {state.key.name}) rolling back to deployment {dep.id}.")
+        self.ledger.fact("rollback_started", dep.id, to.task_definition)
+
     def _counts(self, state: ServiceState, dep: Deployment) -> Counts:
         tasks = [t for t in state.tasks if t.deployment_id == dep.id and t.live]
         return Counts(
@@ -746,7 +939,13 @@ class Simulator:
             c["name"]: bool(c.get("essential", True)) for c in td.container_definitions if container_health.has_check(c)
         }
         task = Task(
-            moto=moto_task, key=key, deployment_id=dep.id, ports=ports, checks=checks, revision_arn=dep.revision_arn
+            moto=moto_task,
+            key=key,
+            deployment_id=dep.id,
+            ports=ports,
+            checks=checks,
+            revision_arn=dep.revision_arn,
+            target_group=dep.target_group,
         )
         if moto_task.launch_type == "EC2":
             # An Auto Scaling group provider places only on its group's instances.
@@ -1053,6 +1252,8 @@ class Simulator:
     def _register_targets(self, task: Task, view: ServiceView) -> None:
         for lb in view.load_balancers:
             arn = lb.get("targetGroupArn")
+            if task.target_group and (lb.get("advancedConfiguration") or {}).get("alternateTargetGroupArn"):
+                arn = task.target_group
             name = lb.get("containerName")
             if not arn or name not in task.ports:
                 continue
@@ -1181,6 +1382,21 @@ class Simulator:
             current_deployment=history[0].arn if history else None,
             current_revisions=self.history.current_revisions([d.revision_arn for d in state.deployments]),
         )
+
+
+def _pair(view: ServiceView) -> tuple[str, str, str, str | None] | None:
+    """(targetGroupArn, alternateTargetGroupArn, productionListenerRule, testListenerRule) of the service's
+    load balancer with an advancedConfiguration, if it has one."""
+    for lb in view.load_balancers:
+        advanced = lb.get("advancedConfiguration") or {}
+        main, alternate, rule = (
+            lb.get("targetGroupArn"),
+            advanced.get("alternateTargetGroupArn"),
+            advanced.get("productionListenerRule"),
+        )
+        if main and alternate and rule:
+            return str(main), str(alternate), str(rule), advanced.get("testListenerRule")
+    return None
 
 
 class _Abort(Exception):

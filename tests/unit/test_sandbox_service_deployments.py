@@ -156,6 +156,7 @@ def test_a_newer_deployment_stops_the_one_under_way() -> None:
         circuit_breaker={"enable": True, "rollback": True},
         maximum_percent=200,
         minimum_healthy_percent=100,
+        deployment_configuration={},
     )
     history = History()
     one = history.new_revision(view, "td:1", [])
@@ -168,3 +169,69 @@ def test_a_newer_deployment_stops_the_one_under_way() -> None:
     assert history.api(first)["deploymentCircuitBreaker"]["status"] == "MONITORING_COMPLETE"
     breaker = history.api(second)["deploymentCircuitBreaker"]
     assert breaker == {"status": "MONITORING", "failureCount": 0, "threshold": 3}
+
+
+def _until(read: Any, ok: Any) -> Any:
+    deadline = time.monotonic() + 10
+    value = read()
+    while not ok(value):
+        assert time.monotonic() < deadline, f"never reached: {value}"
+        time.sleep(0.05)
+        value = read()
+    return value
+
+
+def test_pause_hook_holds_until_continue_service_deployment(ecs: Any) -> None:
+    cluster = "c" + uuid.uuid4().hex[:8]
+    ecs.create_cluster(clusterName=cluster)
+    td = ecs.register_task_definition(
+        family=cluster, containerDefinitions=[{"name": "web", "image": "img:1", "memory": 64}]
+    )["taskDefinition"]["taskDefinitionArn"]
+    hook = {"targetType": "PAUSE", "lifecycleStages": ["PRE_SCALE_UP"]}
+    lambda_hook = {"lifecycleStages": ["PRE_SCALE_UP"], "hookTargetArn": "arn:aws:lambda:us-east-1:1:function:f"}
+    create: dict[str, Any] = {"cluster": cluster, "serviceName": "s", "taskDefinition": td, "desiredCount": 0}
+    code, message = _error(
+        lambda: ecs.create_service(
+            **create,
+            deploymentConfiguration={"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 0, "lifecycleHooks": [lambda_hook]},
+        )
+    )
+    assert code == "InvalidParameterException" and "Lambda" in message
+    assert ecs.describe_services(cluster=cluster, services=["s"])["services"] == []
+    code, message = _error(
+        lambda: ecs.create_service(
+            **create,
+            loadBalancers=[{"targetGroupArn": "arn:tg", "containerName": "web", "containerPort": 80}],
+            deploymentConfiguration={"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 0},
+        )
+    )
+    assert code == "InvalidParameterException" and "alternateTargetGroupArn" in message
+
+    svc = ecs.create_service(
+        **create, deploymentConfiguration={"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 0, "lifecycleHooks": [hook]}
+    )["service"]
+    conf = svc["deploymentConfiguration"]
+    assert conf["strategy"] == "BLUE_GREEN" and conf["lifecycleHooks"][0]["timeoutConfiguration"] == {
+        "timeoutInMinutes": 1440,
+        "action": "ROLLBACK",
+    }
+    arn = ecs.describe_services(cluster=cluster, services=["s"])["services"][0]["currentServiceDeployment"]
+
+    def read() -> dict[str, Any]:
+        return dict(ecs.describe_service_deployments(serviceDeploymentArns=[arn])["serviceDeployments"][0])
+
+    held = _until(read, lambda sd: sd["status"] == "IN_PROGRESS" and sd.get("lifecycleHookDetails"))
+    assert held["lifecycleStage"] == "PRE_SCALE_UP" and held["deploymentConfiguration"]["strategy"] == "BLUE_GREEN"
+    [detail] = held["lifecycleHookDetails"]
+    assert detail["status"] == "AWAITING_ACTION" and detail["timeoutAction"] == "ROLLBACK"
+    code, _ = _error(lambda: ecs.continue_service_deployment(serviceDeploymentArn=arn, hookId="nope"))
+    assert code == "InvalidParameterException"
+    code, _ = _error(lambda: ecs.continue_service_deployment(serviceDeploymentArn=arn + "x", hookId=detail["hookId"]))
+    assert code == "ServiceDeploymentNotFoundException"
+    assert read()["status"] == "IN_PROGRESS"
+    out = ecs.continue_service_deployment(serviceDeploymentArn=arn, hookId=detail["hookId"])
+    assert out["serviceDeploymentArn"] == arn
+    done = _until(read, lambda sd: sd["status"] == "SUCCESSFUL")
+    assert done["lifecycleStage"] == "CLEAN_UP"
+    code, _ = _error(lambda: ecs.continue_service_deployment(serviceDeploymentArn=arn, hookId=detail["hookId"]))
+    assert code == "ClientException"
