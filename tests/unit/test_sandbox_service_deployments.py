@@ -1,4 +1,4 @@
-"""The sandbox's service deployments API through plain boto3, on services that run no task (no Docker needed).
+"""The sandbox's service deployments API through plain boto3, on services that run no task.
 
 The rollouts with real tasks (rollbacks, stops, superseded deployments) are in tests/e2e/test_service_deployments.py.
 """
@@ -7,40 +7,22 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
-import boto3
 import botocore.exceptions
 import pytest
 
-from tests.sandbox.ledger import Ledger, is_write
-from tests.sandbox.motoworld import MotoServer, MotoWorld
+from tests.sandbox.ledger import is_write
+from tests.sandbox.sandbox import Sandbox
 from tests.sandbox.service_deployments import History, configuration_of
-from tests.sandbox.simulator import SimConfig, Simulator
 
 
 @pytest.fixture
-def ecs() -> Iterator[Any]:
-    ledger = Ledger()
-    world = MotoWorld(ledger)
-    no_docker: Any = SimpleNamespace(containers=SimpleNamespace(list=lambda **_: []))
-    sim = Simulator(world, ledger, no_docker, SimConfig(tick=0.05))
-    sim.start()
-    server = MotoServer(world)
-    server.start()
-    try:
-        yield boto3.client(
-            "ecs",
-            endpoint_url=server.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-    finally:
-        server.stop()
-        sim.stop()
+def ecs(sandbox: Sandbox) -> Any:
+    """The session's sandbox: moto's backends are process-wide, so a second simulator in the same process (as
+    a suite that also runs end-to-end tests has) cannot be started beside it."""
+    return sandbox.clients()["ecs"]
 
 
 def _service(ecs: Any) -> tuple[str, str, str]:
