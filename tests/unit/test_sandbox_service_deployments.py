@@ -296,3 +296,15 @@ def test_blue_green_service_keeps_its_advanced_configuration_and_owns_the_produc
     [described] = elbv2.describe_rules(RuleArns=[rule])["Rules"]
     groups = described["Actions"][0]["ForwardConfig"]["TargetGroups"]
     assert [(g["TargetGroupArn"], g["Weight"]) for g in groups] == [(green, 0), (blue, 1)]
+    # UpdateService checks a new configuration against the load balancers the service keeps.
+    code, _ = _error(
+        lambda: ecs.update_service(cluster=cluster, service="s", deploymentConfiguration={"strategy": "BLUE_GREEN"})
+    )
+    assert code == "InvalidParameterException"
+    ecs.update_service(cluster=cluster, service="s", deploymentConfiguration={"strategy": "CANARY"})
+    svc = ecs.describe_services(cluster=cluster, services=["s"])["services"][0]
+    assert svc["deploymentConfiguration"]["canaryConfiguration"] == {
+        "canaryPercent": 5.0,
+        "canaryBakeTimeInMinutes": 10,
+    }
+    assert svc["loadBalancers"][0]["advancedConfiguration"] == advanced
