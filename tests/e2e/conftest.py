@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 import requests
@@ -129,7 +129,23 @@ def spec_for(w: World, *, repo: str | None = None, build_args: dict[str, str] | 
 # --------------------------------------------------------------------------------------------
 # reading the world
 # --------------------------------------------------------------------------------------------
-def register_revision(ecs: Any, w: World, image: str) -> str:
+class Family(Protocol):
+    """Where a task definition family of a world lives (a World, or a world a test built by hand)."""
+
+    @property
+    def family(self) -> str: ...
+
+    @property
+    def execution_role_arn(self) -> str: ...
+
+    @property
+    def log_group(self) -> str: ...
+
+    @property
+    def region(self) -> str: ...
+
+
+def register_revision(ecs: Any, w: Family, image: str) -> str:
     from tests.sandbox.bootstrap import container_definition
 
     td = ecs.register_task_definition(
@@ -224,6 +240,19 @@ def quick_target_group(
 ) -> tuple[str, int]:
     """A target group with the fastest health check AWS allows and a 2 s deregistration delay, forwarded to by
     a new HTTP listener on a free port: (target group ARN, listener port)."""
+    arn = quick_group(elbv2, name, vpc, target_type=target_type, path=path)
+    port = free_port()
+    elbv2.create_listener(
+        LoadBalancerArn=load_balancer_arn,
+        Protocol="HTTP",
+        Port=port,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": arn}],
+    )
+    return arn, port
+
+
+def quick_group(elbv2: Any, name: str, vpc: str, *, target_type: str = "ip", path: str = "/health") -> str:
+    """A target group with the fastest health check AWS allows and a 2 s deregistration delay."""
     arn = elbv2.create_target_group(
         Name=name,
         Protocol="HTTP",
@@ -239,11 +268,4 @@ def quick_target_group(
     elbv2.modify_target_group_attributes(
         TargetGroupArn=arn, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "2"}]
     )
-    port = free_port()
-    elbv2.create_listener(
-        LoadBalancerArn=load_balancer_arn,
-        Protocol="HTTP",
-        Port=port,
-        DefaultActions=[{"Type": "forward", "TargetGroupArn": arn}],
-    )
-    return str(arn), port
+    return str(arn)

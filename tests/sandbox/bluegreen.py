@@ -180,12 +180,13 @@ class Step:
     clean_up: bool = False
 
 
-def plan(conf: dict[str, Any], *, reconcile: bool) -> list[Step]:
+def plan(conf: dict[str, Any], *, reconcile: bool, blue: bool = True) -> list[Step]:
     """The steps of one deployment in order.
 
     RECONCILE_SERVICE happens only when more than one revision was active when the deployment began.
     PRE_PRODUCTION_TRAFFIC_SHIFT and PRODUCTION_TRAFFIC_SHIFT repeat for every step of a linear or canary
-    shift; the step bake follows each step but the last.
+    shift; the step bake follows each step but the last. Assumption: with no blue task (a new service) there
+    is no traffic to move in steps, so the shift is one step.
     """
     out: list[Step] = []
     if reconcile:
@@ -197,7 +198,7 @@ def plan(conf: dict[str, Any], *, reconcile: bool) -> list[Step]:
         Step("TEST_TRAFFIC_SHIFT", "TEST_TRAFFIC_SHIFT", test_to_green=True),
         Step("POST_TEST_TRAFFIC_SHIFT", "POST_TEST_TRAFFIC_SHIFT", test_to_green=True),
     ]
-    steps = production_steps(conf)
+    steps = production_steps(conf) if blue else [100.0]
     if conf["strategy"] == "LINEAR":
         between = float(conf["linearConfiguration"]["stepBakeTimeInMinutes"])
     elif conf["strategy"] == "CANARY":

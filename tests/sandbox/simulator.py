@@ -297,8 +297,9 @@ class Simulator:
         green joins the production group itself and there is no traffic to move.
         """
         conf = view.deployment_configuration
+        blue = [t for t in state.tasks if t.deployment_id != dep.id and t.live]
         shift = bluegreen.Shift(
-            bluegreen.plan(conf, reconcile=len(sd.sources) > 1),
+            bluegreen.plan(conf, reconcile=len(sd.sources) > 1, blue=bool(blue)),
             list(conf.get("lifecycleHooks") or []),
             self.config.minute,
         )
@@ -311,7 +312,6 @@ class Simulator:
             self.world.rule_actions(view.key.region, production_rule) or [], (main, alternate)
         )
         other = alternate if production == main else main
-        blue = [t for t in state.tasks if t.deployment_id != dep.id and t.live]
         dep.target_group = other if blue else production
         shift.green_group = dep.target_group
         shift.blue_group = production if blue else None

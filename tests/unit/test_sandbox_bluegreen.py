@@ -58,6 +58,8 @@ def test_linear_and_canary_steps() -> None:
     assert linear["linearConfiguration"]["stepBakeTimeInMinutes"] == 6  # the reference's default
     shifts = [s for s in bluegreen.plan(linear, reconcile=False) if s.stage == "PRODUCTION_TRAFFIC_SHIFT"]
     assert [(s.green_percent, s.hold_minutes) for s in shifts] == [(30.0, 6), (60.0, 6), (90.0, 6), (100.0, 0)]
+    first = bluegreen.plan(linear, reconcile=False, blue=False)
+    assert [s.green_percent for s in first if s.stage == "PRODUCTION_TRAFFIC_SHIFT"] == [100.0]
     canary = bluegreen.validate({"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 12.5}}, LB)
     assert bluegreen.production_steps(canary) == [12.5, 100.0]
     assert bluegreen.weights(12.5) == (875, 125)

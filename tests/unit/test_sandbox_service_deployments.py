@@ -217,3 +217,76 @@ def test_pause_hook_holds_until_continue_service_deployment(ecs: Any) -> None:
     assert done["lifecycleStage"] == "CLEAN_UP"
     code, _ = _error(lambda: ecs.continue_service_deployment(serviceDeploymentArn=arn, hookId=detail["hookId"]))
     assert code == "ClientException"
+
+
+def test_blue_green_service_keeps_its_advanced_configuration_and_owns_the_production_rule(ecs: Any) -> None:
+    kw = {
+        "endpoint_url": ecs.meta.endpoint_url,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    ec2, elbv2 = boto3.client("ec2", **kw), boto3.client("elbv2", **kw)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{z}")["Subnet"]["SubnetId"]
+        for i, z in ((1, "a"), (2, "b"))
+    ]
+    lb = elbv2.create_load_balancer(Name="lb" + uuid.uuid4().hex[:6], Subnets=subnets)["LoadBalancers"][0]
+    blue, green = (
+        elbv2.create_target_group(Name=n + uuid.uuid4().hex[:6], Protocol="HTTP", Port=80, VpcId=vpc, TargetType="ip")[
+            "TargetGroups"
+        ][0]["TargetGroupArn"]
+        for n in ("blue", "green")
+    )
+    listener = elbv2.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}],
+    )["Listeners"][0]["ListenerArn"]
+    rule = elbv2.create_rule(
+        ListenerArn=listener,
+        Priority=1,
+        Conditions=[{"Field": "path-pattern", "Values": ["/*"]}],
+        Actions=[{"Type": "forward", "TargetGroupArn": blue}],
+    )["Rules"][0]["RuleArn"]
+    cluster = "c" + uuid.uuid4().hex[:8]
+    ecs.create_cluster(clusterName=cluster)
+    td = ecs.register_task_definition(
+        family=cluster, containerDefinitions=[{"name": "web", "image": "img:1", "memory": 64}]
+    )["taskDefinition"]["taskDefinitionArn"]
+    advanced = {"alternateTargetGroupArn": green, "productionListenerRule": rule, "roleArn": "arn:aws:iam::1:role/r"}
+    lbs = [{"targetGroupArn": blue, "containerName": "web", "containerPort": 80, "advancedConfiguration": advanced}]
+    create: dict[str, Any] = {"cluster": cluster, "serviceName": "s", "taskDefinition": td, "desiredCount": 0}
+    conf = {"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 25.0}}
+    missing = [{**lbs[0], "advancedConfiguration": {**advanced, "productionListenerRule": rule + "x"}}]
+    code, message = _error(lambda: ecs.create_service(**create, loadBalancers=missing, deploymentConfiguration=conf))
+    assert code == "InvalidParameterException" and "productionListenerRule" in message
+
+    ecs.create_service(**create, loadBalancers=lbs, deploymentConfiguration=conf)
+    svc = ecs.describe_services(cluster=cluster, services=["s"])["services"][0]
+    assert svc["loadBalancers"][0]["advancedConfiguration"] == advanced
+    assert svc["deploymentConfiguration"]["linearConfiguration"] == {"stepPercent": 25.0, "stepBakeTimeInMinutes": 6}
+    arn = svc["currentServiceDeployment"]
+
+    def read() -> dict[str, Any]:
+        return dict(ecs.describe_service_deployments(serviceDeploymentArns=[arn])["serviceDeployments"][0])
+
+    assert _until(read, lambda sd: sd["status"] == "SUCCESSFUL")["lifecycleStage"] == "CLEAN_UP"
+    # With no blue task the first deployment moves no traffic, but ECS owns the rule now: both groups, weighted.
+    [described] = elbv2.describe_rules(RuleArns=[rule])["Rules"]
+    groups = described["Actions"][0]["ForwardConfig"]["TargetGroups"]
+    assert [(g["TargetGroupArn"], g["Weight"]) for g in groups] == [(green, 0), (blue, 1)]
+    # UpdateService checks a new configuration against the load balancers the service keeps.
+    code, _ = _error(
+        lambda: ecs.update_service(cluster=cluster, service="s", deploymentConfiguration={"strategy": "BLUE_GREEN"})
+    )
+    assert code == "InvalidParameterException"
+    ecs.update_service(cluster=cluster, service="s", deploymentConfiguration={"strategy": "CANARY"})
+    svc = ecs.describe_services(cluster=cluster, services=["s"])["services"][0]
+    assert svc["deploymentConfiguration"]["canaryConfiguration"] == {
+        "canaryPercent": 5.0,
+        "canaryBakeTimeInMinutes": 10,
+    }
+    assert svc["loadBalancers"][0]["advancedConfiguration"] == advanced
