@@ -10,12 +10,14 @@ import uuid
 from types import SimpleNamespace
 from typing import Any
 
+import boto3
 import botocore.exceptions
 import pytest
 
 from tests.sandbox.ledger import is_write
 from tests.sandbox.sandbox import Sandbox
 from tests.sandbox.service_deployments import History, configuration_of
+from tests.sandbox.services import free_port
 
 
 @pytest.fixture
@@ -242,7 +244,7 @@ def test_blue_green_service_keeps_its_advanced_configuration_and_owns_the_produc
     listener = elbv2.create_listener(
         LoadBalancerArn=lb["LoadBalancerArn"],
         Protocol="HTTP",
-        Port=80,
+        Port=free_port(),  # the sandbox's ALB listens on it for real
         DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}],
     )["Listeners"][0]["ListenerArn"]
     rule = elbv2.create_rule(
