@@ -34,8 +34,8 @@ class Context:
     interrupts: int = 0  # SIGINT/SIGTERM received; the second one ends the grace given to running services
 
     def interrupt(self) -> None:
-        """What a signal does: count it and cancel. Nothing is raised in the main thread, so a signal can never
-        land inside a lock's bookkeeping (a KeyboardInterrupt there can corrupt a Condition)."""
+        """What a signal does: count it and cancel. Called from signals.py's watcher thread, never from inside a
+        signal handler, where setting the Event could wait on a lock the interrupted thread holds."""
         self.interrupts += 1
         self.cancel.set()
 

@@ -16,7 +16,7 @@ import pytest
 
 from ecs_ship import build, dockerfile, image, registry
 from ecs_ship.builder import Builder
-from ecs_ship.cache import CacheFlags
+from ecs_ship.cache import NO_CACHE, CacheFlags
 from ecs_ship.errors import DeployError, InputError, Interrupted
 from ecs_ship.registry import Credentials
 from ecs_ship.spec import BuildSecret, ImageSpec
@@ -295,14 +295,22 @@ def buildx_cli(folder: Path, digest: str) -> str:
     )
 
 
-def ship_multi_platform(tmp_path: Path, builder: Builder, log: list[str]) -> image.ShippedImage:
+def ship_with(
+    tmp_path: Path,
+    builder: Builder,
+    log: list[str],
+    platform: tuple[str, ...] = ("linux/amd64", "linux/arm64"),
+    cache: CacheFlags = NO_CACHE,
+) -> image.ShippedImage:
+    """`ship` of the v1 tag that the registry lacks at first and serves as DIGEST once pushed."""
     return image.ship(
-        image_spec(tmp_path, platform=("linux/amd64", "linux/arm64")),
+        image_spec(tmp_path, platform=platform),
         "v1",
         builder=lambda: builder,
         docker_client=None,
         registry=FakeRegistryAPI([None, DIGEST]),  # type: ignore[arg-type]
         log=log.append,
+        cache=cache,
     )
 
 
@@ -311,7 +319,7 @@ def test_ship_builds_a_multi_platform_image_with_a_created_builder_and_pushes_wi
 ) -> None:
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "absent"))
     log: list[str] = []
-    shipped = ship_multi_platform(tmp_path, Builder("buildx", buildx_cli(tmp_path, DIGEST), "t"), log)
+    shipped = ship_with(tmp_path, Builder("buildx", buildx_cli(tmp_path, DIGEST), "t"), log)
     assert shipped.digest == DIGEST and shipped.pushed
     calls = [line.split()[:6] for line in (tmp_path / "argv").read_text().splitlines()]
     assert calls == [
@@ -333,15 +341,7 @@ def test_ship_exports_registry_cache_through_a_container_builder(
 
     def ship(cache_to: tuple[str, ...]) -> list[list[str]]:
         (tmp_path / "argv").unlink(missing_ok=True)
-        image.ship(
-            image_spec(tmp_path),
-            "v1",
-            builder=lambda: Builder("buildx", cli, "t"),
-            docker_client=None,
-            registry=FakeRegistryAPI([None, DIGEST]),  # type: ignore[arg-type]
-            log=lambda _: None,
-            cache=CacheFlags(cache_to=cache_to),
-        )
+        ship_with(tmp_path, Builder("buildx", cli, "t"), [], ("linux/amd64",), CacheFlags(cache_to=cache_to))
         return [line.split()[:4] for line in (tmp_path / "argv").read_text().splitlines()]
 
     assert ship(("type=registry,ref=127.0.0.1:5000/hello:cache,mode=max",))[-2:] == [
@@ -357,7 +357,7 @@ def test_ship_fails_when_the_registry_serves_another_digest_than_buildx_pushed(
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "absent"))
     other = "sha256:" + "b" * 64
     with pytest.raises(DeployError) as caught:
-        ship_multi_platform(tmp_path, Builder("buildx", buildx_cli(tmp_path, other), "t"), [])
+        ship_with(tmp_path, Builder("buildx", buildx_cli(tmp_path, other), "t"), [])
     assert caught.value.message == (
         f"failed to confirm the push of 127.0.0.1:5000/hello:v1: the build reported {other}, the registry serves "
         f"{DIGEST}"
@@ -366,7 +366,7 @@ def test_ship_fails_when_the_registry_serves_another_digest_than_buildx_pushed(
 
 def test_ship_refuses_a_platform_list_with_the_classic_cli_before_running_it(tmp_path: Path) -> None:
     with pytest.raises(InputError):
-        ship_multi_platform(tmp_path, Builder("buildkit", fake_cli(tmp_path, ""), "t"), [])
+        ship_with(tmp_path, Builder("buildkit", fake_cli(tmp_path, ""), "t"), [])
     assert not (tmp_path / "argv").exists()
 
 
