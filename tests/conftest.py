@@ -43,6 +43,15 @@ def sandbox() -> Iterator[Sandbox]:
         sb.stop()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_sandbox_after(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The sandbox is shared by the session: neither a fault a test set nor the tasks of its worlds outlive it."""
+    yield
+    if "sandbox" in request.fixturenames:
+        sb: Sandbox = request.getfixturevalue("sandbox")
+        sb.end_test()
+
+
 class HelloImages:
     """examples/hello variants, built and pushed once per session: name -> registry ref with digest."""
 

@@ -14,7 +14,7 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -38,15 +38,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in item.path.parents:
             item.add_marker(pytest.mark.e2e)
-
-
-@pytest.fixture(autouse=True)
-def _healthy_sandbox_after(request: pytest.FixtureRequest) -> Iterator[None]:
-    """The sandbox is shared by the session: a fault a test sets must not outlive it."""
-    yield
-    if "sandbox" in request.fixturenames:
-        sb: Sandbox = request.getfixturevalue("sandbox")
-        sb.clear_faults()
 
 
 # --------------------------------------------------------------------------------------------

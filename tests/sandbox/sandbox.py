@@ -164,6 +164,12 @@ class Sandbox:
         if not self.simulator.interrupt(task_arn):
             raise ValueError(f"task {task_arn} is not a running FARGATE_SPOT task of the sandbox")
 
+    def end_test(self) -> None:
+        """What a finished test leaves behind: no fault, and its services' tasks stopped (the API keeps them)."""
+        self.clear_faults()
+        if self.simulator is not None:
+            self.simulator.retire()
+
     def clear_faults(self) -> None:
         """Back to a healthy world: no AWS or registry fault, no slow start, registry and endpoint up."""
         self.ledger.clear_faults()

@@ -24,6 +24,7 @@ import docker.errors
 import requests
 
 from . import alb_rules, bluegreen, capacity, container_health, services
+from .container_events import ContainerEvents
 from .hosts import HostsFile
 from .images import split_repo_tag
 from .ledger import Ledger
@@ -67,6 +68,7 @@ class SimConfig:
     registry_auth: dict[str, dict[str, str]] = field(default_factory=dict)  # host -> username/password
     # Seconds a minute of a blue/green, linear or canary bake time (or a lifecycle hook's timeout) lasts.
     minute: float = 1.0
+    container_poll: float = 3.0  # seconds between reads of a task's containers when no engine event came
 
 
 @dataclass
@@ -122,7 +124,14 @@ class Task:
     started_mono: float | None = None
     draining_until: float | None = None
     kill: threading.Event = field(default_factory=threading.Event)
+    # Set on kill and on any engine event of its containers: its watcher reads their state then.
+    wake: threading.Event = field(default_factory=threading.Event)
     done: bool = False
+
+    def end(self) -> None:
+        """Tell the task's thread to stop its containers now."""
+        self.kill.set()
+        self.wake.set()
 
     @property
     def arn(self) -> str:
@@ -144,6 +153,7 @@ class ServiceState:
     tasks: list[Task] = field(default_factory=list)
     next_launch_at: float = 0.0
     steady: bool = False
+    retired: bool = False  # the sandbox ended it between tests (see Simulator.retire)
 
 
 def _match(code: int, matcher: str) -> bool:
@@ -232,11 +242,13 @@ class Simulator:
         self._thread: threading.Thread | None = None
         self._threads: list[threading.Thread] = []
         self._pulls = _SharedPulls()
+        self._events = ContainerEvents(client, f"{LABEL}.run={config.run_label}")
         self.history = History()
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
         self.world.install(self)
+        self._events.start()
         self._thread = threading.Thread(target=self._loop, name="ecs-simulator", daemon=True)
         self._thread.start()
 
@@ -252,6 +264,7 @@ class Simulator:
         deadline = time.monotonic() + self.config.stop_timeout + 15
         for th in self._threads:
             th.join(timeout=max(0.1, deadline - time.monotonic()))
+        self._events.close()
         self.proxies.close()
         with self.world.lock:
             self.placer.close()
@@ -259,6 +272,24 @@ class Simulator:
         self.remove_containers()
         if self.hosts is not None:
             self.hosts.clear()
+
+    def retire(self) -> int:
+        """End every service's tasks (between tests): the next test starts with no container of the last one.
+
+        A suite's worlds are never deleted through the API, so without this every test's tasks would run,
+        be health-checked and watched until the session ends. Retired services launch nothing more and leave
+        the simulator once their tasks have stopped; the API keeps them as they were. Returns how many tasks
+        were told to stop.
+        """
+        stopped = 0
+        with self.world.lock:
+            for state in self.services.values():
+                state.retired = True
+                for t in state.tasks:
+                    if t.live:
+                        self._stop_task(t, "Service retired by the sandbox", "ServiceSchedulerInitiated", drain=False)
+                        stopped += 1
+        return stopped
 
     def remove_containers(self) -> None:
         # sparse: listing must not inspect each container, which waits on a container the engine is still
@@ -274,7 +305,9 @@ class Simulator:
     # --- hooks (request threads, world lock held) -----------------------------------------------
     def on_deployment(self, key: ServiceKey, task_definition_arn: str, *, created: bool) -> str:
         """A deployment a user started: a new service revision, its service deployment, its legacy deployment."""
-        state = self.services.setdefault(key, ServiceState(key))
+        state = self.services.get(key)
+        if state is None or state.retired:  # a name used again after the sandbox ended its service
+            state = self.services[key] = ServiceState(key)
         view = self.world.service_view(key)
         if view is None:
             raise KeyError(f"service {key.name} vanished while deploying")
@@ -518,6 +551,10 @@ class Simulator:
             try:
                 with self.world.lock:
                     for state in list(self.services.values()):
+                        if state.retired:
+                            if all(t.done for t in state.tasks) and self.services.get(state.key) is state:
+                                del self.services[state.key]
+                            continue
                         self._reconcile(state)
                         self._publish(state)
                     self._sync_proxies()
@@ -694,7 +731,7 @@ class Simulator:
         # Containers of draining tasks stop after the deregistration delay.
         for t in state.tasks:
             if t.draining_until is not None and now >= t.draining_until and not t.kill.is_set():
-                t.kill.set()
+                t.end()
 
         self._expire_targets(state, now)
 
@@ -1000,7 +1037,7 @@ class Simulator:
         if drain and delay > 0:
             t.draining_until = time.monotonic() + delay
         else:
-            t.kill.set()
+            t.end()
 
     def _fail_task(self, state: ServiceState, t: Task, reason: str, code: str) -> None:
         if not t.live:
@@ -1046,6 +1083,7 @@ class Simulator:
                     labels={LABEL: "1", f"{LABEL}.run": self.config.run_label, f"{LABEL}.task": task.arn},
                 )
                 started[name] = container
+                self._events.watch(str(container.id), task.wake)
                 container.start()
                 lt = self._ship_logs(task, d, container)
                 if lt is not None:
@@ -1101,6 +1139,7 @@ class Simulator:
             # Exit codes and logs are read: the stopped task lives on in the API only, as on Fargate. Left
             # behind, a suite's thousands of stopped containers slow every call the engine answers.
             for c in started.values():
+                self._events.forget(str(c.id))
                 with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
                     c.remove(force=True)
 
@@ -1134,7 +1173,13 @@ class Simulator:
     def _watch(self, task: Task, started: dict[str, Any]) -> None:
         essential = {c.name: c.essential for c in task.moto.containers}
         exited: set[str] = set()
-        while not task.kill.wait(0.3):
+        while not task.kill.is_set():
+            # An engine event (exit, health change) wakes this at once; the timer only covers an event lost
+            # while the events stream reconnected.
+            task.wake.wait(self.config.container_poll)
+            task.wake.clear()
+            if task.kill.is_set():
+                return
             for name, c in started.items():
                 if name in exited:
                     continue
