@@ -13,6 +13,7 @@ events show. The simulator drives the transitions; this module keeps the records
 from __future__ import annotations
 
 import base64
+import math
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,17 @@ class ApiError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def breaker_threshold(configuration: dict[str, Any], desired: int) -> int:
+    """Task failures the deployment circuit breaker tolerates (ThresholdConfiguration; ECS's default is
+    BOUNDED_PERCENT 50): a percent of the desired count, clamped to 3..200 unless UNBOUNDED_PERCENT, or a COUNT."""
+    threshold = (configuration.get("deploymentCircuitBreaker") or {}).get("thresholdConfiguration") or {}
+    kind, value = str(threshold.get("type", "BOUNDED_PERCENT")), int(threshold.get("value", 50))
+    if kind == "COUNT":
+        return max(1, value)
+    share = math.ceil(desired * value / 100)
+    return max(1, share) if kind == "UNBOUNDED_PERCENT" else min(200, max(3, share))
 
 
 def _now() -> datetime:

@@ -38,7 +38,15 @@ from .motoworld import (
 )
 from .placement import Placement, Placer, Unplaced
 from .proxy import ProxyPool
-from .service_deployments import ApiError, Counts, History, Revision, ServiceDeployment, configuration_of
+from .service_deployments import (
+    ApiError,
+    Counts,
+    History,
+    Revision,
+    ServiceDeployment,
+    breaker_threshold,
+    configuration_of,
+)
 
 LABEL = "ecs-ship.sandbox"
 
@@ -315,7 +323,7 @@ class Simulator:
         revision = self.history.new_revision(view, task_definition_arn, self._images(key.region, task_definition_arn))
         dep = self._start_deployment(state, view, revision)
         sd = self.history.begin(
-            view, revision, sources, dep.id, configuration_of(view), self._threshold(view.desired_count)
+            view, revision, sources, dep.id, configuration_of(view), self._threshold(view, view.desired_count)
         )
         if view.deployment_configuration.get("strategy") in bluegreen.SHIFTING:
             self._begin_shift(state, view, dep, sd)
@@ -587,10 +595,10 @@ class Simulator:
                 return healthy
             return [(x.host, x.port) for x in candidates if x.state in ("unhealthy",)]
 
-    def _threshold(self, desired: int) -> int:
+    def _threshold(self, view: ServiceView, desired: int) -> int:
         if self.config.breaker_threshold is not None:
             return self.config.breaker_threshold
-        return min(200, max(3, math.ceil(desired / 2)))
+        return breaker_threshold(view.deployment_configuration, desired)
 
     def _reconcile(self, state: ServiceState) -> None:
         key = state.key
@@ -645,7 +653,7 @@ class Simulator:
         if (
             view.circuit_breaker["enable"]
             and primary.rollout == "IN_PROGRESS"
-            and primary.failed >= self._threshold(primary.desired)
+            and primary.failed >= self._threshold(view, primary.desired)
         ):
             reason = "ECS deployment circuit breaker: tasks failed to start."
             self._event(
@@ -1222,8 +1230,8 @@ class Simulator:
                 c.stop(timeout=int(max(1, self.config.stop_timeout)))
                 c.reload()
                 codes[name] = int(c.attrs["State"].get("ExitCode", 0))
-            except docker.errors.APIError:
-                pass
+            except (docker.errors.APIError, requests.exceptions.RequestException):
+                pass  # the engine is gone (session teardown) or the container with it: no exit code to read
         return codes
 
     def _early_failure(self, task: Task, reason: str) -> None:

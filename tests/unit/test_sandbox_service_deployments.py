@@ -16,7 +16,7 @@ import pytest
 
 from tests.sandbox.ledger import is_write
 from tests.sandbox.sandbox import Sandbox
-from tests.sandbox.service_deployments import History, configuration_of
+from tests.sandbox.service_deployments import History, breaker_threshold, configuration_of
 from tests.sandbox.services import free_port
 
 
@@ -292,3 +292,25 @@ def test_blue_green_service_keeps_its_advanced_configuration_and_owns_the_produc
         "canaryBakeTimeInMinutes": 10,
     }
     assert svc["loadBalancers"][0]["advancedConfiguration"] == advanced
+
+
+@pytest.mark.parametrize(
+    ("threshold", "desired", "want"),
+    [
+        (None, 1, 3),  # ECS's default, BOUNDED_PERCENT 50: never under 3
+        (None, 10, 5),
+        (None, 1000, 200),  # nor over 200
+        ({"type": "BOUNDED_PERCENT", "value": 20}, 30, 6),
+        ({"type": "UNBOUNDED_PERCENT", "value": 50}, 1000, 500),
+        ({"type": "UNBOUNDED_PERCENT", "value": 50}, 1, 1),
+        ({"type": "COUNT", "value": 1}, 100, 1),
+        ({"type": "COUNT", "value": 250}, 1, 250),
+    ],
+)
+def test_the_breaker_threshold_follows_its_threshold_configuration(
+    threshold: dict[str, Any] | None, desired: int, want: int
+) -> None:
+    breaker: dict[str, Any] = {"enable": True, "rollback": True}
+    if threshold is not None:
+        breaker["thresholdConfiguration"] = threshold
+    assert breaker_threshold({"deploymentCircuitBreaker": breaker}, desired) == want
