@@ -153,3 +153,24 @@ def test_the_watcher_stops_at_a_pause_instead_of_waiting_for_its_timeout() -> No
     outcome = watcher.run()
     assert outcome.verdict.kind == "paused" and outcome.diagnosis == []
     assert any("POST_TEST_TRAFFIC_SHIFT" in line for line in said)  # the stage was told as it moved
+
+
+ECS_BACK = replace(BG, ecs_rollback=True)
+
+
+def test_a_rollback_asked_of_ecs_waits_on_the_service_deployment_not_on_the_failed_deployment() -> None:
+    """`continue --rollback` watches the held deployment, which ECS marks FAILED as it rolls back: that is the
+    rollback under way, not a failure of it; ROLLBACK_SUCCESSFUL ends it well, ROLLBACK_FAILED badly."""
+    rolling_back = ECS_BACK
+    failed_ours = replace(
+        at_stage("POST_TEST_TRAFFIC_SHIFT", "ROLLBACK_IN_PROGRESS"),
+        deployments=(dep(running=0, rollout="FAILED"), dep(OLD, "ACTIVE", 1, "COMPLETED")),
+    )
+    assert assess(failed_ours, rolling_back).kind == "waiting"
+    assert assess(replace(failed_ours, deployments=BOTH[1:]), rolling_back).kind == "waiting"  # gone
+    done = replace(failed_ours, service_deployment=ServiceDeploymentState(SD, "ROLLBACK_SUCCESSFUL"))
+    assert assess(done, rolling_back).kind == "stable"
+    bad = replace(failed_ours, service_deployment=ServiceDeploymentState(SD, "ROLLBACK_FAILED"))
+    assert assess(bad, rolling_back).kind == "failed"
+    # Watching the rollback's own deployment (a deploy's rollback): its tasks are judged as any deployment's.
+    assert assess(at_stage("SCALE_UP", "ROLLBACK_IN_PROGRESS", green="unhealthy"), rolling_back).kind == "failed"

@@ -141,6 +141,11 @@ def ecs_verdict(sd: ServiceDeploymentState, snap: Snapshot, goal: Goal) -> Verdi
             return Verdict("failed", f"ECS could not roll back service deployment {sd.id}: {why}")
         if sd.status == "ROLLBACK_SUCCESSFUL":
             return Verdict("stable")
+        ours = next((d for d in snap.deployments if d.id == goal.deployment_id), None)
+        if ours is None or ours.rollout_state == "FAILED" or ours.status != "PRIMARY":
+            # The deployment watched is the one ECS is rolling back (`continue --rollback` knows no other): its
+            # failure is the point, and only the service deployment's status says how the rollback ends.
+            return Verdict("waiting")
         return None
     if sd.rolling_back:
         done = "rolled back" if sd.status == "ROLLBACK_SUCCESSFUL" else "is rolling back"
