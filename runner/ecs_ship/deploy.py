@@ -149,21 +149,39 @@ def continue_service_deployment(clients: Clients, arn: str, hook_id: str, rollba
     clients.ecs.continue_service_deployment(serviceDeploymentArn=arn, hookId=hook_id, action=action)
 
 
-def revision_task_definition(clients: Clients, revision_arn: str) -> str | None:
-    """The task definition of a service revision (DescribeServiceRevisions); None when ECS has no record."""
-    found = clients.ecs.describe_service_revisions(serviceRevisionArns=[revision_arn]).get("serviceRevisions") or []
-    return str(found[0]["taskDefinition"]) if found and found[0].get("taskDefinition") else None
-
-
-def describe_service_deployment(clients: Clients, arn: str) -> dict[str, Any] | None:
-    """The service deployment as ECS records it; None where the endpoint has no such action or record."""
+def _record(describe: Callable[[], Mapping[str, Any]], key: str) -> dict[str, Any] | None:
+    """The one record a describe call returns under ``key``; None where the endpoint has no such action (an older
+    API, a stand-in) or the role may not read it, as ECS's record is optional to every caller."""
     try:
-        found = clients.ecs.describe_service_deployments(serviceDeploymentArns=[arn]).get("serviceDeployments")
+        found = describe().get(key)
     except botocore.exceptions.ClientError as exc:
         if unsupported(exc) or error_code(exc) in ("AccessDeniedException", "AccessDenied"):
             return None
         raise
     return dict(found[0]) if found else None
+
+
+def describe_service_revision(clients: Clients, revision_arn: str) -> dict[str, Any] | None:
+    """A service revision as ECS records it; None where the endpoint has no such action or record."""
+    arns = [revision_arn]
+    return _record(lambda: clients.ecs.describe_service_revisions(serviceRevisionArns=arns), "serviceRevisions")
+
+
+def revision_task_definition(clients: Clients, revision_arn: str) -> str | None:
+    """The task definition of a service revision; None when ECS has no record."""
+    found = describe_service_revision(clients, revision_arn) or {}
+    return str(found["taskDefinition"]) if found.get("taskDefinition") else None
+
+
+def revision_images(clients: Clients, revision_arn: str) -> list[dict[str, Any]]:
+    """The images of a service revision with the digests ECS resolved (``containerImages``)."""
+    found = describe_service_revision(clients, revision_arn) or {}
+    return [dict(i) for i in found.get("containerImages") or []]
+
+
+def describe_service_deployment(clients: Clients, arn: str) -> dict[str, Any] | None:
+    """The service deployment as ECS records it; None where the endpoint has no such action or record."""
+    return _record(lambda: clients.ecs.describe_service_deployments(serviceDeploymentArns=[arn]), "serviceDeployments")
 
 
 def apply(plan: Plan, clients: Clients, before_write: Callable[[], None] = lambda: None) -> Applied:

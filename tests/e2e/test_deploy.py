@@ -47,6 +47,12 @@ def test_first_deploy_then_redeploy_of_same_commit(
         "containerDefinitions"
     ][0]["image"]
     assert image.startswith(f"{sandbox.registry.address}/{repo}@sha256:")  # type: ignore[union-attr]
+    # ECS's record of the digest it resolved for the revision agrees with the one pushed, and the run said so.
+    sd = ecs.describe_service_deployments(serviceDeploymentArns=[svc["currentServiceDeployment"]])
+    revision = sd["serviceDeployments"][0]["targetServiceRevision"]["arn"]
+    resolved = ecs.describe_service_revisions(serviceRevisionArns=[revision])["serviceRevisions"][0]
+    assert [i["imageDigest"] for i in resolved["containerImages"]] == [image.split("@", 1)[1]]
+    assert "ECS resolved web to the digests pushed" in run.text
     first_deployment = svc["deployments"][0]["id"]
 
     # Same commit again: nothing to build or push, no new revision, but still a forced deployment.

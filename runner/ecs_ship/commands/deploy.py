@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from .. import aws, build, builder, cache, deploy, engine, image, plan, registry, smoke, watch
+from .. import aws, build, builder, cache, consistency, deploy, engine, image, plan, registry, smoke, watch
 from ..context import Context, rev
 from ..errors import DeploymentFailed, Interrupted
 from ..rollout import decide_rollback, roll_back, start_rollback, watch_deployment
@@ -196,7 +196,10 @@ def execute(ctx: Context, p: Prepared) -> None:
     failure = None if outcome.ok else outcome.verdict.reason
     diagnosis = outcome.diagnosis
     if failure is None:
-        failure = smoke.check(svc, state.url, ctx.sayer(label))
+        pushed = {c: ref.split("@", 1)[1] for c, ref in refs.items() if "@" in ref}
+        failure = consistency.check(clients, applied.service_deployment_arn, pushed, say) or smoke.check(
+            svc, state.url, say
+        )
         diagnosis = [failure] if failure else []
     if failure is None:
         say(

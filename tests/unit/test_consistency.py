@@ -1,0 +1,87 @@
+"""Version consistency: the digests ECS resolved for the deploy's service revision against those pushed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ecs_ship import consistency
+from tests.unit.test_service_deployments import AT, SD, stubbed
+
+__all__ = ["stubbed"]  # the fixture, used by name
+
+REVISION = "arn:aws:ecs:us-east-1:1:service-revision/c/s/222"
+PUSHED = "sha256:" + "a" * 64
+OTHER = "sha256:" + "b" * 64
+
+
+def images(*pairs: tuple[str, str | None]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for name, digest in pairs:
+        image: dict[str, Any] = {"containerName": name, "image": f"reg/{name}@{PUSHED}"}
+        if digest:
+            image["imageDigest"] = digest
+        out.append(image)
+    return out
+
+
+def test_only_a_resolved_digest_that_differs_is_a_mismatch() -> None:
+    resolved = images(("web", OTHER), ("sidecar", PUSHED), ("log", None), ("not-ours", OTHER))
+    lines = consistency.mismatches({"web": PUSHED, "sidecar": PUSHED, "log": PUSHED}, resolved)
+    assert lines == [f"container web: ECS resolved reg/web@{PUSHED} to {OTHER}, ecs-ship pushed {PUSHED}"]
+
+
+def expect_revision(stub: Any, resolved: list[dict[str, Any]]) -> None:
+    stub.add_response(
+        "describe_service_deployments",
+        {
+            "serviceDeployments": [
+                {
+                    "serviceDeploymentArn": SD,
+                    "status": "SUCCESSFUL",
+                    "createdAt": AT,
+                    "targetServiceRevision": {"arn": REVISION},
+                }
+            ],
+            "failures": [],
+        },
+        {"serviceDeploymentArns": [SD]},
+    )
+    stub.add_response(
+        "describe_service_revisions",
+        {"serviceRevisions": [{"serviceRevisionArn": REVISION, "containerImages": resolved}], "failures": []},
+        {"serviceRevisionArns": [REVISION]},
+    )
+
+
+def test_a_revision_that_resolved_another_digest_fails_the_deploy_naming_both(stubbed: Any) -> None:
+    clients, stub = stubbed
+    expect_revision(stub, images(("web", OTHER)))
+    said: list[str] = []
+    failure = consistency.check(clients, SD, {"web": PUSHED}, said.append)
+    assert failure is not None and failure.startswith("version consistency: container web") and OTHER in failure
+    assert said == []
+    stub.assert_no_pending_responses()
+
+
+def test_agreeing_digests_are_said_once_and_pass(stubbed: Any) -> None:
+    clients, stub = stubbed
+    expect_revision(stub, images(("web", PUSHED)))
+    said: list[str] = []
+    assert consistency.check(clients, SD, {"web": PUSHED}, said.append) is None
+    assert said == ["ECS resolved web to the digests pushed"]
+
+
+def test_without_service_deployments_or_revisions_nothing_is_read_or_failed(stubbed: Any) -> None:
+    clients, stub = stubbed
+    assert consistency.check(clients, None, {"web": PUSHED}, print) is None  # no call at all
+    stub.add_client_error("describe_service_deployments", "UnknownOperationException", http_status_code=400)
+    assert consistency.check(clients, SD, {"web": PUSHED}, print) is None
+    stub.add_client_error("describe_service_deployments", "ThrottlingException", http_status_code=400)
+    try:
+        consistency.check(clients, SD, {"web": PUSHED}, print)
+    except ClientError as exc:  # a real fault is not mistaken for "no record"
+        assert exc.response["Error"]["Code"] == "ThrottlingException"
+    else:
+        raise AssertionError("a throttled read must not pass as consistent")
