@@ -2,8 +2,9 @@
 
 VPC, two subnets, a security group, an ECS cluster, a task-execution role, a CloudWatch log group, an ALB
 with a listener and a target group, and a Fargate service in awsvpc mode behind that target group, already
-running a first image. Made with plain boto3 through the sandbox's endpoint, exactly as a user's tooling
-would.
+running a first image. A blue/green-ready world also has the alternate target group and the production listener
+rule that ECS's BLUE_GREEN, LINEAR and CANARY strategies shift, named in the service's advancedConfiguration.
+Made with plain boto3 through the sandbox's endpoint, exactly as a user's tooling would.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class WorldSpec:
     environment: dict[str, str] = field(default_factory=dict)
     wait: bool = True  # wait for the first deployment to complete
     attach_load_balancer: bool = True  # False: a worker service, not registered in any target group
+    blue_green: bool = False  # True: the BLUE_GREEN strategy, an alternate target group and a production rule
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class World:
     execution_role_arn: str
     subnets: list[str]
     security_group: str
+    alternate_target_group_arn: str | None = None  # blue/green-ready worlds
+    production_rule_arn: str | None = None
 
     @property
     def url(self) -> str:
@@ -125,31 +129,45 @@ def bootstrap(endpoint: str, spec: WorldSpec, region: str = REGION) -> World:
     lb = elbv2.create_load_balancer(
         Name=f"{n}-alb", Subnets=subnets, SecurityGroups=[sg], Scheme="internet-facing", Type="application"
     )["LoadBalancers"][0]
-    hc = spec.health
-    tg = elbv2.create_target_group(
-        Name=f"{n}-tg"[:32],
-        Protocol="HTTP",
-        Port=CONTAINER_PORT,
-        VpcId=vpc,
-        TargetType="ip",
-        HealthCheckProtocol="HTTP",
-        HealthCheckPath=hc.path,
-        HealthCheckIntervalSeconds=hc.interval,
-        HealthCheckTimeoutSeconds=hc.timeout,
-        HealthyThresholdCount=hc.healthy_threshold,
-        UnhealthyThresholdCount=hc.unhealthy_threshold,
-        Matcher={"HttpCode": hc.matcher},
-    )["TargetGroups"][0]["TargetGroupArn"]
-    elbv2.modify_target_group_attributes(
-        TargetGroupArn=tg,
-        Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(hc.deregistration_delay)}],
-    )
-    elbv2.create_listener(
+    tg = _target_group(elbv2, f"{n}-tg"[:32], vpc, spec.health)
+    listener = elbv2.create_listener(
         LoadBalancerArn=lb["LoadBalancerArn"],
         Protocol="HTTP",
         Port=spec.listener_port,
         DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}],
-    )
+    )["Listeners"][0]["ListenerArn"]
+    load_balancer: dict[str, Any] = {"targetGroupArn": tg, "containerName": CONTAINER, "containerPort": CONTAINER_PORT}
+    deployment: dict[str, Any] = {
+        "deploymentCircuitBreaker": {"enable": spec.circuit_breaker, "rollback": spec.rollback},
+        "maximumPercent": 200,
+        "minimumHealthyPercent": 100,
+    }
+    alternate = rule = None
+    if spec.blue_green:
+        alternate = _target_group(elbv2, f"{n}-tg2"[:32], vpc, spec.health)
+        # ECS shifts the weights of a rule's forward action, never a listener's default action.
+        rule = elbv2.create_rule(
+            ListenerArn=listener,
+            Priority=1,
+            Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/*"]}}],
+            Actions=[
+                {
+                    "Type": "forward",
+                    "ForwardConfig": {
+                        "TargetGroups": [
+                            {"TargetGroupArn": tg, "Weight": 1},
+                            {"TargetGroupArn": alternate, "Weight": 0},
+                        ]
+                    },
+                }
+            ],
+        )["Rules"][0]["RuleArn"]
+        load_balancer["advancedConfiguration"] = {
+            "alternateTargetGroupArn": alternate,
+            "productionListenerRule": rule,
+            "roleArn": role.replace(":role/", ":role/elb-"),
+        }
+        deployment.update(strategy="BLUE_GREEN", bakeTimeInMinutes=0)
 
     family = f"{n}-app"
     td = ecs.register_task_definition(
@@ -170,15 +188,9 @@ def bootstrap(endpoint: str, spec: WorldSpec, region: str = REGION) -> World:
         networkConfiguration={
             "awsvpcConfiguration": {"subnets": subnets, "securityGroups": [sg], "assignPublicIp": "ENABLED"}
         },
-        loadBalancers=[{"targetGroupArn": tg, "containerName": CONTAINER, "containerPort": CONTAINER_PORT}]
-        if spec.attach_load_balancer
-        else [],
+        loadBalancers=[load_balancer] if spec.attach_load_balancer else [],
         healthCheckGracePeriodSeconds=spec.grace_period,
-        deploymentConfiguration={
-            "deploymentCircuitBreaker": {"enable": spec.circuit_breaker, "rollback": spec.rollback},
-            "maximumPercent": 200,
-            "minimumHealthyPercent": 100,
-        },
+        deploymentConfiguration=deployment,
     )["service"]["serviceName"]
     world = World(
         region=region,
@@ -194,10 +206,36 @@ def bootstrap(endpoint: str, spec: WorldSpec, region: str = REGION) -> World:
         execution_role_arn=role,
         subnets=subnets,
         security_group=sg,
+        alternate_target_group_arn=alternate,
+        production_rule_arn=rule,
     )
     if spec.wait:
         wait_rollout(endpoint, world, timeout=90)
     return world
+
+
+def _target_group(elbv2: Any, name: str, vpc: str, hc: HealthCheck) -> str:
+    arn = str(
+        elbv2.create_target_group(
+            Name=name,
+            Protocol="HTTP",
+            Port=CONTAINER_PORT,
+            VpcId=vpc,
+            TargetType="ip",
+            HealthCheckProtocol="HTTP",
+            HealthCheckPath=hc.path,
+            HealthCheckIntervalSeconds=hc.interval,
+            HealthCheckTimeoutSeconds=hc.timeout,
+            HealthyThresholdCount=hc.healthy_threshold,
+            UnhealthyThresholdCount=hc.unhealthy_threshold,
+            Matcher={"HttpCode": hc.matcher},
+        )["TargetGroups"][0]["TargetGroupArn"]
+    )
+    elbv2.modify_target_group_attributes(
+        TargetGroupArn=arn,
+        Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(hc.deregistration_delay)}],
+    )
+    return arn
 
 
 def wait_rollout(endpoint: str, world: World, *, timeout: float, want: str = "COMPLETED") -> dict[str, Any]:

@@ -4,7 +4,9 @@
 2. `ecs-ship deploy` examples/hello v1 and show the load balancer's URL serving it;
 3. redeploy v2 while a client keeps requesting the URL, and count the failed requests (expect none);
 4. deploy a broken v3 (its /health answers 500): ecs-ship exits 1, says why, rolls back; v2 still serves;
-5. tear everything down.
+5. canary v4 on a blue/green-ready service: a client measures the share of requests the new revision gets
+   while ECS holds 20 % of production traffic on it, then all of it moves;
+6. tear everything down.
 
 Exit status 0 only if every step behaved as described.
 """
@@ -52,6 +54,14 @@ class Client(threading.Thread):
             except requests.RequestException as exc:
                 self.failed.append(repr(exc))
             time.sleep(0.02)
+
+    def share(self, old: str, new: str) -> tuple[int, int]:
+        """Answers between the first from `new` and the last from `old` (the window both served): (new, all)."""
+        bodies = [b.split(" ", 1)[1] for b in self.ok]
+        if new not in bodies or old not in bodies:
+            return 0, 0
+        window = bodies[bodies.index(new) : len(bodies) - bodies[::-1].index(old)]
+        return window.count(new), len(window)
 
 
 def ecs_ship(env: dict[str, str], *args: str) -> int:
@@ -102,16 +112,34 @@ def main() -> int:
         print(f"ecs-ship exited {code}; curl {url} -> {body}")
         if code != 1 or body != "hello v2":
             problems.append(f"broken v3: exit {code} (want 1), served {body!r} (want 'hello v2')")
+
+        banner("5. canary: v4 on a blue/green-ready service, 20% of production traffic first, then all")
+        canary = sb.bootstrap(
+            WorldSpec(name="canary", image=image, listener_port=free_port(), blue_green=True, circuit_breaker=True)
+        )
+        client = Client(canary.url + "/")
+        client.start()
+        code = ecs_ship({**env, "HELLO_VERSION": "v4"}, "deploy", "--env", "canary", "--spec", str(SPEC))
+        time.sleep(0.5)
+        client.halt.set()
+        client.join(10)
+        new, both = client.share("hello v0", "hello v4")
+        print(f"client: {both} requests while both revisions served, {new} ({100 * new / max(1, both):.0f}%) to v4")
+        if code != 0 or client.failed or not both or not 0.08 <= new / both <= 0.35 or client.ok[-1] != "200 hello v4":
+            problems.append(f"canary v4: exit {code}, {len(client.failed)} failed, {new} of {both} to v4 (want ~20%)")
     except KeyboardInterrupt:
         problems.append("interrupted")
     finally:
-        banner("5. tear down")
+        banner("6. tear down")
         sb.stop()
         print("sandbox stopped: its containers, registry and load balancer names are gone")
     if problems:
         print("\ndemo FAILED:\n  " + "\n  ".join(problems))
         return 1
-    print("\ndemo OK: v1 deployed, v2 rolled out with no failed request, broken v3 diagnosed and rolled back")
+    print(
+        "\ndemo OK: v1 deployed, v2 rolled out with no failed request, broken v3 diagnosed and rolled back, "
+        "canary v4 took its share then all traffic"
+    )
     return 0
 
 
