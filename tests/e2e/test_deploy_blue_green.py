@@ -10,8 +10,8 @@ from collections.abc import Callable
 import yaml
 
 from tests.conftest import App, HelloImages
-from tests.e2e.conftest import ecs_ship, spec_for, writes
-from tests.e2e.test_blue_green import _get, _sd, _weights, _world
+from tests.e2e.conftest import Hammer, Run, ecs_ship, spec_for, writes
+from tests.e2e.test_blue_green import BlueGreenWorld, _get, _sd, _weights, _world
 from tests.sandbox.bootstrap import World
 from tests.sandbox.sandbox import Sandbox
 
@@ -22,6 +22,24 @@ BLUE_GREEN = {
 }
 
 
+def _under_load(sandbox: Sandbox, w: BlueGreenWorld, app: App) -> tuple[Run, list[str]]:
+    """`ecs-ship deploy` while a client keeps requesting the production URL; what it answered, in order."""
+    hammer = Hammer(w.url + "/", seconds=120)
+    hammer.start()
+    try:
+        run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+        hammer.wait_answers(3)
+    finally:
+        hammer.stop()
+    assert hammer.failures == [] and hammer.bodies, hammer.failures[:5]
+    return run, hammer.bodies
+
+
+def _runs(bodies: list[str]) -> list[str]:
+    """The answers with repeats collapsed: ["a", "a", "b"] -> ["a", "b"]."""
+    return [b for i, b in enumerate(bodies) if i == 0 or bodies[i - 1] != b]
+
+
 def test_a_blue_green_deploy_serves_after_the_shift_and_is_stable_once_blue_is_gone(
     sandbox: Sandbox, hello: HelloImages, make_app: Callable[[], App]
 ) -> None:
@@ -29,11 +47,13 @@ def test_a_blue_green_deploy_serves_after_the_shift_and_is_stable_once_blue_is_g
     app = make_app()
     app.write_spec(spec_for(w, build_args={"VERSION": "v2"}))  # type: ignore[arg-type]
     mark = sandbox.ledger.mark()
-    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+    run, bodies = _under_load(sandbox, w, app)
     assert run.code == 0, run.text
+    # A client under load: no failed request, and one switch from blue to green at the shift, never back.
+    assert _runs(bodies) == ["hello v1", "hello v2"], _runs(bodies)
     assert writes(sandbox, mark) == ["RegisterTaskDefinition", "UpdateService"]
     lines = run.out.splitlines()
-    serving = next(i for i, ln in enumerate(lines) if "serving: every new task" in ln)
+    serving = next(i for i, ln in enumerate(lines) if "and production traffic has moved to them" in ln)
     shifted = next(i for i, ln in enumerate(lines) if "(POST_PRODUCTION_TRAFFIC_SHIFT)" in ln or "(BAKE_TIME)" in ln)
     assert shifted < serving, run.out  # healthy green alone was not taken for serving
     assert any("SUCCESSFUL" in ln for ln in lines[serving:]), run.out
@@ -51,8 +71,9 @@ def test_a_failing_green_is_rolled_back_by_ecs_with_blue_serving(
     app = make_app()
     app.write_spec(spec_for(w, build_args={"VERSION": "v2", "HEALTH": "500"}))  # type: ignore[arg-type]
     mark = sandbox.ledger.mark()
-    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+    run, bodies = _under_load(sandbox, w, app)
     assert run.code == 1, run.text
+    assert set(bodies) == {"hello v1"}  # production traffic never left blue
     # ECS's circuit breaker or ecs-ship's StopServiceDeployment: either way one rollback, made by ECS.
     assert "UpdateService" not in writes(sandbox, mark)[2:], writes(sandbox, mark)
     assert "ROLLBACK" in run.text and _get(w.url) == "hello v1"

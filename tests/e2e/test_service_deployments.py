@@ -100,6 +100,34 @@ def test_forced_deployment_goes_in_progress_then_successful(
     ]
 
 
+def test_a_container_without_version_consistency_gets_no_resolved_digest(
+    sandbox: Sandbox, make_world: Callable[..., World], hello: HelloImages
+) -> None:
+    """versionConsistency "disabled": ECS resolves no digest for the revision (each task pulls the tag)."""
+    from tests.sandbox.bootstrap import container_definition
+
+    w = make_world()
+    ecs = sandbox.clients()["ecs"]
+    web = container_definition(w.family, hello.get("v2"), w.log_group, w.region, {})
+    td = ecs.register_task_definition(
+        family=w.family,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        executionRoleArn=w.execution_role_arn,
+        containerDefinitions=[{**web, "versionConsistency": "disabled"}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    arn = ecs.update_service(cluster=w.cluster, service=w.service, taskDefinition=td)["service"][
+        "currentServiceDeployment"
+    ]
+    _follow(ecs, arn, lambda sd: sd["status"] in TERMINAL, 60, "the deployment to finish")
+    revision = _one(ecs, arn)["targetServiceRevision"]["arn"]
+    [image] = ecs.describe_service_revisions(serviceRevisionArns=[revision])["serviceRevisions"][0]["containerImages"]
+    assert image["image"] == hello.get("v2") and "imageDigest" not in image
+    assert served(w) == "hello v2"
+
+
 def test_newer_deployment_stops_the_one_in_progress(
     sandbox: Sandbox, make_world: Callable[..., World], hello: HelloImages
 ) -> None:

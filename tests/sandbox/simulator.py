@@ -1073,6 +1073,8 @@ class Simulator:
             if task.kill.is_set():
                 raise _Abort()
             sibling_env = {f"PORT_{n.upper().replace('-', '_')}": str(p) for n, p in task.ports.items()}
+            # versionConsistency "disabled": ECS resolves no digest for the revision; each task pulls the tag.
+            unresolved = {d["name"] for d in defs if d.get("versionConsistency") == "disabled"}
             for d in defs:
                 name = d["name"]
                 env = {e["name"]: e["value"] for e in d.get("environment") or []}
@@ -1104,7 +1106,8 @@ class Simulator:
                     c.last_status = "RUNNING"
                     c.runtime_id = started[c.name].id
                     c.image_digest = self._digest(started[c.name], c.image)
-                    self.history.resolved(task.revision_arn, c.name, c.image_digest)
+                    if c.name not in unresolved:
+                        self.history.resolved(task.revision_arn, c.name, c.image_digest)
                     c.network_bindings = (
                         task.placement.network_bindings(c.name)
                         if task.placement is not None and task.placement.bindings

@@ -130,7 +130,10 @@ class Watcher:
             if verdict.kind in ("serving", "stable"):
                 if "serving" not in milestones:
                     milestones["serving"] = snap.at - start
-                    self.say(f"serving: every new task is {serving_means(self.goal)} ({milestones['serving']:.1f}s)")
+                    means = serving_means(self.goal)
+                    if self.goal.shifts_traffic:
+                        means += ", and production traffic has moved to them"
+                    self.say(f"serving: every new task is {means} ({milestones['serving']:.1f}s)")
                 if verdict.kind == "stable" and "stable" not in milestones:
                     milestones["stable"] = snap.at - start
                     self.say(f"stable: the old deployment is drained ({milestones['stable']:.1f}s)")
