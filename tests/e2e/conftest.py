@@ -136,7 +136,8 @@ class Family(Protocol):
     def region(self) -> str: ...
 
 
-def register_revision(ecs: Any, w: Family, image: str) -> str:
+def register_revision(ecs: Any, w: Family, image: str, **container: Any) -> str:
+    """A Fargate revision of the family running `image`; `container` adds to its container definition."""
     from tests.sandbox.bootstrap import container_definition
 
     td = ecs.register_task_definition(
@@ -146,7 +147,7 @@ def register_revision(ecs: Any, w: Family, image: str) -> str:
         cpu="256",
         memory="512",
         executionRoleArn=w.execution_role_arn,
-        containerDefinitions=[container_definition(w.family, image, w.log_group, w.region, {})],
+        containerDefinitions=[{**container_definition(w.family, image, w.log_group, w.region, {}), **container}],
     )
     return str(td["taskDefinition"]["taskDefinitionArn"])
 

@@ -104,20 +104,9 @@ def test_a_container_without_version_consistency_gets_no_resolved_digest(
     sandbox: Sandbox, make_world: Callable[..., World], hello: HelloImages
 ) -> None:
     """versionConsistency "disabled": ECS resolves no digest for the revision (each task pulls the tag)."""
-    from tests.sandbox.bootstrap import container_definition
-
     w = make_world()
     ecs = sandbox.clients()["ecs"]
-    web = container_definition(w.family, hello.get("v2"), w.log_group, w.region, {})
-    td = ecs.register_task_definition(
-        family=w.family,
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="256",
-        memory="512",
-        executionRoleArn=w.execution_role_arn,
-        containerDefinitions=[{**web, "versionConsistency": "disabled"}],
-    )["taskDefinition"]["taskDefinitionArn"]
+    td = register_revision(ecs, w, hello.get("v2"), versionConsistency="disabled")
     arn = ecs.update_service(cluster=w.cluster, service=w.service, taskDefinition=td)["service"][
         "currentServiceDeployment"
     ]
