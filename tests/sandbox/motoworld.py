@@ -170,6 +170,22 @@ class TargetHealth:
     description: str | None
 
 
+@dataclass(frozen=True)
+class RunRequest:
+    """A RunTask call, checked: what the simulator needs to start its tasks."""
+
+    key: ServiceKey  # the cluster's (name empty: no service)
+    cluster_arn: str
+    task_definition_arn: str
+    count: int
+    started_by: str | None
+    group: str
+    launch_type: str
+    capacity_provider: str | None
+    overrides: dict[str, Any]
+    tags: list[dict[str, str]]
+
+
 class SimHooks(Protocol):
     """What the simulator must answer, called from request threads with the world lock held."""
 
@@ -178,6 +194,8 @@ class SimHooks(Protocol):
     def on_desired_count(self, key: ServiceKey) -> None: ...
 
     def on_stop_task(self, task_arn: str, reason: str) -> bool: ...
+
+    def on_run_task(self, request: RunRequest) -> list[SimTask]: ...
 
     def target_health(self, target_group_arn: str) -> list[TargetHealth] | None: ...
 
@@ -219,24 +237,28 @@ class SimTask:
     def __init__(
         self,
         *,
-        service: ServiceView,
+        key: ServiceKey,
+        cluster_arn: str,
         task_definition_arn: str,
-        started_by: str,
+        started_by: str | None,
         containers: list[tuple[str, str, bool]],
+        group: str,
+        launch_type: str,
         network_mode: str = "awsvpc",
         capacity_provider: str | None = None,
-        launch_type: str | None = None,
     ) -> None:
+        """``key`` names the cluster (and, for a service's task, the service); ``group`` is "service:NAME" for
+        a service's task, "family:NAME" (or the caller's) for one RunTask started."""
         self.id = uuid.uuid4().hex
-        self.cluster_name = service.key.cluster
-        self.cluster_arn = service.cluster_arn
-        self.task_arn = f"arn:aws:ecs:{service.key.region}:{service.key.account}:task/{service.key.cluster}/{self.id}"
+        self.cluster_name = key.cluster
+        self.cluster_arn = cluster_arn
+        self.task_arn = f"arn:aws:ecs:{key.region}:{key.account}:task/{key.cluster}/{self.id}"
         self.task_definition_arn = task_definition_arn
         self.started_by = started_by
-        self.group = f"service:{service.key.name}"
+        self.group = group
         # A task placed through a capacity provider runs on its kind of capacity and names it.
         self.capacity_provider_name = capacity_provider
-        self.launch_type = launch_type or service.launch_type
+        self.launch_type = launch_type
         if capacity_provider:
             self.launch_type = "FARGATE" if capacity.is_fargate(capacity_provider) else "EC2"
         self.desired_status = "RUNNING"
@@ -663,6 +685,70 @@ def _install_patches(world: MotoWorld) -> None:
     ecs_backend_cls.update_service = update_service  # type: ignore[method-assign]
     ecs_backend_cls.list_tasks = list_tasks  # type: ignore[method-assign]
     ecs_backend_cls.stop_task = stop_task  # type: ignore[method-assign]
+    orig_run_task = ecs_backend_cls.run_task
+
+    def run_task(
+        self: Any,
+        cluster_str: str,
+        task_definition_str: str,
+        count: int,
+        overrides: dict[str, Any] | None,
+        started_by: str,
+        tags: list[dict[str, str]] | None,
+        launch_type: str | None,
+        networking_configuration: dict[str, Any] | None = None,
+        group: str | None = None,
+        platform_version: str | None = None,
+        capacity_provider_strategy: list[dict[str, Any]] | None = None,
+    ) -> Any:
+        hooks = _hooks()
+        if hooks is None:
+            return orig_run_task(
+                self,
+                cluster_str,
+                task_definition_str,
+                count,
+                overrides,
+                started_by,
+                tags,
+                launch_type,
+                networking_configuration,
+                group,
+                platform_version,
+                capacity_provider_strategy,
+            )
+        # The API reference's checks, in moto's words where moto makes them.
+        if launch_type and launch_type not in ("EC2", "FARGATE", "EXTERNAL"):
+            raise InvalidParameterException("launch type should be one of [EC2,FARGATE,EXTERNAL]")
+        if launch_type and capacity_provider_strategy:
+            raise InvalidParameterException("Specify either Launch Type or Capacity Provider Strategy, but not both.")
+        if not 1 <= int(count or 1) <= 10:
+            raise InvalidParameterException("count must be between 1 and 10.")
+        cluster = self._get_cluster(cluster_str)
+        td = self.describe_task_definition(task_definition_str)
+        strategy = capacity_provider_strategy or (
+            [] if launch_type else list(cluster.default_capacity_provider_strategy or [])
+        )
+        provider = str(strategy[0]["capacityProvider"]) if strategy else None
+        resolved = launch_type or ("EC2" if provider and not capacity.is_fargate(provider) else "FARGATE")
+        request = RunRequest(
+            key=ServiceKey(self.account_id, self.region_name, cluster.name, ""),
+            cluster_arn=cluster.arn,
+            task_definition_arn=td.arn,
+            count=int(count or 1),
+            started_by=started_by,
+            group=group or f"family:{td.family}",
+            launch_type=resolved,
+            capacity_provider=provider,
+            overrides=dict(overrides or {}),
+            tags=list(tags or []),
+        )
+        try:
+            return hooks.on_run_task(request)
+        except service_deployments.ApiError as exc:
+            raise InvalidParameterException(exc.message) from exc
+
+    ecs_backend_cls.run_task = run_task  # type: ignore[method-assign]
 
     # create_service's response handler drops deploymentConfiguration and the grace period; keep them.
     resp_cls = ecs_responses.EC2ContainerServiceResponse

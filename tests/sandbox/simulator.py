@@ -23,13 +23,14 @@ import docker
 import docker.errors
 import requests
 
-from . import alb_rules, bluegreen, capacity, container_health, services
+from . import alb_rules, bluegreen, capacity, container_health, oneoff, services
 from .container_events import ContainerEvents
 from .hosts import HostsFile
 from .images import split_repo_tag
 from .ledger import Ledger
 from .motoworld import (
     MotoWorld,
+    RunRequest,
     ServiceKey,
     ServiceView,
     SimTask,
@@ -243,6 +244,7 @@ class Simulator:
         self.hosts = hosts
         self._free_port = free_port or services.free_port
         self.services: dict[ServiceKey, ServiceState] = {}
+        self.standalone: list[Task] = []  # tasks RunTask started, outside any service
         self.proxies = ProxyPool(self._route)
         self.placer = Placer(world)
         self._named_hosts: set[str] = set()
@@ -297,6 +299,10 @@ class Simulator:
                     if t.live:
                         self._stop_task(t, "Service retired by the sandbox", "ServiceSchedulerInitiated", drain=False)
                         stopped += 1
+            for t in self.standalone:
+                if t.live:
+                    self._stop_task(t, "Task retired by the sandbox", "UserInitiated", drain=False)
+                    stopped += 1
         return stopped
 
     def remove_containers(self) -> None:
@@ -529,7 +535,40 @@ class Simulator:
                     self._stop_task(t, reason, "UserInitiated", drain=False)
                     self._publish(state)
                     return True
+        for t in self.standalone:
+            if t.arn == task_arn and t.live:
+                self._stop_task(t, reason, "UserInitiated", drain=False)
+                return True
         return False
+
+    def on_run_task(self, request: RunRequest) -> list[SimTask]:
+        """RunTask: the tasks run as real containers like a service's, with the call's overrides, and stop
+        when their essential container exits; nothing replaces them."""
+        td = self.world.task_definition(request.key.region, request.task_definition_arn)
+        try:
+            defs = oneoff.overridden(td.container_definitions, request.overrides)
+        except ValueError as exc:
+            raise ApiError("InvalidParameterException", str(exc)) from exc
+        started: list[SimTask] = []
+        for _ in range(request.count):
+            moto_task = SimTask(
+                key=request.key,
+                cluster_arn=request.cluster_arn,
+                task_definition_arn=td.arn,
+                started_by=request.started_by,
+                containers=[(c["name"], c.get("image", ""), bool(c.get("essential", True))) for c in defs],
+                group=request.group,
+                launch_type=request.launch_type,
+                network_mode=td.network_mode,
+                capacity_provider=request.capacity_provider,
+            )
+            moto_task.overrides = request.overrides
+            moto_task.tags = request.tags
+            task = self._task(moto_task, request.key, defs)
+            if self._start(task, td, defs, None, request.capacity_provider):
+                self.standalone.append(task)
+                started.append(moto_task)
+        return started
 
     def target_health(self, target_group_arn: str) -> list[TargetHealth] | None:
         found: list[TargetHealth] = []
@@ -558,6 +597,7 @@ class Simulator:
         while not self._stop.wait(self.config.tick):
             try:
                 with self.world.lock:
+                    self.standalone = [t for t in self.standalone if not t.done]
                     for state in list(self.services.values()):
                         if state.retired:
                             if all(t.done for t in state.tasks) and self.services.get(state.key) is state:
@@ -977,49 +1017,51 @@ class Simulator:
                     on[t.moto.capacity_provider_name] = on.get(t.moto.capacity_provider_name, 0) + 1
             provider = capacity.pick(dep.strategy, on)
         moto_task = SimTask(
-            service=view,
+            key=key,
+            cluster_arn=view.cluster_arn,
             task_definition_arn=td.arn,
             started_by=dep.id,
             containers=containers,
+            group=f"service:{key.name}",
+            launch_type=dep.launch_type or view.launch_type,
             network_mode=td.network_mode,
             capacity_provider=provider,
-            launch_type=dep.launch_type,
         )
-        ports = {c["name"]: self._free_port() for c in td.container_definitions if c.get("portMappings")}
-        checks = {
-            c["name"]: bool(c.get("essential", True)) for c in td.container_definitions if container_health.has_check(c)
-        }
-        task = Task(
-            moto=moto_task,
-            key=key,
-            deployment_id=dep.id,
-            ports=ports,
-            checks=checks,
-            revision_arn=dep.revision_arn,
-            target_group=dep.target_group,
-        )
+        task = self._task(moto_task, key, td.container_definitions)
+        task.deployment_id, task.revision_arn, task.target_group = dep.id, dep.revision_arn, dep.target_group
+        if not self._start(task, td, td.container_definitions, view, provider):
+            return None
+        state.tasks.append(task)
+        return task
+
+    def _task(self, moto_task: SimTask, key: ServiceKey, defs: list[dict[str, Any]]) -> Task:
+        ports = {c["name"]: self._free_port() for c in defs if c.get("portMappings")}
+        checks = {c["name"]: bool(c.get("essential", True)) for c in defs if container_health.has_check(c)}
+        return Task(moto=moto_task, key=key, deployment_id="", ports=ports, checks=checks)
+
+    def _start(
+        self, task: Task, td: Any, defs: list[dict[str, Any]], view: ServiceView | None, provider: str | None
+    ) -> bool:
+        """Place the task (EC2) and start its thread; False when no container instance can take it."""
+        key, moto_task = task.key, task.moto
         if moto_task.launch_type == "EC2":
             # An Auto Scaling group provider places only on its group's instances.
             group = self.world.provider_instances(key.region, provider) if provider else None
-            placed = self.placer.place(key, td, moto_task.task_arn, ports, only=group)
+            placed = self.placer.place(key, td, moto_task.task_arn, task.ports, only=group)
             if isinstance(placed, Unplaced):
-                if placed.new:
+                if placed.new and key.name:
                     self._event(key, placed.message)
                     self.ledger.fact("task_unplaced", key.name, placed.message)
-                return None
+                return False
             task.placement = placed
             moto_task.container_instance_arn = placed.instance.arn
-        state.tasks.append(task)
         self.world.put_task(key.region, moto_task)
         th = threading.Thread(
-            target=self._run_task,
-            args=(task, td.container_definitions, view),
-            name=f"task-{task.short_id[:8]}",
-            daemon=True,
+            target=self._run_task, args=(task, defs, view), name=f"task-{task.short_id[:8]}", daemon=True
         )
         self._threads.append(th)
         th.start()
-        return task
+        return True
 
     def _stop_task(self, t: Task, reason: str, code: str, *, drain: bool) -> None:
         if not t.live:
@@ -1057,7 +1099,7 @@ class Simulator:
         self._stop_task(t, reason, code, drain=False)
         state.next_launch_at = time.monotonic() + self.config.retry_delay
 
-    def _run_task(self, task: Task, defs: list[dict[str, Any]], view: ServiceView) -> None:
+    def _run_task(self, task: Task, defs: list[dict[str, Any]], view: ServiceView | None) -> None:
         """Own every docker call for one task: pull, start, watch, stop, report."""
         key = task.key
         started: dict[str, Any] = {}
@@ -1123,7 +1165,8 @@ class Simulator:
                         else []
                     )
                 self.ledger.fact("task_started", task.arn, task.deployment_id)
-                self._register_targets(task, view)
+                if view is not None:
+                    self._register_targets(task, view)
             self._watch(task, started)
         except _Abort:
             pass
@@ -1209,12 +1252,13 @@ class Simulator:
                             if mc.name == name:
                                 mc.last_status = "STOPPED"
                                 mc.exit_code = code
-                        if essential.get(name, True):
+                        if essential.get(name, True) and task.live:
                             state = self.services.get(task.key)
-                            if state is not None and task.live:
-                                self._fail_task(
-                                    state, task, "Essential container in task exited", "EssentialContainerExited"
-                                )
+                            why, stop_code = "Essential container in task exited", "EssentialContainerExited"
+                            if state is not None:
+                                self._fail_task(state, task, why, stop_code)
+                            else:  # a RunTask task (or a retired service's): it just stops
+                                self._stop_task(task, why, stop_code, drain=False)
 
     def _note_health(self, task: Task, name: str, health: str) -> None:
         with self.world.lock:
@@ -1242,6 +1286,8 @@ class Simulator:
             state = self.services.get(task.key)
             if state is not None and task.live:
                 self._fail_task(state, task, reason, "TaskFailedToStart")
+            elif task.live:
+                self._stop_task(task, reason, "TaskFailedToStart", drain=False)
             for c in task.moto.containers:
                 if c.last_status != "STOPPED":
                     c.reason = reason

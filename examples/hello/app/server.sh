@@ -3,6 +3,12 @@
 # plus a shell handler, so the image needs nothing beyond a static busybox.
 set -eu
 
+# Arguments (a task's `command`: a one-off job such as a migration) run instead of the server, as the usual
+# entrypoint scripts do.
+if [ "$#" -gt 0 ]; then
+    exec "$@"
+fi
+
 VERSION="${VERSION:-v1}"
 PORT="${PORT:-8080}"
 CRASH="${CRASH:-0}"
