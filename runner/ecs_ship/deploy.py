@@ -184,12 +184,23 @@ def describe_service_deployment(clients: Clients, arn: str) -> dict[str, Any] | 
     return _record(lambda: clients.ecs.describe_service_deployments(serviceDeploymentArns=[arn]), "serviceDeployments")
 
 
-def apply(plan: Plan, clients: Clients, before_write: Callable[[], None] = lambda: None) -> Applied:
+def _no_one_off(call: ApiCall, task_definition_arn: str) -> None:
+    raise DeployError(f"failed to run {call.why}: no runner for one-off tasks was given")
+
+
+def apply(
+    plan: Plan,
+    clients: Clients,
+    before_write: Callable[[], None] = lambda: None,
+    one_off: Callable[[ApiCall, str], None] = _no_one_off,
+) -> Applied:
     """Make the plan's writes in order. If a write fails after a target group was changed, the change is put
     back before the error propagates: the service keeps running as it was, with the settings it had.
 
     ``before_write`` runs before each write and may raise (a cancel): a run interrupted between writes stops
-    there, and a registered revision that no service uses is harmless.
+    there, and a registered revision that no service uses is harmless. ``one_off`` runs a planned run_task
+    call (a `pre_deploy` task) with the revision registered and waits for it; it raises when the task fails,
+    which stops the plan before update_service.
     """
     arn = plan.previous_task_definition_arn
     undo_of = {str(c.params["TargetGroupArn"]): c for c in plan.undo}
@@ -203,6 +214,8 @@ def apply(plan: Plan, clients: Clients, before_write: Callable[[], None] = lambd
                     made.append(undo_of[str(call.params["TargetGroupArn"])])
             elif call.operation == "register_task_definition":
                 arn = clients.ecs.register_task_definition(**plan.document)["taskDefinition"]["taskDefinitionArn"]
+            elif call.operation == "run_task":
+                one_off(call, arn)
             elif call.operation == "update_service":
                 started = start_deployment(
                     clients,

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import strategy, taskdef
+from . import oneoff, strategy, taskdef
 from .aws import timestamp
 from .errors import InputError
 from .spec import ServiceSpec
@@ -49,6 +49,8 @@ class ApiCall:
     def summary(self) -> str:
         # Plans are printed to CI logs: a task definition's environment and driver passwords must not be.
         params = taskdef.redacted(self.params) if self.operation == "register_task_definition" else self.params
+        if self.operation == "run_task":
+            params = oneoff.shown(self.params)
         shown = {k: v for k, v in params.items() if k != "containerDefinitions"}
         if "containerDefinitions" in self.params:
             shown["containerDefinitions"] = f"<{len(self.params['containerDefinitions'])} containers>"
@@ -273,6 +275,16 @@ def make_plan(spec: ServiceSpec, state: CurrentState, images: Mapping[str, str])
                 "register_task_definition",
                 copy.deepcopy(rendered.document),
                 f"new revision of {rendered.document['family']}",
+            )
+        )
+    for i, job in enumerate(spec.pre_deploy):
+        container = oneoff.container_of(job, spec, rendered.document, i)
+        calls.append(
+            ApiCall(
+                "ecs",
+                "run_task",
+                oneoff.run_task_params(job, container, svc, spec.cluster, target),
+                f"pre_deploy {job.name}: must exit 0 in container {container} within {job.timeout:g}s",
             )
         )
     update: dict[str, Any] = {

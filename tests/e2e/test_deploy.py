@@ -502,6 +502,7 @@ def test_readme_iam_list_names_every_call_ecs_ship_makes(
     app = make_app()
     doc = yaml.safe_load(spec_for(w, build_args={"VERSION": "v20"}))
     doc["load_balancer"] = {"health_check_path": "/", "apply_health_check_path": True}
+    doc["pre_deploy"] = [{"name": "migrate", "command": ["true"]}]
     app.write_spec(yaml.safe_dump(doc))
     mark = sandbox.ledger.mark()
     assert ecs_ship(sandbox, "deploy", "--spec", str(app.spec)).code == 0
@@ -512,6 +513,6 @@ def test_readme_iam_list_names_every_call_ecs_ship_makes(
     assert ecs_ship(sandbox, "status", "--spec", str(app.spec)).code == 0
     actions = {c.action for c in sandbox.ledger.calls_since(mark)}
     # Everything ecs-ship called, by the action names IAM uses.
-    assert {"ModifyTargetGroup", "GetLogEvents", "ListTaskDefinitions", "UpdateService"} <= actions
+    assert {"ModifyTargetGroup", "GetLogEvents", "ListTaskDefinitions", "UpdateService", "RunTask"} <= actions
     missing = sorted(a for a in actions if f"{a}`" not in iam)
     assert missing == [], f"README's IAM list lacks {missing}"

@@ -22,6 +22,7 @@ from ecs_ship.spec import (
     DeploymentSpec,
     ImageSpec,
     LoadBalancerSpec,
+    OneOffSpec,
     PauseSpec,
     ServiceSpec,
     SmokeSpec,
@@ -343,14 +344,24 @@ def test_unknown_key_names_its_path_and_the_closest_key(project: Project) -> Non
     ("extra", "key_path", "needle", "detail"),
     [
         ("clustr: x\n", "clustr", "clustr", "unknown key (did you mean 'cluster'?)"),
-        ("timeout: 5\n", "timeout", "timeout", "unknown key ('timeout' goes under 'wait' or 'smoke')"),
+        (
+            "timeout: 5\n",
+            "timeout",
+            "timeout",
+            "unknown key ('timeout' goes under 'wait' or 'smoke' or an entry of 'pre_deploy')",
+        ),
         ("dockerfile: D\n", "dockerfile", "dockerfile", "unknown key ('dockerfile' goes under an entry of 'images')"),
-        ("name: x\n", "name", "name", "unknown key ('name' goes under an entry of 'services')"),
+        (
+            "name: x\n",
+            "name",
+            "name",
+            "unknown key ('name' goes under an entry of 'pre_deploy' or an entry of 'services')",
+        ),
         (
             "environments:\n  staging:\n    name: x\n",
             "environments.staging.name",
             "name: x",
-            "unknown key ('name' is only allowed in an entry of 'services')",
+            "unknown key ('name' goes under an entry of 'pre_deploy')",
         ),
         (
             "environments:\n  staging:\n    version: 1\n",
@@ -1542,6 +1553,9 @@ def every_key_spec(project: Project) -> dict[str, Any]:
             "step_bake_time": 1,
             "pause": {"at": ["POST_TEST_TRAFFIC_SHIFT"], "timeout": 30, "on_timeout": "CONTINUE"},
         },
+        "pre_deploy": [
+            {"name": "migrate", "container": "web", "command": "migrate up", "timeout": 60, "environment": {"A": "1"}}
+        ],
     }
     return {
         "version": 1,
@@ -1571,7 +1585,7 @@ def written_keys(value: Any, prefix: str = "") -> set[str]:
     keys = set()
     if isinstance(value, dict) and not prefix.endswith("task_definition."):
         for name, sub in value.items():
-            key = prefix + ("*" if prefix.endswith(("build_args.", "environments.")) else name)
+            key = prefix + ("*" if prefix.endswith(("build_args.", "environments.", "environment.")) else name)
             keys.add(key)
             keys |= written_keys(sub, key + ".")
     if isinstance(value, list):
@@ -1593,6 +1607,8 @@ def test_the_loader_accepts_exactly_the_schema_keys(project: Project) -> None:
             == other.deployment
             == DeploymentSpec("LINEAR", 5, 10, 2, 25, 1, PauseSpec(("POST_TEST_TRAFFIC_SHIFT",), 30, "CONTINUE"))
         )
+        migrate = OneOffSpec("migrate", "web", ("migrate", "up"), 60.0, (("A", "1"),))
+        assert main.pre_deploy == other.pre_deploy == (migrate,)
         assert main.images[0].secrets == (
             BuildSecret("npmrc", env="NPM_TOKEN"),
             BuildSecret("netrc", file=(project.root / "netrc").resolve()),
@@ -1602,7 +1618,7 @@ def test_the_loader_accepts_exactly_the_schema_keys(project: Project) -> None:
 def mapping_paths(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
     """Paths of the fixed-key mappings of a spec: not the maps (build_args, environments), not task definitions."""
     if isinstance(value, dict):
-        if path[-1:] not in (("build_args",), ("environments",)):
+        if path[-1:] not in (("build_args",), ("environments",), ("environment",)):
             yield path
         for key, sub in value.items():
             if key != "task_definition":
@@ -1616,8 +1632,8 @@ def test_a_key_outside_the_schema_is_refused_everywhere(project: Project) -> Non
     document = every_key_spec(project)
     paths = list(mapping_paths(document))
     # top, staging and 2 services: each itself, images[0], its 2 secrets, 2 cache_from and 2 cache_to entries,
-    # load_balancer, wait, smoke, deployment, deployment.pause
-    assert len(paths) == 4 * 13
+    # load_balancer, wait, smoke, deployment, deployment.pause, pre_deploy[0]
+    assert len(paths) == 4 * 14
     for path in paths:
         changed = copy.deepcopy(document)
         target: Any = changed
@@ -1697,3 +1713,34 @@ def test_an_unknown_cache_type_is_refused(project: Project) -> None:
 def test_load_balancer_url(project: Project, written: str, url: str) -> None:
     project.write(MINIMAL + f"load_balancer:\n  url: {written}\n")
     assert project.load().services[0].load_balancer.url == url
+
+
+@pytest.mark.parametrize(
+    ("extra", "key_path", "needle", "detail"),
+    [
+        (
+            'pre_deploy:\n  - {name: migrate, command: "sh -c \'echo"}\n',
+            "pre_deploy[0].command",
+            "command",
+            "cannot be split into arguments (No closing quotation)",
+        ),
+        ("pre_deploy:\n  - {name: migrate, command: '  '}\n", "pre_deploy[0].command", "command", "is empty"),
+        (
+            "pre_deploy:\n  - {name: migrate, command: a}\n  - {name: migrate, command: b}\n",
+            "pre_deploy[1].name",
+            "command: b",
+            "'migrate' names another pre_deploy task too",
+        ),
+        (
+            "pre_deploy:\n  - {name: 'db migrate', command: a}\n",
+            "pre_deploy[0].name",
+            "db migrate",
+            "must be 1 to 24 letters, digits, - or _, got 'db migrate'",
+        ),
+    ],
+)
+def test_a_pre_deploy_entry_that_cannot_run_is_refused(
+    project: Project, extra: str, key_path: str, needle: str, detail: str
+) -> None:
+    err = project.error(MINIMAL + extra)
+    assert_error(err, project, key_path, project.line(needle), detail)

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from .. import aws, build, builder, cache, consistency, deploy, engine, image, plan, registry, smoke, watch
+from .. import aws, build, builder, cache, consistency, deploy, engine, image, oneoff_run, plan, registry, smoke, watch
 from ..context import Context, rev
 from ..errors import DeploymentFailed, Interrupted
 from ..rollout import decide_rollback, roll_back, start_rollback, watch_deployment
@@ -151,8 +151,17 @@ def execute(ctx: Context, p: Prepared) -> None:
             for line in the_plan.diff.splitlines():
                 say(line)
     ctx.stage(label, "registering and updating the service")
+    env = oneoff_run.Env(clients, say, ctx.check_cancel, ctx.clock, ctx.sleep, svc.wait.poll_interval)
+
+    def one_off(call: plan.ApiCall, arn: str) -> None:
+        job = oneoff_run.job_of(call, svc.pre_deploy, the_plan.document)
+        ctx.stage(label, f"running pre_deploy task {job.name}")
+        oneoff_run.run(env, job, arn)
+
     try:
-        applied = deploy.apply(the_plan, clients, before_write=ctx.check_cancel)
+        applied = deploy.apply(the_plan, clients, before_write=ctx.check_cancel, one_off=one_off)
+    except DeploymentFailed as exc:
+        end(ctx, svc, f"failed before the switch: the service still runs {rev(state.task_definition_arn)}", exc)
     except Interrupted:
         end(
             ctx,

@@ -7,6 +7,7 @@ import copy
 import difflib
 import json
 import os
+import shlex
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from .model import (
     ImageSpec,
     KeyPath,
     LoadBalancerSpec,
+    OneOffSpec,
     PauseSpec,
     ServiceSpec,
     SmokeSpec,
@@ -284,6 +286,46 @@ class _Loader:
             smoke=SmokeSpec(smoke["path"], int(smoke["expect_status"]), smoke.get("contains"), float(smoke["timeout"]))
             if smoke
             else None,
+            pre_deploy=tuple(
+                self._one_off(layered, i, raw, [r["name"] for r in s["pre_deploy"][:i]], entry)
+                for i, raw in enumerate(s["pre_deploy"])
+            ),
+        )
+
+    def _one_off(
+        self, layered: _Layered, i: int, raw: Mapping[str, Any], before: list[str], entry: KeyPath
+    ) -> OneOffSpec:
+        """pre_deploy[i], checked; ``before``: the names of the entries before it."""
+        command = raw["command"]
+        if isinstance(command, str):
+            try:
+                command = shlex.split(command)
+            except ValueError as exc:
+                raise self._error(
+                    layered,
+                    ("pre_deploy", i, "command"),
+                    f"cannot be split into arguments ({exc})",
+                    fix="close the quote, or give the command as a list of arguments",
+                    entry=entry,
+                ) from exc
+            if not command:
+                raise self._error(
+                    layered, ("pre_deploy", i, "command"), "is empty", fix="give the command to run", entry=entry
+                )
+        if raw["name"] in before:
+            raise self._error(
+                layered,
+                ("pre_deploy", i, "name"),
+                f"{raw['name']!r} names another pre_deploy task too",
+                fix="give each task its own name",
+                entry=entry,
+            )
+        return OneOffSpec(
+            raw["name"],
+            raw.get("container"),
+            tuple(command),
+            float(raw["timeout"]),
+            tuple(sorted(raw["environment"].items())),
         )
 
     def _missing(self, key: str, entry: KeyPath) -> SpecError:

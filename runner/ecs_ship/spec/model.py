@@ -119,6 +119,17 @@ class DeploymentSpec:
 
 
 @dataclass(frozen=True)
+class OneOffSpec:
+    """A one-off task of the new revision (`pre_deploy`): a migration, say."""
+
+    name: str
+    container: str | None  # None: the first image's container, else the task definition's first
+    command: tuple[str, ...]
+    timeout: float  # seconds
+    environment: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Workspace:
     """The folder the files a spec names must be in (build contexts, Dockerfiles, task definition files, and
     run-local's --env-file): $GITHUB_WORKSPACE when set, else the git work tree holding the spec, else its folder.
@@ -153,6 +164,7 @@ class ServiceSpec:
     # None only for a ServiceSpec built by hand rather than by load_spec: then there is no spec to confine to.
     workspace: Workspace | None = None
     deployment: DeploymentSpec = DeploymentSpec()
+    pre_deploy: tuple[OneOffSpec, ...] = ()
 
 
 @dataclass(frozen=True)

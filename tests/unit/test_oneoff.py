@@ -1,0 +1,63 @@
+"""`pre_deploy` tasks planned: RunTask between the new revision's registration and the service update, on the
+service's capacity and network, with the entry's command and environment (shown without its values); a
+container the task definition lacks is bad input."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from ecs_ship import oneoff
+from ecs_ship.errors import InputError
+from ecs_ship.plan import make_plan
+from ecs_ship.spec import OneOffSpec
+from tests.unit.test_plan import NEW_IMAGE, ops, service_entry, spec, state
+
+MIGRATE = OneOffSpec("migrate", None, ("bin/migrate", "up"), 120.0, (("DATABASE_URL", "postgres://u:pw@db/app"),))
+NETWORK = {"awsvpcConfiguration": {"subnets": ["subnet-1"], "securityGroups": ["sg-1"]}}
+
+
+def test_a_pre_deploy_task_runs_between_register_and_update_on_the_service_capacity() -> None:
+    svc = replace(spec(), pre_deploy=(MIGRATE,))
+    the_state = state(service=service_entry(networkConfiguration=NETWORK))
+    plan = make_plan(svc, the_state, {"web": NEW_IMAGE})
+    assert ops(plan) == ["ecs.register_task_definition", "ecs.run_task", "ecs.update_service"]
+    call = plan.calls[1]
+    assert call.params == {
+        "cluster": "prod",
+        "taskDefinition": "<new revision>",
+        "count": 1,
+        "startedBy": "ecs-ship/migrate",
+        "overrides": {
+            "containerOverrides": [
+                {
+                    "name": "web",
+                    "command": ["bin/migrate", "up"],
+                    "environment": [{"name": "DATABASE_URL", "value": "postgres://u:pw@db/app"}],
+                }
+            ]
+        },
+        "launchType": "FARGATE",
+        "networkConfiguration": NETWORK,
+    }
+    printed = "\n".join(plan.lines())
+    assert "DATABASE_URL=***" in printed and "pw@db" not in printed
+    assert "pre_deploy migrate: must exit 0 in container web within 120s" in printed
+
+
+def test_a_capacity_provider_strategy_is_used_instead_of_a_launch_type() -> None:
+    strategy = [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+    params = oneoff.run_task_params(MIGRATE, "web", {"capacityProviderStrategy": strategy}, "prod", "td:8")
+    assert params["capacityProviderStrategy"] == strategy and "launchType" not in params
+
+
+def test_the_container_is_the_entry_s_else_the_first_image_s_else_the_first() -> None:
+    document = {"containerDefinitions": [{"name": "app"}, {"name": "web"}]}
+    assert oneoff.container_of(MIGRATE, spec(), document, 0) == "app"
+    assert oneoff.container_of(replace(MIGRATE, container="web"), spec(), document, 0) == "web"
+    with pytest.raises(InputError) as err:
+        oneoff.container_of(replace(MIGRATE, container="db"), spec(), document, 3)
+    assert "no container 'db' (it has: app, web)" in str(err.value) and "pre_deploy[3].container" in (
+        err.value.fix or ""
+    )
