@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import App
 from tests.e2e.conftest import describe, ecs_ship_env, poll, served, spec_for, writes
@@ -464,6 +465,32 @@ def test_sigint_then_sigterm_during_a_build_still_ends_cleanly(sandbox: Sandbox,
     assert run.seconds_after_trigger is not None and run.seconds_after_trigger < 4, run.seconds_after_trigger
     assert writes(sandbox, c.mark) == []
     c.assert_old_serving()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_a_pre_deploy_task_stops_the_task_and_leaves_the_service(
+    sig: signal.Signals, sandbox: Sandbox, case: Callable[..., Case]
+) -> None:
+    c = case()
+    doc = yaml.safe_load(c.app.spec.read_text())
+    doc["pre_deploy"] = [{"name": "migrate", "command": ["sleep", "600"], "timeout": 120}]
+    c.app.write_spec(yaml.safe_dump(doc, sort_keys=False))
+    run = c.deploy(trigger="pre_deploy migrate: started task", during=lambda p: p.send_signal(sig))
+    assert run.code == 130, run.text
+    assert run.seconds_after_trigger is not None and run.seconds_after_trigger < 7.5, run.seconds_after_trigger
+    assert "stopping task" in run.text and "interrupted before" in run.text, run.text
+    made = writes(sandbox, c.mark)
+    assert "StopTask" in made and "UpdateService" not in made, made
+    ecs = sandbox.clients()["ecs"]
+    task_id = run.out.split("pre_deploy migrate: started task ", 1)[1].split(":", 1)[0]
+    poll(
+        lambda: ecs.describe_tasks(cluster=c.world.cluster, tasks=[task_id])["tasks"][0]["lastStatus"],
+        lambda status: status == "STOPPED",
+        30,
+        "the interrupted migration to stop",
+    )
+    c.assert_old_serving()
+    c.assert_no_leak(run)
 
 
 def test_plan_and_render_print_no_environment_value(sandbox: Sandbox, case: Callable[..., Case]) -> None:
