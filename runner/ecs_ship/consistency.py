@@ -33,16 +33,15 @@ def mismatches(pushed: Mapping[str, str], resolved: Iterable[Mapping[str, Any]])
 
 
 def check(
-    clients: Clients, service_deployment_arn: str | None, pushed: Mapping[str, str], say: Callable[[str], None]
+    clients: Clients, revision_arn: str | None, pushed: Mapping[str, str], say: Callable[[str], None]
 ) -> str | None:
-    """None when the digests agree (or ECS keeps no record of them); else the failure to report."""
-    if service_deployment_arn is None or not pushed:
+    """None when the digests agree (or ECS keeps no record of them); else the failure to report.
+
+    ``revision_arn``: the service revision the deployment rolls out, as the watch last read it (None where the
+    API has no service deployments)."""
+    if revision_arn is None or not pushed:
         return None
-    sd = deploy.describe_service_deployment(clients, service_deployment_arn)
-    revision_arn = ((sd or {}).get("targetServiceRevision") or {}).get("arn")
-    if not revision_arn:
-        return None
-    resolved = deploy.revision_images(clients, str(revision_arn))
+    resolved = deploy.revision_images(clients, revision_arn)
     wrong = mismatches(pushed, resolved)
     if wrong:
         return "version consistency: " + "; ".join(wrong)

@@ -7,7 +7,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ecs_ship import consistency
-from tests.unit.test_service_deployments import AT, SD, stubbed
+from tests.unit.test_service_deployments import stubbed
 
 __all__ = ["stubbed"]  # the fixture, used by name
 
@@ -34,21 +34,6 @@ def test_only_a_resolved_digest_that_differs_is_a_mismatch() -> None:
 
 def expect_revision(stub: Any, resolved: list[dict[str, Any]]) -> None:
     stub.add_response(
-        "describe_service_deployments",
-        {
-            "serviceDeployments": [
-                {
-                    "serviceDeploymentArn": SD,
-                    "status": "SUCCESSFUL",
-                    "createdAt": AT,
-                    "targetServiceRevision": {"arn": REVISION},
-                }
-            ],
-            "failures": [],
-        },
-        {"serviceDeploymentArns": [SD]},
-    )
-    stub.add_response(
         "describe_service_revisions",
         {"serviceRevisions": [{"serviceRevisionArn": REVISION, "containerImages": resolved}], "failures": []},
         {"serviceRevisionArns": [REVISION]},
@@ -59,7 +44,7 @@ def test_a_revision_that_resolved_another_digest_fails_the_deploy_naming_both(st
     clients, stub = stubbed
     expect_revision(stub, images(("web", OTHER)))
     said: list[str] = []
-    failure = consistency.check(clients, SD, {"web": PUSHED}, said.append)
+    failure = consistency.check(clients, REVISION, {"web": PUSHED}, said.append)
     assert failure is not None and failure.startswith("version consistency: container web") and OTHER in failure
     assert said == []
     stub.assert_no_pending_responses()
@@ -69,18 +54,18 @@ def test_agreeing_digests_are_said_once_and_pass(stubbed: Any) -> None:
     clients, stub = stubbed
     expect_revision(stub, images(("web", PUSHED)))
     said: list[str] = []
-    assert consistency.check(clients, SD, {"web": PUSHED}, said.append) is None
+    assert consistency.check(clients, REVISION, {"web": PUSHED}, said.append) is None
     assert said == ["ECS resolved web to the digests pushed"]
 
 
 def test_without_service_deployments_or_revisions_nothing_is_read_or_failed(stubbed: Any) -> None:
     clients, stub = stubbed
     assert consistency.check(clients, None, {"web": PUSHED}, print) is None  # no call at all
-    stub.add_client_error("describe_service_deployments", "UnknownOperationException", http_status_code=400)
-    assert consistency.check(clients, SD, {"web": PUSHED}, print) is None
-    stub.add_client_error("describe_service_deployments", "ThrottlingException", http_status_code=400)
+    stub.add_client_error("describe_service_revisions", "UnknownOperationException", http_status_code=400)
+    assert consistency.check(clients, REVISION, {"web": PUSHED}, print) is None
+    stub.add_client_error("describe_service_revisions", "ThrottlingException", http_status_code=400)
     try:
-        consistency.check(clients, SD, {"web": PUSHED}, print)
+        consistency.check(clients, REVISION, {"web": PUSHED}, print)
     except ClientError as exc:  # a real fault is not mistaken for "no record"
         assert exc.response["Error"]["Code"] == "ThrottlingException"
     else:

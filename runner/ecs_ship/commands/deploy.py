@@ -206,9 +206,9 @@ def execute(ctx: Context, p: Prepared) -> None:
     diagnosis = outcome.diagnosis
     if failure is None:
         pushed = {c: ref.split("@", 1)[1] for c, ref in refs.items() if "@" in ref}
-        failure = consistency.check(clients, applied.service_deployment_arn, pushed, say) or smoke.check(
-            svc, state.url, say
-        )
+        sd = outcome.last.service_deployment if outcome.last is not None else None
+        revision = sd.target_revision if sd is not None else None
+        failure = consistency.check(clients, revision, pushed, say) or smoke.check(svc, state.url, say)
         diagnosis = [failure] if failure else []
     if failure is None:
         say(

@@ -46,6 +46,7 @@ class ServiceDeploymentState:
     lifecycle_stage: str | None = None
     rollback_reason: str | None = None
     rollback_revision: str | None = None  # the service revision ECS rolls back to
+    target_revision: str | None = None  # the service revision it deploys (its resolved image digests)
     breaker_failures: int | None = None
     breaker_threshold: int | None = None
     hooks: tuple[HookState, ...] = ()

@@ -49,6 +49,7 @@ def parse_service_deployment(d: Mapping[str, Any]) -> ServiceDeploymentState:
         lifecycle_stage=d.get("lifecycleStage"),
         rollback_reason=rollback.get("reason"),
         rollback_revision=rollback.get("serviceRevisionArn"),
+        target_revision=(d.get("targetServiceRevision") or {}).get("arn"),
         breaker_failures=breaker.get("failureCount"),
         breaker_threshold=breaker.get("threshold"),
         hooks=tuple(
