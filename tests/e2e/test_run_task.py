@@ -87,16 +87,23 @@ def test_a_one_off_task_that_exits_zero_and_one_stopped_by_the_user(
     assert stopped["stoppedReason"] == "migration timed out" and stopped["stopCode"] == "UserInitiated"
 
 
-def test_an_override_for_a_container_the_task_lacks_is_refused(
+def test_an_override_for_a_container_the_task_lacks_and_a_missing_network_are_refused(
     sandbox: Sandbox, make_world: Callable[..., World]
 ) -> None:
     w = make_world(wait=False)
     ecs = sandbox.clients()["ecs"]
-    with pytest.raises(botocore.exceptions.ClientError) as err:
-        ecs.run_task(
-            cluster=w.cluster,
-            taskDefinition=w.task_definition_arn,
-            overrides={"containerOverrides": [{"name": "db", "command": ["x"]}]},
-        )
-    assert err.value.response["Error"]["Code"] == "InvalidParameterException"
-    assert "'db'" in err.value.response["Error"]["Message"]
+    network = {"awsvpcConfiguration": {"subnets": w.subnets, "securityGroups": [w.security_group]}}
+    refusals = [
+        (
+            {"networkConfiguration": network, "overrides": {"containerOverrides": [{"name": "db", "command": ["x"]}]}},
+            "'db'",
+        ),
+        # An awsvpc task needs its subnets, as the API reference says.
+        ({}, "Network Configuration must be provided when networkMode 'awsvpc' is specified."),
+    ]
+    for call, message in refusals:
+        with pytest.raises(botocore.exceptions.ClientError) as err:
+            ecs.run_task(cluster=w.cluster, taskDefinition=w.task_definition_arn, **call)
+        assert err.value.response["Error"]["Code"] == "InvalidParameterException"
+        assert message in err.value.response["Error"]["Message"]
+    assert ecs.list_tasks(cluster=w.cluster, family=w.family, desiredStatus="STOPPED")["taskArns"] == []

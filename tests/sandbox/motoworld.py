@@ -726,6 +726,10 @@ def _install_patches(world: MotoWorld) -> None:
             raise InvalidParameterException("count must be between 1 and 10.")
         cluster = self._get_cluster(cluster_str)
         td = self.describe_task_definition(task_definition_str)
+        if td.network_mode == "awsvpc" and not (networking_configuration or {}).get("awsvpcConfiguration"):
+            raise InvalidParameterException(
+                "Network Configuration must be provided when networkMode 'awsvpc' is specified."
+            )
         strategy = capacity_provider_strategy or (
             [] if launch_type else list(cluster.default_capacity_provider_strategy or [])
         )
