@@ -79,6 +79,9 @@ class Plan:
     service_deployment_before: str | None = None
     # The deploymentConfiguration this deploy rolls out with: the service's, or the spec's `deployment:` over it.
     deployment: Mapping[str, Any] = field(default_factory=dict)
+    # Calls made only once the new revision serves (post_deploy tasks, deregistering old revisions): not
+    # part of apply(), which ends at update_service, and skipped when the deploy fails.
+    after: tuple[ApiCall, ...] = ()
 
     def lines(self) -> list[str]:
         s = self.spec
@@ -97,6 +100,10 @@ class Plan:
         out += [f"  deployment: {line}" for line in strategy.traffic_steps(self.deployment)]
         out.append("  API calls:")
         out += [f"    {i}. {c.summary()}" for i, c in enumerate(self.calls, 1)]
+        if self.after:
+            out.append("  once the new revision serves:")
+            first = len(self.calls) + 1
+            out += [f"    {i}. {c.summary()}" for i, c in enumerate(self.after, first)]
         if self.url:
             out.append(f"  service URL: {self.url}")
         return out

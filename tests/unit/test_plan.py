@@ -617,3 +617,13 @@ def test_the_specs_deployment_goes_into_update_service_and_the_plan_prints_its_s
     same = make_plan(spec(), state(service=entry), {})
     assert "deploymentConfiguration" not in same.calls[-1].params
     assert any(line.startswith("  deployment: ROLLING") for line in same.lines())
+
+
+def test_calls_made_once_the_revision_serves_are_listed_after_the_deploy_calls() -> None:
+    plan = make_plan(spec(), state(), {"web": NEW_IMAGE})
+    later = ApiCall("ecs", "deregister_task_definition", {"taskDefinition": "hello:3"}, "older than the newest 2")
+    lines = replace(plan, after=(later,)).lines()
+    at = lines.index("  once the new revision serves:")
+    assert lines[at - 1].startswith("    2. ecs.update_service(")
+    assert lines[at + 1] == "    3. ecs.deregister_task_definition(taskDefinition='hello:3')  # older than the newest 2"
+    assert "  once the new revision serves:" not in plan.lines()
