@@ -43,7 +43,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import ThreadedWSGIServer
 
-from . import bluegreen, capacity, service_deployments
+from . import bluegreen, capacity, service_deployments, taskdefs
 from .ledger import EXPIRED_TOKEN, THROTTLING, AwsError, Ledger
 from .loopback import CuttableServer, Restartable
 
@@ -625,6 +625,8 @@ def _install_patches(world: MotoWorld) -> None:
         old_desired = before.desired_count
         forced = bool(props.get("force_new_deployment"))
         requested_td = props.get("task_definition")
+        if requested_td and self.describe_task_definition(requested_td).arn != old_td:
+            taskdefs.require_active(self, requested_td)
         if props.get("deployment_configuration") is not None or props.get("load_balancers") is not None:
             # Checked before anything changes, against what the service keeps of what the call leaves out.
             props["deployment_configuration"] = _deployment_configuration(
@@ -725,7 +727,7 @@ def _install_patches(world: MotoWorld) -> None:
         if not 1 <= int(count or 1) <= 10:
             raise InvalidParameterException("count must be between 1 and 10.")
         cluster = self._get_cluster(cluster_str)
-        td = self.describe_task_definition(task_definition_str)
+        td = taskdefs.require_active(self, task_definition_str)
         if td.network_mode == "awsvpc" and not (networking_configuration or {}).get("awsvpcConfiguration"):
             raise InvalidParameterException(
                 "Network Configuration must be provided when networkMode 'awsvpc' is specified."
@@ -771,6 +773,8 @@ def _install_patches(world: MotoWorld) -> None:
         )
         grace = self._get_param("healthCheckGracePeriodSeconds")
         cluster = self._get_param("cluster", "default")
+        if self._get_param("taskDefinition"):
+            taskdefs.require_active(self.ecs_backend, self._get_param("taskDefinition"))
         name = self._get_param("serviceName")
         _creating.resolved = capacity.resolve(
             self.ecs_backend,
@@ -789,6 +793,7 @@ def _install_patches(world: MotoWorld) -> None:
         return result
 
     resp_cls.create_service = create_service_response  # type: ignore[method-assign]
+    taskdefs.install(ecs_backend_cls, resp_cls)
     resp_cls.list_tasks = list_tasks_response  # type: ignore[method-assign]
     # moto has no service deployments; the simulator keeps them (service_deployments.py).
     resp_cls.list_service_deployments = list_service_deployments_response  # type: ignore[attr-defined]
