@@ -50,6 +50,16 @@ def seconds(text: str) -> float:
     return value
 
 
+def keep_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: at least 1 revision is kept (the one the service runs)")
+    return value
+
+
 # --------------------------------------------------------------------------------------------
 # arguments
 # --------------------------------------------------------------------------------------------
@@ -104,6 +114,10 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--rollback", action="store_true", help="roll the held deployment back instead")
     sp.add_argument("--timeout", type=seconds, default=None, help="seconds to wait (overrides wait.timeout)")
     sp.add_argument("--no-rollback", action="store_true", help="if it fails after going on, leave it as it is")
+    sp = sub.add_parser("prune", help="deregister old task-definition revisions (never the ones in use)")
+    common(sp)
+    sp.add_argument("--keep", type=keep_count, default=None, help="revisions to keep (overrides keep_revisions)")
+    sp.add_argument("--dry-run", action="store_true", help="say what would be deregistered; change nothing")
     sp = sub.add_parser("run-local", help="run the task definition a deploy would register on the local Docker engine")
     common(sp)
     sp.add_argument(

@@ -1,7 +1,7 @@
-"""Side effects: read the service's state (read-only calls) and apply a plan (the only writes ecs-ship makes).
+"""Side effects: read the service's state (read-only calls) and apply a plan (the deploy's writes).
 
-Task-definition revisions are never deregistered: the revision a service runs, and the one it would roll
-back to, must stay registered, and keeping every revision costs nothing.
+Deregistering old task-definition revisions (`keep_revisions`, `ecs-ship prune`) is revisions.py's, after a
+deploy has succeeded, never part of applying its plan.
 """
 
 from __future__ import annotations
@@ -253,35 +253,3 @@ def undo(calls: tuple[ApiCall, ...], clients: Clients) -> None:
     for call in calls:
         if call.operation == "modify_target_group":
             clients.elbv2.modify_target_group(**call.params)
-
-
-def previous_revision(clients: Clients, service: Mapping[str, Any], to_revision: int | None) -> str:
-    """What `ecs-ship rollback` returns to: --to-revision N, or the revision before the running one."""
-    current = str(service["taskDefinition"])
-    family, _, rev = current.rsplit("/", 1)[-1].rpartition(":")
-    if to_revision is not None:
-        target = f"{family}:{to_revision}"
-        try:
-            arn = clients.ecs.describe_task_definition(taskDefinition=target)["taskDefinition"]["taskDefinitionArn"]
-        except botocore.exceptions.ClientError as exc:
-            raise InputError(f"failed to find task definition {target}", fix="pick a revision that exists") from exc
-        return str(arn)
-    # Mid-rollout, the ACTIVE deployment's revision is what was serving before.
-    for d in service.get("deployments", []):
-        if d.get("status") == "ACTIVE" and d.get("taskDefinition") != current:
-            return str(d["taskDefinition"])
-    pages = clients.ecs.get_paginator("list_task_definitions").paginate(familyPrefix=family, status="ACTIVE")
-    older: list[tuple[int, str]] = []
-    for page in pages:
-        for arn in page.get("taskDefinitionArns", []):
-            # familyPrefix is a prefix match ("app" also lists "app-worker"), and not every implementation
-            # honours `sort`: filter and order here.
-            name, _, number = arn.rsplit("/", 1)[-1].rpartition(":")
-            if name == family and int(number) < int(rev):
-                older.append((int(number), str(arn)))
-    if older:
-        return max(older)[1]
-    raise InputError(
-        f"failed to find a revision of {family} older than {rev} to roll back to",
-        fix="pass --to-revision N",
-    )

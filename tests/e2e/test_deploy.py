@@ -494,8 +494,9 @@ def test_several_tasks_all_must_be_healthy(
 def test_readme_iam_list_names_every_call_ecs_ship_makes(
     sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
 ) -> None:
-    """The IAM section of the README is a promise: every API action a deploy, a failed deploy with its
-    rollback, `rollback` and `status` make must be listed there."""
+    """The IAM section of the README is a promise: every API action a deploy (with pre_deploy and
+    keep_revisions), a failed deploy with its rollback, `rollback`, `status` and `prune` make must be listed
+    there."""
     readme = (ROOT / "README.md").read_text()
     iam = readme.split("### IAM permissions", 1)[1].split("\n## ", 1)[0]
     w = make_world()
@@ -503,7 +504,11 @@ def test_readme_iam_list_names_every_call_ecs_ship_makes(
     doc = yaml.safe_load(spec_for(w, build_args={"VERSION": "v20"}))
     doc["load_balancer"] = {"health_check_path": "/", "apply_health_check_path": True}
     doc["pre_deploy"] = [{"name": "migrate", "command": ["true"]}]
+    doc["keep_revisions"] = 1
     app.write_spec(yaml.safe_dump(doc))
+    ecs = sandbox.clients()["ecs"]
+    image = ecs.describe_task_definition(taskDefinition=w.task_definition_arn)["taskDefinition"]
+    register_revision(ecs, w, image["containerDefinitions"][0]["image"])  # one for keep_revisions to deregister
     mark = sandbox.ledger.mark()
     assert ecs_ship(sandbox, "deploy", "--spec", str(app.spec)).code == 0
     doc["images"][0]["build_args"] = {"VERSION": "v21", "CRASH": "1"}
@@ -511,8 +516,10 @@ def test_readme_iam_list_names_every_call_ecs_ship_makes(
     assert ecs_ship(sandbox, "deploy", "--spec", str(app.spec)).code == 1
     assert ecs_ship(sandbox, "rollback", "--spec", str(app.spec)).code == 0
     assert ecs_ship(sandbox, "status", "--spec", str(app.spec)).code == 0
+    assert ecs_ship(sandbox, "prune", "--spec", str(app.spec), "--dry-run").code == 0
     actions = {c.action for c in sandbox.ledger.calls_since(mark)}
     # Everything ecs-ship called, by the action names IAM uses.
     assert {"ModifyTargetGroup", "GetLogEvents", "ListTaskDefinitions", "UpdateService", "RunTask"} <= actions
+    assert {"DeregisterTaskDefinition", "ListClusters", "ListServices", "ListServiceDeployments"} <= actions
     missing = sorted(a for a in actions if f"{a}`" not in iam)
     assert missing == [], f"README's IAM list lacks {missing}"

@@ -474,6 +474,8 @@ def test_wrong_types(project: Project, extra: str, key_path: str, needle: str, d
         ),
         ("wait: {poll_interval: 0.1}\n", "wait.poll_interval", "wait", "must be at least 0.2, got 0.1"),
         ("wait: {timeout: 0}\n", "wait.timeout", "wait", "must be greater than 0, got 0"),
+        ("keep_revisions: 0\n", "keep_revisions", "keep_revisions", "must be at least 1, got 0"),
+        ("keep_revisions: 2.5\n", "keep_revisions", "keep_revisions", "expected an integer, got a number (2.5)"),
         ("smoke: {timeout: -1}\n", "smoke.timeout", "smoke", "must be greater than 0, got -1"),
         ("smoke: {expect_status: 600}\n", "smoke.expect_status", "smoke", "must be at most 599, got 600"),
         ("smoke: {path: ready}\n", "smoke.path", "smoke", "must start with \"/\", got 'ready'"),
@@ -1543,6 +1545,7 @@ def every_key_spec(project: Project) -> dict[str, Any]:
         "wait": {"until": "serving", "timeout": 600, "poll_interval": 2},
         "on_failure": "rollback",
         "allow_host_volumes": False,
+        "keep_revisions": 5,
         "smoke": {"path": "/", "expect_status": 200, "contains": "hi", "timeout": 10},
         "deployment": {
             "strategy": "LINEAR",
@@ -1609,6 +1612,7 @@ def test_the_loader_accepts_exactly_the_schema_keys(project: Project) -> None:
         )
         migrate = OneOffSpec("migrate", "web", ("migrate", "up"), 60.0, (("A", "1"),))
         assert main.pre_deploy == other.pre_deploy == (migrate,)
+        assert main.keep_revisions == other.keep_revisions == 5
         assert main.images[0].secrets == (
             BuildSecret("npmrc", env="NPM_TOKEN"),
             BuildSecret("netrc", file=(project.root / "netrc").resolve()),
@@ -1744,3 +1748,10 @@ def test_a_pre_deploy_entry_that_cannot_run_is_refused(
 ) -> None:
     err = project.error(MINIMAL + extra)
     assert_error(err, project, key_path, project.line(needle), detail)
+
+
+def test_keep_revisions_is_off_unless_set(project: Project) -> None:
+    project.write(MINIMAL)
+    assert project.load().services[0].keep_revisions is None
+    project.write(MINIMAL + "keep_revisions: 3\n")
+    assert project.load().services[0].keep_revisions == 3

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..context import Context
 from ..spec import ServiceSpec, Spec
-from . import continue_deployment, deploy, plan, rollback, run_local, status, validate
+from . import continue_deployment, deploy, plan, prune, rollback, run_local, status, validate
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ COMMANDS: dict[str, Command] = {
     "rollback": Command(rollback.prepare, rollback.execute),
     "status": Command(status.prepare, status.execute),
     "continue": Command(continue_deployment.prepare, continue_deployment.execute),
+    "prune": Command(prune.prepare, prune.execute),
     "run-local": Command(run_local.prepare, run_local.execute, parallel=False),
 }
 

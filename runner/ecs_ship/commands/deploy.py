@@ -15,6 +15,7 @@ from ..errors import DeploymentFailed, Interrupted
 from ..rollout import decide_rollback, roll_back, start_rollback, watch_deployment
 from ..spec import ImageSpec, ServiceSpec, Spec
 from ..summary import end, summarise
+from . import prune
 
 # A digest-shaped stand-in for images not built yet: lets the plan be made (and its input errors found)
 # before anything is built, pushed or written.
@@ -216,6 +217,11 @@ def execute(ctx: Context, p: Prepared) -> None:
             + (f"; serving at {state.url}" if state.url else "")
         )
         result["outcome"] = "deployed"
+        if svc.keep_revisions is not None:
+            kept = {applied.previous_task_definition_arn: "what ran before this deploy"}
+            if applied.rollback_target:
+                kept[applied.rollback_target] = "what served before this deploy (its rollback target)"
+            prune.after_deploy(ctx, svc, clients, svc.keep_revisions, kept)
         summarise(ctx, svc, result)
         return
 

@@ -4,9 +4,11 @@ calls a deploy would make; `ecs-ship render`: the task definition it would regis
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
-from .. import plan, taskdef
+from .. import plan, revisions, taskdef
 from ..context import Context
+from . import prune
 from .deploy import Prepared
 from .deploy import prepare as prepare
 
@@ -21,8 +23,24 @@ def planned(p: Prepared) -> plan.Plan:
     return plan.make_plan(p.svc, p.state, refs)
 
 
+def with_pruning(p: Prepared, the_plan: plan.Plan) -> plan.Plan:
+    """The deregistrations `keep_revisions` would make once the new revision serves, as things stand now (the
+    deploy chooses again then, from what it reads at that time)."""
+    keep = p.svc.keep_revisions
+    if keep is None:
+        return the_plan
+    also = {p.state.task_definition_arn: "what runs now (the rollback target once the new revision serves)"}
+    if the_plan.rollback_target:
+        also[the_plan.rollback_target] = "what served last (the rollback target)"
+    coming = 1 if the_plan.register else 0
+    chosen = revisions.selection(
+        p.clients, p.svc.cluster, p.state.service, keep, also=also, coming=coming, limit=prune.PER_DEPLOY
+    )
+    return replace(the_plan, after=the_plan.after + chosen.calls())
+
+
 def execute(ctx: Context, p: Prepared) -> None:
-    the_plan = planned(p)
+    the_plan = with_pruning(p, planned(p))
     for w in the_plan.warnings:
         ctx.out.warning(w, p.svc.name)
     for line in the_plan.lines():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import aws, deploy, plan
+from .. import aws, deploy, plan, revisions
 from ..context import Context, rev
 from ..errors import DeploymentFailed
 from ..rollout import roll_back
@@ -23,7 +23,7 @@ def prepare(ctx: Context, spec: Spec, svc: ServiceSpec) -> Prepared:
     clients = aws.make_clients(svc.region)
     service = deploy.describe_service(clients, svc.cluster, svc.service)
     plan.require_ecs_controller(service, svc.service, "roll back")
-    return Prepared(svc, clients, deploy.previous_revision(clients, service, ctx.args.to_revision))
+    return Prepared(svc, clients, revisions.previous_revision(clients, svc.cluster, service, ctx.args.to_revision))
 
 
 def execute(ctx: Context, p: Prepared) -> None:

@@ -274,6 +274,7 @@ class _Loader:
             on_failure=s["on_failure"],
             allow_host_volumes=s["allow_host_volumes"],
             workspace=self.workspace,
+            keep_revisions=s.get("keep_revisions"),
             deployment=DeploymentSpec(
                 strategy=dep.get("strategy"),
                 bake_time=_minutes(dep.get("bake_time")),

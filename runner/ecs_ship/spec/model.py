@@ -163,6 +163,8 @@ class ServiceSpec:
     smoke: SmokeSpec | None
     # None only for a ServiceSpec built by hand rather than by load_spec: then there is no spec to confine to.
     workspace: Workspace | None = None
+    # Revisions of the family to keep after a successful deploy (`ecs-ship prune` too); None: prune nothing.
+    keep_revisions: int | None = None
     deployment: DeploymentSpec = DeploymentSpec()
     pre_deploy: tuple[OneOffSpec, ...] = ()
 
