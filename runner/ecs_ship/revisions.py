@@ -103,10 +103,18 @@ def previous_revision(clients: Clients, cluster: str, service: Mapping[str, Any]
     if to_revision is not None:
         target = f"{family}:{to_revision}"
         try:
-            arn = clients.ecs.describe_task_definition(taskDefinition=target)["taskDefinition"]["taskDefinitionArn"]
+            found = clients.ecs.describe_task_definition(taskDefinition=target)["taskDefinition"]
         except botocore.exceptions.ClientError as exc:
             raise InputError(f"failed to find task definition {target}", fix="pick a revision that exists") from exc
-        return str(arn)
+        if found.get("status") == "INACTIVE":
+            # ECS refuses to point a service at a deregistered revision; say so before trying.
+            raise InputError(
+                f"failed to roll back to {target}: it was deregistered (INACTIVE), and ECS deploys only ACTIVE "
+                "revisions",
+                fix="pick an ACTIVE revision (`aws ecs list-task-definitions --family-prefix "
+                f"{family}`), or register its definition again as a new revision",
+            )
+        return str(found["taskDefinitionArn"])
     for d in service.get("deployments", []):
         if d.get("status") == "ACTIVE" and d.get("taskDefinition") != current:
             return str(d["taskDefinition"])

@@ -4,6 +4,8 @@ has them)."""
 
 from __future__ import annotations
 
+import argparse
+import io
 from datetime import datetime, timezone
 from typing import Any
 
@@ -14,8 +16,12 @@ from botocore.stub import Stubber
 
 from ecs_ship import revisions
 from ecs_ship.aws import Clients
-from ecs_ship.errors import Interrupted
+from ecs_ship.commands.prune import after_deploy
+from ecs_ship.context import Context
+from ecs_ship.errors import InputError, Interrupted
+from ecs_ship.gha import Reporter
 from ecs_ship.prune import family_of, number_of, select
+from ecs_ship.spec import LoadBalancerSpec, ServiceSpec, TaskDefinitionSource, WaitSpec
 
 PREFIX = "arn:aws:ecs:us-east-1:1:task-definition/"
 
@@ -285,3 +291,38 @@ def test_access_denied_on_the_history_is_not_an_error() -> None:
     with Stubbed() as s, pytest.raises(botocore.exceptions.ClientError):
         s.fails("list_service_deployments", "ThrottlingException")
         revisions.served_before(s.clients, "c", "api", td(7))
+
+
+def test_rolling_back_to_a_deregistered_revision_is_bad_input() -> None:
+    with Stubbed() as s:
+        s.on("describe_task_definition", {"taskDefinition": {"taskDefinitionArn": td(3), "status": "INACTIVE"}})
+        with pytest.raises(InputError, match="app:3: it was deregistered") as err:
+            revisions.previous_revision(s.clients, "c", service("api", td(7)), 3)
+    assert err.value.fix is not None and "--family-prefix app" in err.value.fix
+
+
+def _context(out: io.StringIO) -> Context:
+    return Context(args=argparse.Namespace(), out=Reporter(out, {}))
+
+
+def test_after_a_deploy_a_refusal_to_read_or_deregister_is_a_warning_not_a_failure() -> None:
+    out = io.StringIO()
+    spec = ServiceSpec(
+        "api",
+        "us-east-1",
+        "c",
+        "api",
+        (),
+        TaskDefinitionSource("current"),
+        LoadBalancerSpec(None, False, None),
+        WaitSpec("serving", 60, 1),
+        "rollback",
+        False,
+        None,
+    )
+    with Stubbed() as s:
+        s.on("describe_services", {"services": [{**service("api", td(7)), "status": "ACTIVE"}]})
+        s.fails("list_clusters", "AccessDeniedException")
+        after_deploy(_context(out), spec, s.clients, 2, {})
+    assert "keep_revisions: failed to deregister old revisions" in out.getvalue()
+    assert "the deploy succeeded" in out.getvalue() and "ecs:ListClusters" in out.getvalue()
