@@ -7,9 +7,13 @@ partial start so an interrupted run leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,16 @@ from .motoworld import MotoServer, MotoWorld
 from .regproxy import RegistryFaults
 from .simulator import SimConfig, Simulator
 from .tls import SandboxCA
+
+
+@contextlib.contextmanager
+def _timed(took: dict[str, float], name: str) -> Iterator[None]:
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        took[name] = time.monotonic() - started
+
 
 DEFAULT_STATE_DIR = Path(os.environ.get("ECS_SHIP_SANDBOX_DIR", "/tmp/ecs-ship-sandbox"))
 
@@ -79,21 +93,30 @@ class Sandbox:
         self.server.start()
 
     def stop(self) -> None:
+        took: dict[str, float] = {}
         if self.server is not None:
-            self.server.stop()
+            with _timed(took, "moto server"):
+                self.server.stop()
             self.server = None
         if self.simulator is not None:
-            self.simulator.stop()
+            with _timed(took, "simulator"):
+                self.simulator.stop()
             self.simulator = None
         if self.registry is not None:
-            services.stop_registry(self.registry)
+            with _timed(took, "registry"):
+                services.stop_registry(self.registry)
             self.registry = None
         if self.docker is not None:
             self.docker.close()
             self.docker = None
         if self.engine is not None:
-            services.stop_engine(self.engine)
+            with _timed(took, "engine"):
+                services.stop_engine(self.engine)
             self.engine = None
+        if sum(took.values()) > 10:
+            # A slow teardown is paid by every CI run: say where the time went, past pytest's capture.
+            parts = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in took.items())
+            print(f"sandbox teardown took {sum(took.values()):.1f} s: {parts}", file=sys.__stderr__, flush=True)
 
     def __enter__(self) -> Sandbox:
         return self.start()
