@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import argparse
+import io
 from typing import Any
 
 import pytest
 
 from ecs_ship import aws, deploy
-from ecs_ship.cli import parser
+from ecs_ship.cli import main, parser
 from ecs_ship.commands import continue_deployment
 from ecs_ship.errors import InputError
+from ecs_ship.gha import Reporter
 from tests.unit.test_pipeline import ctx, svc
 from tests.unit.test_service_deployments import AT, NEW, OLD, SD, service, stubbed
 
@@ -91,3 +93,20 @@ def test_the_action_follows_the_flag(stubbed: Any) -> None:
 def test_the_command_line_takes_rollback_and_timeout() -> None:
     args = parser().parse_args(["continue", "--rollback", "--timeout", "60"])
     assert isinstance(args, argparse.Namespace) and args.rollback and args.timeout == 60.0
+
+
+@pytest.mark.parametrize("controller", ["CODE_DEPLOY", "EXTERNAL"])
+def test_rollback_of_a_service_another_controller_deploys_is_bad_input_with_no_write(
+    stubbed: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str], controller: str
+) -> None:
+    clients, stub = stubbed
+    monkeypatch.setattr(aws, "make_clients", lambda region: clients)
+    resp = service((NEW, "PRIMARY", "td:2"))
+    resp["services"][0]["deploymentController"] = {"type": controller}
+    stub.add_response("describe_services", resp)
+    spec = tmp_path / "ecs-ship.yml"
+    spec.write_text("version: 1\ncluster: prod\nservice: hello\nregion: us-east-1\n")
+    code = main(["rollback", "--spec", str(spec)], out=Reporter(stream=io.StringIO(), environ={}))
+    assert code == 2
+    assert f"failed to roll back service hello: its deployment controller is {controller}" in capsys.readouterr().err
+    stub.assert_no_pending_responses()  # one read, and the stub refuses any call not queued, writes included

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -76,3 +77,54 @@ def test_the_script_finds_the_hang_of_a_handler_that_takes_a_lock(tmp_path: Path
     """The test above can fail: the same signals hang the process when the handler sets the Event itself."""
     # Hung for good when seen; 5 s is far more than the 0.1 s the routed run takes.
     assert run_script("in-handler", tmp_path, timeout=5) is None
+
+
+# A service whose work ignores the cancel (a build in a C library, a push the engine will not abandon): after the
+# grace the run must still end with exit 130, its outputs and summary written, instead of Python waiting for the
+# worker thread at exit.
+STUCK = textwrap.dedent(
+    """
+    import sys, threading
+    from ecs_ship import cli, commands, fanout
+
+    fanout.GRACE_SECONDS = 0.5
+
+    def execute(ctx, svc):
+        ctx.stage(svc.name, "building app:1")
+        print("working", flush=True)
+        threading.Event().wait()  # never returns, whatever the cancel says
+
+    commands.COMMANDS["status"] = commands.Command(lambda ctx, spec, svc: svc, execute)
+    sys.argv = ["ecs-ship", "status", "--spec", sys.argv[1]]
+    cli.entry()
+    """
+)
+
+
+def test_a_run_whose_service_ignores_the_cancel_still_exits_130_with_its_outputs_written(tmp_path: Path) -> None:
+    spec = tmp_path / "ecs-ship.yml"
+    spec.write_text("version: 1\ncluster: c\nservice: app\n")
+    (tmp_path / "stuck.py").write_text(STUCK)
+    outputs, summary = tmp_path / "out", tmp_path / "summary"
+    outputs.touch()
+    summary.touch()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "runner"),
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_OUTPUT": str(outputs),
+        "GITHUB_STEP_SUMMARY": str(summary),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, str(tmp_path / "stuck.py"), str(spec)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "working"
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError("the process waited for a worker thread that never ends") from None
+    assert code == 130
+    assert "interrupted while building app:1: the service was not changed" in outputs.read_text()
+    assert "interrupted while building app:1" in summary.read_text()
