@@ -19,7 +19,7 @@ from pathlib import Path
 import botocore.exceptions
 
 from . import __version__, aws, signals
-from .commands import command_for
+from .commands import command_for, logs
 from .context import Context
 from .errors import DeployError, DeploymentFailed, InputError, SpecError
 from .fanout import THREAD_PREFIX, InterruptedRun, run_services
@@ -109,6 +109,20 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--timeout", type=seconds, default=None)
     sp = sub.add_parser("status", help="deployments, tasks, target health and the URL")
     common(sp)
+    sp = sub.add_parser("logs", help="the service's CloudWatch log lines, prefixed by task and container")
+    common(sp)
+    sp.add_argument(
+        "--since",
+        type=logs.since,
+        default=logs.DEFAULT_SINCE,
+        metavar="DURATION",
+        help=f"lines written this long ago or later: 30s, 10m, 2h, 1d or seconds (default: {logs.DEFAULT_SINCE})",
+    )
+    sp.add_argument(
+        "-f", "--follow", action="store_true", help="keep printing new lines, of new tasks too, until Ctrl-C"
+    )
+    sp.add_argument("--task", default=None, metavar="ID", help="only this task: its id, ARN or a unique id prefix")
+    sp.add_argument("--timestamps", action="store_true", help="begin each line with when it was written (UTC)")
     sp = sub.add_parser("continue", help="go on with a deployment held at a PAUSE lifecycle hook, and watch it")
     common(sp)
     sp.add_argument("--rollback", action="store_true", help="roll the held deployment back instead")
@@ -164,7 +178,7 @@ def run(ctx: Context) -> int:
     command = command_for(ctx.args)
     if not command.parallel and len(services) != 1:
         raise InputError(
-            f"failed to choose a service to {ctx.args.command}: the spec has several",
+            f"failed to choose a service for {ctx.args.command}: the spec has several",
             fix="pick one with --service NAME: " + ", ".join(s.name for s in services),
         )
     try:

@@ -12,6 +12,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from . import logstreams
 from .aws import Clients
 from .errors import DeploymentFailed, Interrupted
 from .oneoff import STARTED_BY
@@ -59,9 +60,8 @@ class _Logs:
 
     def __init__(self, clients: Clients, job: Job, task_id: str) -> None:
         self.clients = clients
-        prefix = job.log_options.get("awslogs-stream-prefix")
         self.group = job.log_options.get("awslogs-group")
-        self.stream = f"{prefix}/{job.container}/{task_id}" if prefix else task_id
+        self.stream = logstreams.stream_name(job.log_options, job.container, task_id)
         self.token: str | None = None
         self.seen: list[str] = []
 

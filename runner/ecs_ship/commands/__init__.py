@@ -11,14 +11,14 @@ from typing import Any
 
 from ..context import Context
 from ..spec import ServiceSpec, Spec
-from . import continue_deployment, deploy, plan, prune, rollback, run_local, status, validate
+from . import continue_deployment, deploy, logs, plan, prune, rollback, run_local, status, validate
 
 
 @dataclass(frozen=True)
 class Command:
     prepare: Callable[[Context, Spec, ServiceSpec], Any]
     execute: Callable[[Context, Any], None]
-    parallel: bool = True  # several services run at once (run-local runs one service only)
+    parallel: bool = True  # several services run at once (run-local and logs run one service only)
 
 
 COMMANDS: dict[str, Command] = {
@@ -31,6 +31,9 @@ COMMANDS: dict[str, Command] = {
     "continue": Command(continue_deployment.prepare, continue_deployment.execute),
     "prune": Command(prune.prepare, prune.execute),
     "run-local": Command(run_local.prepare, run_local.execute, parallel=False),
+    # One service at a time, as kubectl logs reads one pod: a follow ends with exit 0 on Ctrl-C, which only a
+    # command run outside the parallel fan-out (where an interruption is exit 130) can do.
+    "logs": Command(logs.prepare, logs.execute, parallel=False),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .. import logstreams
 from ..aws import Clients
 from .model import TaskState
 
@@ -13,11 +14,7 @@ def log_tail_reader(
     clients: Clients, task_definition: Mapping[str, Any], lines: int = 20
 ) -> Callable[[TaskState], list[str]]:
     """Fetch the last lines a failed task's containers wrote to CloudWatch Logs (awslogs driver)."""
-    configs = {
-        str(c.get("name")): (c.get("logConfiguration") or {}).get("options") or {}
-        for c in task_definition.get("containerDefinitions", [])
-        if (c.get("logConfiguration") or {}).get("logDriver") == "awslogs"
-    }
+    configs = logstreams.awslogs_containers(task_definition)
 
     def tail(task: TaskState) -> list[str]:
         out: list[str] = []
@@ -26,8 +23,7 @@ def log_tail_reader(
             opts = configs.get(name)
             if not opts or not opts.get("awslogs-group"):
                 continue
-            prefix = opts.get("awslogs-stream-prefix")
-            stream = f"{prefix}/{name}/{task.id}" if prefix else task.id
+            stream = logstreams.stream_name(opts, name, task.id)
             try:
                 events = clients.logs.get_log_events(
                     logGroupName=opts["awslogs-group"], logStreamName=stream, limit=lines, startFromHead=False
