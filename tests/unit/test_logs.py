@@ -19,7 +19,7 @@ import botocore.exceptions
 import pytest
 from botocore.stub import Stubber
 
-from ecs_ship import aws, cli, logstreams
+from ecs_ship import aws, cli, logstreams, logtail
 from ecs_ship.commands import logs
 from ecs_ship.context import Context
 from ecs_ship.errors import InputError, Interrupted
@@ -168,12 +168,12 @@ def stream(task_id: str, container: str = "web") -> str:
     return f"ecs/{container}/{task_id}"
 
 
-def tail(ecs: FakeEcs, cwl: FakeLogs) -> logs.Tail:
-    return logs.Tail(ecs, lambda region: cwl, "us-east-1", "prod", "web-svc")
+def tail(ecs: FakeEcs, cwl: FakeLogs) -> logtail.Tail:
+    return logtail.Tail(ecs, lambda region: cwl, "us-east-1", "prod", "web-svc")
 
 
-def lines(t: logs.Tail, start_ms: int) -> list[str]:
-    return [line for e in t.fetch(t.refresh(start_ms), start_ms) for line in logs.format_event(e)]
+def lines(t: logtail.Tail, start_ms: int) -> list[str]:
+    return [line for e in t.fetch(t.refresh(start_ms), start_ms) for line in logtail.format_event(e)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -219,7 +219,7 @@ def test_only_awslogs_containers_are_read() -> None:
         ]
     }
     assert list(logstreams.awslogs_containers(td)) == ["web"]
-    assert logs.no_awslogs(td) == (
+    assert logtail.no_awslogs(td) == (
         "no container logs to a CloudWatch Logs group with the awslogs driver "
         "(web: awslogs, proxy: json-file, init: no logConfiguration)"
     )
@@ -462,8 +462,8 @@ def test_no_lines_says_so(fakes: tuple[FakeEcs, FakeLogs], tmp_path: Path) -> No
 
 
 def test_lines_can_carry_their_timestamp() -> None:
-    event = logs.Event(1_700_000_000_123, 0, "aaa111/web", "hello")
-    assert logs.format_event(event, timestamps=True) == ["2023-11-14T22:13:20.123Z [aaa111/web] hello"]
+    event = logtail.Event(1_700_000_000_123, 0, "aaa111/web", "hello")
+    assert logtail.format_event(event, timestamps=True) == ["2023-11-14T22:13:20.123Z [aaa111/web] hello"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -577,5 +577,5 @@ def test_the_requests_are_valid_api_calls() -> None:
             {"events": [{"logStreamName": stream("aaa111"), "timestamp": MS, "message": "hi", "eventId": "1"}]},
             {"logGroupName": GROUP, "logStreamNames": [stream("aaa111")], "startTime": MS - 600_000},
         )
-        t = logs.Tail(ecs, lambda region: cwl, "us-east-1", "prod", "web-svc")
+        t = logtail.Tail(ecs, lambda region: cwl, "us-east-1", "prod", "web-svc")
         assert lines(t, MS - 600_000) == ["[aaa111/web] hi"]
