@@ -21,7 +21,7 @@ from .build import build_image
 from .builder import Builder, container_builder, container_needs, require_multi_platform
 from .cache import NO_CACHE, CacheFlags
 from .errors import DeployError, InputError
-from .registry import RegistryAPI, cli_config, cli_push, push, split_repository
+from .registry import RegistryAPI, cli_config, cli_push, push, retrying, split_repository
 from .spec import ImageSpec, render_tag
 
 Log = Callable[[str], None]
@@ -189,7 +189,8 @@ def ship(
     if how.cli is None:
         build_image(how, spec, ref, log, docker_client=docker_client, cache=cache, labels=labels)
         assert docker_client is not None  # build_image refuses to build without one
-        reported = push(spec.repository, tag, registry.credentials, docker_client(), log)
+        client = docker_client()
+        reported = retrying(lambda: push(spec.repository, tag, registry.credentials, client, log), log, cancel)
     else:
         cli = how.cli
         require_multi_platform(how, spec, "images[].platform")
@@ -215,7 +216,9 @@ def ship(
             if how.kind == "buildx":
                 reporter = "the build"
             else:
-                reported = cli_push(cli, spec.repository, tag, config_dir, log, cancel=cancel)
+                reported = retrying(
+                    lambda: cli_push(cli, spec.repository, tag, config_dir, log, cancel=cancel), log, cancel
+                )
     digest = registry.manifest_digest(path, tag)
     if digest is None:
         raise DeployError(

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -352,6 +353,38 @@ def registry_failure(verb: str, reference: str, error: str) -> DeployError:
     if any(word in error.lower() for word in AUTH_FAILURE):
         return InputError(f"failed to {verb} {reference}: {error}", fix=credentials_fix(host))
     return DeployError(f"failed to {verb} {reference}: {error}", fix=f"check that registry {host} is up and reachable")
+
+
+# A push that a dropped connection or a registry 5xx broke is tried again: the layers already up are not sent
+# again, so a retry costs little, and a flaky link is common between CI runners and registries.
+PUSH_ATTEMPTS = 3
+PUSH_BACKOFF = 2.0  # seconds before the 2nd attempt, doubled for each next one
+
+
+def retrying(
+    push_once: Callable[[], str | None],
+    log: Log,
+    cancel: threading.Event | None = None,
+    attempts: int = PUSH_ATTEMPTS,
+    backoff: float = PUSH_BACKOFF,
+) -> str | None:
+    """Run `push_once` until it succeeds, at most `attempts` times. A refusal of the credentials (bad input)
+    is final, and a cancel stops the waiting between attempts."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return push_once()
+        except (InputError, Interrupted):
+            raise
+        except DeployError as exc:
+            if attempt == attempts:
+                raise
+            delay = backoff * 2 ** (attempt - 1)
+            log(f"{exc}; pushing again in {delay:g}s (attempt {attempt + 1} of {attempts})")
+            if cancel is None:
+                time.sleep(delay)
+            elif cancel.wait(delay):
+                raise Interrupted("interrupted while waiting to push again") from exc
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def push(

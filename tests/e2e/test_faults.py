@@ -139,13 +139,14 @@ class Case:
         trigger: str | None = None,
         during: Callable[[subprocess.Popen[str]], None] | None = None,
         timeout: float = 180,
+        env: dict[str, str] | None = None,
     ) -> StepRun:
         """Run `ecs-ship ARGS`; when a line containing `trigger` is printed, call `during` (once)."""
         for name in ("out", "summary"):
             (self.tmp / name).write_text("")
         proc = subprocess.Popen(
             [sys.executable, "-m", "ecs_ship", *args, "--spec", str(self.app.spec)],
-            env=self.env(),
+            env={**self.env(), **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -249,10 +250,25 @@ class Row:
     build_args: dict[str, str] = field(default_factory=dict)
     then_succeeds: bool = False  # the same command succeeds once the fault is gone
     rolls_back: bool = False  # "old" by a rollback (writes were made); else no AWS write at all
+    # Proof the fault reached the run: "every action" (each AWS action it called failed first), or a
+    # registry fault that hit a request ("cut_upload", "manifest_500 PUT").
+    hit: str = ""
 
 
-def _burst(code: str, status: int, times: int) -> Callable[[Sandbox], None]:
-    return lambda sb: sb.ledger.burst("*", times, code, status)
+def _every_action(code: str, status: int) -> Callable[[Sandbox], None]:
+    # Each action's first two calls fail: the SDK's retries must carry every call the run makes.
+    return lambda sb: sb.ledger.burst_each(2, code, status)
+
+
+def assert_hit(row: Row, sandbox: Sandbox, c: Case, registry_mark: int) -> None:
+    if row.hit == "every action":
+        calls = sandbox.ledger.calls_since(c.mark)
+        missed = {call.action for call in calls} - {call.action for call in calls if call.error}
+        assert calls and not missed, f"actions the fault never hit: {sorted(missed)}"
+    elif row.hit:
+        fault, _, method = row.hit.partition(" ")
+        applied = sandbox.registry_faults.applied_since(registry_mark)
+        assert any(a.fault == fault and method in ("", a.method) for a in applied), applied
 
 
 ROWS = [
@@ -260,12 +276,22 @@ ROWS = [
     Row(
         "registry drops every upload", lambda sb: sb.registry_faults.cut_uploads(), 1, "old", "failed to push", {}, True
     ),
-    Row("registry manifest 500 once", lambda sb: sb.registry_faults.manifest_500(1), 0, "new"),
+    Row("registry cuts the 2nd upload", lambda sb: sb.registry_faults.cut_upload(2), 0, "new", hit="cut_upload"),
+    Row("registry manifest 500 once", lambda sb: sb.registry_faults.manifest_500(1), 0, "new", hit="manifest_500"),
     Row("registry manifest 500 always", lambda sb: sb.registry_faults.manifest_500(1000), 1, "old", "HTTP 500"),
+    Row(
+        "registry 500 on the pushed manifest",
+        lambda sb: sb.registry_faults.manifest_500(1000, ("PUT",)),
+        1,
+        "old",
+        "failed to push",
+        then_succeeds=True,
+        hit="manifest_500 PUT",
+    ),
     Row("registry down", lambda sb: sb.pause_registry(), 1, "old", "failed to reach registry", {}, True),
-    Row("AWS 503 burst on every action", _burst("ServiceUnavailable", 503, 4), 0, "new"),
-    Row("AWS 500 burst on every action", _burst("InternalFailure", 500, 4), 0, "new"),
-    Row("AWS throttling burst on every action", _burst("ThrottlingException", 400, 4), 0, "new"),
+    Row("AWS 503 on every action", _every_action("ServiceUnavailable", 503), 0, "new", hit="every action"),
+    Row("AWS 500 on every action", _every_action("InternalFailure", 500), 0, "new", hit="every action"),
+    Row("AWS throttling on every action", _every_action("ThrottlingException", 400), 0, "new", hit="every action"),
     Row("crash loop", lambda sb: None, 1, "old", "exit code 3", {"CRASH": "1"}, rolls_back=True),
     Row("health check fails", lambda sb: None, 1, "old", "ResponseCodeMismatch", {"HEALTH": "500"}, rolls_back=True),
 ]
@@ -274,8 +300,11 @@ ROWS = [
 @pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
 def test_fault_before_the_run(row: Row, sandbox: Sandbox, case: Callable[..., Case]) -> None:
     c = case(build_args=row.build_args)
+    registry_mark = len(sandbox.registry_faults.applied_since())
     row.fault(sandbox)
     run = c.deploy()
+    assert_hit(row, sandbox, c, registry_mark)
+    sandbox.clear_faults()  # the checks below read the world through the same endpoints
     assert run.code == row.exit, run.text
     assert row.says in run.text, run.text
     assert "Traceback" not in run.text
@@ -287,7 +316,6 @@ def test_fault_before_the_run(row: Row, sandbox: Sandbox, case: Callable[..., Ca
         c.assert_old_serving()
     else:
         c.assert_new_serving("v2")
-    sandbox.clear_faults()  # the registry must answer the scan
     c.assert_no_leak(run)
     if row.then_succeeds:
         again = c.deploy()
@@ -443,6 +471,7 @@ def test_signal_at_each_stage(stage: Stage, sig: signal.Signals, sandbox: Sandbo
     assert stage.says in run.text, run.text
     assert "Traceback" not in run.text
     assert "interrupted" in run.summary, run.summary
+    assert any(line.startswith("outcome=") and "interrupted" in line for line in run.outputs.splitlines()), run.outputs
     # Every log group is closed, also one a build left open: the error must not be folded away inside it.
     assert run.out.count("::group::") == run.out.count("::endgroup::"), run.out
     if not stage.updated:
@@ -465,6 +494,7 @@ def test_sigint_then_sigterm_during_a_build_still_ends_cleanly(sandbox: Sandbox,
     assert run.seconds_after_trigger is not None and run.seconds_after_trigger < 4, run.seconds_after_trigger
     assert writes(sandbox, c.mark) == []
     c.assert_old_serving()
+    c.assert_no_leak(run)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -490,6 +520,29 @@ def test_a_signal_during_a_pre_deploy_task_stops_the_task_and_leaves_the_service
         "the interrupted migration to stop",
     )
     c.assert_old_serving()
+    c.assert_no_leak(run)
+
+
+def test_a_build_that_prints_its_multi_line_secret_shows_none_of_it(
+    sandbox: Sandbox, case: Callable[..., Case]
+) -> None:
+    """The user's build prints the build secret it was given (a multi-line key): every line of it is masked
+    (`::add-mask::`, one per line, for the runner) and shown as *** in ecs-ship's own output."""
+    # BuildKit leaves secrets out of its cache keys: a fresh NONCE makes the step run (and print) again.
+    c = case(
+        build_args={"NONCE": secrets.token_hex(8)},
+        dockerfile_tail="ARG NONCE\nRUN --mount=type=secret,id=key cat /run/secrets/key && echo $NONCE\n",
+    )
+    doc = yaml.safe_load(c.app.spec.read_text())
+    doc["images"][0]["secrets"] = [{"id": "key", "env": "BUILD_KEY"}]
+    c.app.write_spec(yaml.safe_dump(doc, sort_keys=False))
+    run = c.deploy(env={"BUILD_KEY": PRIVATE_KEY})
+    assert run.code == 0, run.text
+    masked = [line for line in run.out.splitlines() if line.startswith("::add-mask::")]
+    assert all(f"::add-mask::{line}" in masked for line in PRIVATE_KEY.splitlines()[1:-1]), masked
+    # The build did print it, as *** where each line of the key was.
+    assert sum("***" in line for line in run.out.splitlines() if not line.startswith("::")) >= 4, run.out
+    c.assert_new_serving("v2")
     c.assert_no_leak(run)
 
 

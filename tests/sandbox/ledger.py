@@ -79,6 +79,8 @@ class Ledger:
     calls: list[Call] = field(default_factory=list)
     facts: list[Fact] = field(default_factory=list)
     _plans: list[_Plan] = field(default_factory=list)
+    # Per-action outages (burst_each): each action's first `times` calls from now fail with the error.
+    _each: list[tuple[int, AwsError, Counter[str]]] = field(default_factory=list)
     _expired: bool = False
 
     # --- calls -----------------------------------------------------------------------------
@@ -94,6 +96,11 @@ class Ledger:
                     plan.remaining -= 1
                     error = plan.error
                     self._plans = [p for p in self._plans if p.remaining > 0]
+                for times, each_error, seen in self._each if error is None else []:
+                    if seen[action] < times:
+                        seen[action] += 1
+                        error = each_error
+                        break
             self.calls.append(Call(time.time(), service, action, error.code if error else ""))
             return error
 
@@ -142,6 +149,13 @@ class Ledger:
         with self.lock:
             self._plans.append(_Plan(None if ANY in names else names, times, error))
 
+    def burst_each(self, times: int, code: str = "ServiceUnavailable", status: int = 503) -> None:
+        """Every action's first `times` calls from now fail, each action counted on its own (until
+        clear_faults): a fault no action of a run escapes, however few calls it makes."""
+        error = AwsError(code, status, f"{code} (injected by the sandbox)")
+        with self.lock:
+            self._each.append((times, error, Counter()))
+
     def expire_credentials(self) -> None:
         """Every call answers ExpiredTokenException (HTTP 400) until renew_credentials()."""
         with self.lock:
@@ -155,6 +169,7 @@ class Ledger:
         """Drop every pending plan and renew credentials."""
         with self.lock:
             self._plans.clear()
+            self._each.clear()
             self._expired = False
 
     # --- ground truth ----------------------------------------------------------------------

@@ -56,6 +56,7 @@ class RegistryFaults:
         self._cut_in = 0  # cut the upload request this many upload requests from now; 0 = off
         self._cut_all = False  # cut every upload request (the engine retries a cut upload on its own)
         self._manifest_500 = 0
+        self._manifest_methods: frozenset[str] = frozenset(("GET", "HEAD", "PUT"))
         self._upload_delay = 0.0  # seconds each upload request waits before it is forwarded
         self.applied: list[Applied] = []
         self._listener: Restartable[_Server] = Restartable(lambda port: _Server(port, self), "registry-proxy")
@@ -100,10 +101,12 @@ class RegistryFaults:
         with self._lock:
             self._upload_delay = seconds
 
-    def manifest_500(self, n: int = 1) -> None:
-        """Answer the next n manifest requests with 500."""
+    def manifest_500(self, n: int = 1, methods: tuple[str, ...] = ("GET", "HEAD", "PUT")) -> None:
+        """Answer the next n manifest requests of `methods` with 500: ("PUT",) fails only a push's manifest,
+        after its layers went up; reads of a tag (ecs-ship's check, the digest read back) pass."""
         with self._lock:
             self._manifest_500 += n
+            self._manifest_methods = frozenset(methods)
 
     def clear(self) -> None:
         with self._lock:
@@ -111,6 +114,7 @@ class RegistryFaults:
             self._cut_in = 0
             self._cut_all = False
             self._manifest_500 = 0
+            self._manifest_methods = frozenset(("GET", "HEAD", "PUT"))
             self._upload_delay = 0.0
 
     def applied_since(self, mark: int = 0) -> list[Applied]:
@@ -129,7 +133,7 @@ class RegistryFaults:
         with self._lock:
             if self._refuse_auth:
                 fault = "refuse_auth"
-            elif method in ("GET", "HEAD", "PUT") and _MANIFEST.match(bare) and self._manifest_500 > 0:
+            elif method in self._manifest_methods and _MANIFEST.match(bare) and self._manifest_500 > 0:
                 self._manifest_500 -= 1
                 fault = "manifest_500"
             elif method in ("PATCH", "PUT") and _UPLOAD.match(bare) and self._cut_all:

@@ -33,7 +33,7 @@ from ecs_ship import registry as registry_module
 from ecs_ship.aws import Clients
 from ecs_ship.builder import Builder
 from ecs_ship.cache import CacheFlags
-from ecs_ship.errors import DeployError, InputError
+from ecs_ship.errors import DeployError, InputError, Interrupted
 from ecs_ship.image import GitInfo
 from ecs_ship.registry import Credentials, RegistryAPI
 from ecs_ship.spec import ImageSpec
@@ -1123,3 +1123,57 @@ def test_a_registry_that_keeps_failing_is_a_fault_not_bad_input(
         ).manifest_digest("app", "v1")
     assert caught.value.exit_code == 1 and "HTTP 500" in caught.value.message
     assert len(registry.seen) == 4  # the first try and three retries
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# a push a dropped connection broke is tried again
+# ---------------------------------------------------------------------------------------------------------------------
+def flaky(*outcomes: BaseException | str) -> tuple[Callable[[], str | None], list[int]]:
+    """A push that raises or returns each outcome in turn; and how many times it was called."""
+    calls: list[int] = []
+
+    def push_once() -> str | None:
+        calls.append(1)
+        outcome = outcomes[len(calls) - 1]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    return push_once, calls
+
+
+def test_a_push_that_broke_is_tried_again_until_it_succeeds() -> None:
+    cut = DeployError("failed to push r/app:v1: EOF", fix="check that registry r is up and reachable")
+    push_once, calls = flaky(cut, cut, DIGEST)
+    log: list[str] = []
+    assert registry_module.retrying(push_once, log.append, backoff=0.01) == DIGEST
+    assert len(calls) == 3
+    assert log == [
+        "failed to push r/app:v1: EOF; pushing again in 0.01s (attempt 2 of 3)",
+        "failed to push r/app:v1: EOF; pushing again in 0.02s (attempt 3 of 3)",
+    ]
+
+
+def test_a_push_that_keeps_breaking_fails_with_the_last_error() -> None:
+    errors = [DeployError(f"failed to push: attempt {i}") for i in (1, 2, 3)]
+    push_once, calls = flaky(*errors)
+    with pytest.raises(DeployError, match="attempt 3"):
+        registry_module.retrying(push_once, lambda _: None, backoff=0.01)
+    assert len(calls) == 3
+
+
+def test_refused_credentials_and_a_cancel_are_never_tried_again() -> None:
+    for final in (InputError("failed to push: unauthorized"), Interrupted("interrupted: stopped `docker push`")):
+        push_once, calls = flaky(final, DIGEST)
+        with pytest.raises(type(final)):
+            registry_module.retrying(push_once, lambda _: None, backoff=0.01)
+        assert len(calls) == 1
+
+
+def test_a_cancel_while_waiting_to_push_again_interrupts() -> None:
+    cancel = threading.Event()
+    cancel.set()
+    push_once, calls = flaky(DeployError("failed to push: EOF"), DIGEST)
+    with pytest.raises(Interrupted, match="waiting to push again"):
+        registry_module.retrying(push_once, lambda _: None, cancel, backoff=30)
+    assert len(calls) == 1

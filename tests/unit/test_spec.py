@@ -475,6 +475,13 @@ def test_wrong_types(project: Project, extra: str, key_path: str, needle: str, d
         ("wait: {poll_interval: 0.1}\n", "wait.poll_interval", "wait", "must be at least 0.2, got 0.1"),
         ("wait: {timeout: 0}\n", "wait.timeout", "wait", "must be greater than 0, got 0"),
         ("keep_revisions: 0\n", "keep_revisions", "keep_revisions", "must be at least 1, got 0"),
+        ("wait: {timeout: .nan}\n", "wait.timeout", "wait", "expected a number, got nan (not a finite number)"),
+        (
+            "wait: {poll_interval: .nan}\n",
+            "wait.poll_interval",
+            "wait",
+            "expected a number, got nan (not a finite number)",
+        ),
         ("keep_revisions: 2.5\n", "keep_revisions", "keep_revisions", "expected an integer, got a number (2.5)"),
         ("smoke: {timeout: -1}\n", "smoke.timeout", "smoke", "must be greater than 0, got -1"),
         ("smoke: {expect_status: 600}\n", "smoke.expect_status", "smoke", "must be at most 599, got 600"),
