@@ -1,7 +1,7 @@
 """`ecs-ship deploy`: the pipeline. Prepare (read-only: everything that can be bad input) for every service
 before any service makes its first write; then build and push, register, run the pre_deploy tasks, update the
-service and watch. deploy_end.py takes it from there: the checks once it serves, and on failure the explanation
-and the rollback.
+service and watch. deploy_end.py takes it from there: checks and post_deploy tasks once it serves, and on
+failure the explanation and the rollback.
 """
 
 from __future__ import annotations
@@ -159,18 +159,28 @@ def execute(ctx: Context, p: Prepared) -> None:
         ctx.stage(label, f"running pre_deploy task {job.name}")
         oneoff_run.run(env, job, arn)
 
+    runs = rev(state.task_definition_arn)
     try:
         applied = deploy.apply(the_plan, clients, before_write=ctx.check_cancel, one_off=one_off)
     except DeploymentFailed as exc:
-        end(ctx, svc, f"failed before the switch: the service still runs {rev(state.task_definition_arn)}", exc)
+        # A pre_deploy task failed: the task says what went wrong with it, this what it means for the service.
+        say("pre_deploy failed; why:")
+        for line in exc.diagnosis:
+            say(f"  {line}")
+        result["diagnosis"] = [str(exc), *exc.diagnosis]
+        kept = f"the service was not updated: it still runs {runs}"
+        end(
+            ctx,
+            svc,
+            f"failed before the switch: the service still runs {runs}",
+            DeploymentFailed(str(exc), diagnosis=exc.diagnosis, fix=f"{kept}; {exc.fix}" if exc.fix else kept),
+        )
     except Interrupted:
         end(
             ctx,
             svc,
-            f"interrupted before the service was updated: it still runs {rev(state.task_definition_arn)}",
-            Interrupted(
-                f"interrupted before {svc.service} was updated: it still runs {rev(state.task_definition_arn)}"
-            ),
+            f"interrupted before the service was updated: it still runs {runs}",
+            Interrupted(f"interrupted before {svc.service} was updated: it still runs {runs}"),
         )
     result["task-definition-arn"] = applied.task_definition_arn
     result["deployment-id"] = applied.deployment_id

@@ -1,6 +1,9 @@
 """How `ecs-ship deploy` ends once its UpdateService was made (deploy.py gets it that far): held at a PAUSE hook;
-serving, then checked (version consistency, the smoke check), then deployed; failed, explained and rolled back or
-left as is; interrupted; or cut off from AWS by expired credentials.
+serving, then checked (version consistency, the smoke check) and its `post_deploy` tasks run, then deployed;
+failed, explained and rolled back or left as is; interrupted; or cut off from AWS by expired credentials.
+
+A `post_deploy` task that fails is a failure of the deploy like a failed smoke check: the new revision serves
+but did not do what the deploy promised, so the same rollback decision applies.
 """
 
 from __future__ import annotations
@@ -9,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from .. import aws, consistency, deploy, plan, smoke, watch
+from .. import aws, consistency, deploy, oneoff_run, plan, smoke, watch
 from ..context import Context, rev
-from ..errors import DeploymentFailed, Interrupted
+from ..errors import DeployError, DeploymentFailed, Interrupted
 from ..rollout import decide_rollback, roll_back, start_rollback
 from ..spec import ServiceSpec
 from ..summary import end, summarise
@@ -35,15 +38,17 @@ class Deployed:
 class Failure:
     reason: str  # one line, for the error message
     diagnosis: list[str]
+    advice: str | None = None  # what to change about the failed step itself (e.g. a task's timeout)
 
 
 def finish(ctx: Context, d: Deployed, outcome: watch.Outcome) -> None:
-    """After the watch: success only once the checks passed; else the failure path. Raises (DeploymentFailed,
-    Interrupted) for any other ending than deployed or paused."""
+    """After the watch: success only once the checks passed and every post_deploy task exited 0; else the
+    failure path. Raises (DeploymentFailed, Interrupted) for any other ending than deployed or paused."""
     svc = d.svc
     result = ctx.result(svc.name)
     result["milestones"] = outcome.milestones
     if outcome.verdict.kind == "paused":
+        # Not serving yet: the checks and post_deploy tasks wait for it, and `continue` does not run them.
         paused(ctx, svc, result, outcome.verdict)
         return
     if not outcome.ok:
@@ -62,10 +67,37 @@ def finish(ctx: Context, d: Deployed, outcome: watch.Outcome) -> None:
 
 def serving(ctx: Context, d: Deployed, revision: str | None) -> Failure | None:
     """The new revision serves: check it (the digests ECS resolved for service revision ``revision``, the smoke
-    check); the failure, or None."""
+    check), then run the post_deploy tasks in order; the first failure, or None."""
     say = ctx.sayer(d.svc.name)
     found = consistency.check(d.clients, revision, d.pushed, say) or smoke.check(d.svc, d.url, say)
-    return Failure(found, [found]) if found else None
+    if found:
+        return Failure(found, [found])
+    return post_deploy(ctx, d)
+
+
+def post_deploy(ctx: Context, d: Deployed) -> Failure | None:
+    """Run the plan's post_deploy tasks with the new revision; the first that fails (it is the last run)."""
+    svc, label = d.svc, d.svc.name
+    env = oneoff_run.Env(d.clients, ctx.sayer(label), ctx.check_cancel, ctx.clock, ctx.sleep, svc.wait.poll_interval)
+    for call in d.plan.after:
+        if call.operation != "run_task":
+            # Only post_deploy tasks are made here; another kind of call needs its own runner, not a silent skip.
+            raise DeployError(f"failed to make {call.summary()}: the deploy has no runner for it")
+        job = oneoff_run.job_of(call, svc.post_deploy, d.plan.document)
+        doing = f"during post_deploy task {job.name} of {svc.service}"
+        try:
+            ctx.stage(label, f"running post_deploy task {job.name}")
+            oneoff_run.run(env, job, d.applied.task_definition_arn)
+        except DeploymentFailed as exc:
+            return Failure(str(exc), [str(exc), *exc.diagnosis], exc.fix)
+        except (Interrupted, KeyboardInterrupt):
+            ctx.cancel.set()
+            interrupted(ctx, d, doing)
+        except Exception as exc:
+            if not aws.is_credential_error(exc):
+                raise
+            lost_credentials(ctx, d, exc, f"run post_deploy task {job.name} of {svc.service}")
+    return None
 
 
 def failed(ctx: Context, d: Deployed, failure: Failure, verdict: watch.Verdict | None) -> NoReturn:
@@ -92,7 +124,10 @@ def failed(ctx: Context, d: Deployed, failure: Failure, verdict: watch.Verdict |
             DeploymentFailed(
                 f"failed to deploy {svc.service}: {failure.reason}",
                 diagnosis=failure.diagnosis,
-                fix=f"the service was left on {rev(applied.task_definition_arn)} ({decision.why}); {back_to(applied)}",
+                fix=_advice(
+                    failure,
+                    f"the service was left on {rev(applied.task_definition_arn)} ({decision.why}); {back_to(applied)}",
+                ),
             ),
         )
     target = applied.rollback_target
@@ -130,9 +165,15 @@ def failed(ctx: Context, d: Deployed, failure: Failure, verdict: watch.Verdict |
             f"failed to deploy {svc.service}: {failure.reason}",
             diagnosis=failure.diagnosis,
             rolled_back=rolled,
-            fix=None if rolled else "the rollback did not become healthy either; check `ecs-ship status`",
+            fix=_advice(
+                failure, None if rolled else "the rollback did not become healthy either; check `ecs-ship status`"
+            ),
         ),
     )
+
+
+def _advice(failure: Failure, fix: str | None) -> str | None:
+    return "; ".join(f for f in (failure.advice, fix) if f) or None
 
 
 def paused(ctx: Context, svc: ServiceSpec, result: dict[str, Any], verdict: watch.Verdict) -> None:
@@ -145,14 +186,16 @@ def paused(ctx: Context, svc: ServiceSpec, result: dict[str, Any], verdict: watc
     summarise(ctx, svc, result)
 
 
-def interrupted(ctx: Context, d: Deployed) -> NoReturn:
-    """Interrupted while watching (Ctrl-C, or a cancelled CI job's SIGINT then SIGTERM 7.5 s later).
+def interrupted(ctx: Context, d: Deployed, doing: str | None = None) -> NoReturn:
+    """Interrupted after UpdateService (Ctrl-C, or a cancelled CI job's SIGINT then SIGTERM 7.5 s later): while
+    watching, or ``doing`` something once it served (a post_deploy task, which was stopped already).
 
     The new revision has not proven itself. With `on_failure: rollback` the rollback is started — one call,
     well inside the 7.5 s before SIGTERM — and not watched; with `stop` or --no-rollback the deployment is
     left to ECS. Either way the message says which, and how to follow it.
     """
     svc, applied = d.svc, d.applied
+    doing = doing or f"while watching {svc.service}"
     decision = decide_rollback(
         on_failure=svc.on_failure,
         no_rollback=ctx.args.no_rollback,
@@ -180,8 +223,7 @@ def interrupted(ctx: Context, d: Deployed) -> NoReturn:
             svc,
             f"interrupted, rolling back to {rev(target)}",
             Interrupted(
-                f"interrupted while watching {svc.service}: started rolling back to {rev(target)} ({which}); "
-                "ECS completes it",
+                f"interrupted {doing}: started rolling back to {rev(target)} ({which}); ECS completes it",
                 fix="`ecs-ship status` shows it",
             ),
         )
@@ -190,14 +232,14 @@ def interrupted(ctx: Context, d: Deployed) -> NoReturn:
         svc,
         f"interrupted, deployment {applied.deployment_id} continues ({decision.why})",
         Interrupted(
-            f"interrupted while watching {svc.service}: deployment {applied.deployment_id} "
+            f"interrupted {doing}: deployment {applied.deployment_id} "
             f"({rev(applied.task_definition_arn)}) continues in ECS",
             fix=f"`ecs-ship status` shows it; {back_to(applied)}",
         ),
     )
 
 
-def lost_credentials(ctx: Context, d: Deployed, exc: BaseException) -> NoReturn:
+def lost_credentials(ctx: Context, d: Deployed, exc: BaseException, doing: str | None = None) -> NoReturn:
     """AWS refused the credentials after the writes (a session token that expired mid-watch: the SDK refreshes
     what it can, so this is one it could not). Nothing more can be read or written: report the state, exit 1
     — not 2, which promises no write was made."""
@@ -207,7 +249,7 @@ def lost_credentials(ctx: Context, d: Deployed, exc: BaseException) -> NoReturn:
         svc,
         f"unknown: AWS credentials stopped working while deployment {applied.deployment_id} ran",
         DeploymentFailed(
-            f"failed to watch {svc.service}: AWS refused the credentials "
+            f"failed to {doing or f'watch {svc.service}'}: AWS refused the credentials "
             f"({aws.error_code(exc) or type(exc).__name__}); deployment {applied.deployment_id} "
             f"({rev(applied.task_definition_arn)}) continues in ECS, not rolled back",
             fix="use credentials that outlive the deploy (configure-aws-credentials role-duration-seconds), then "
