@@ -1,8 +1,11 @@
-"""`pre_deploy` one-off tasks, planned: the exact RunTask call each makes with the new revision. Pure.
+"""One-off tasks planned: the exact RunTask call each `pre_deploy` and `post_deploy` entry makes with the new
+revision. Pure.
 
 A task runs as the service's own would: its launch type (or capacity provider strategy) and network
 configuration, the new revision, and the command and environment of the spec's entry as container overrides.
 ``startedBy`` names the entry, so `aws ecs list-tasks --started-by ecs-ship/migrate` finds its runs.
+`pre_deploy` calls go between the registration and UpdateService; `post_deploy` calls into the plan's `after`,
+made once the new revision serves.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ def container_of(job: OneOffSpec, spec: ServiceSpec, document: Mapping[str, Any]
     name = job.container or (spec.images[0].container if spec.images else (names[0] if names else ""))
     if name not in names:
         raise InputError(
-            f"failed to plan pre_deploy task {job.name} of {spec.service}: the task definition has no container "
+            f"failed to plan {job.phase} task {job.name} of {spec.service}: the task definition has no container "
             f"{name!r} (it has: {', '.join(names) or 'none'})",
-            fix=f"set pre_deploy[{index}].container to one of those",
+            fix=f"set {job.phase}[{index}].container to one of those",
         )
     return name
 

@@ -1,6 +1,9 @@
-"""Run a `pre_deploy` one-off task: start it, show its CloudWatch log lines as they come, wait for it to stop,
-and require exit code 0 of its container; stop it on a timeout or an interruption. A failure raises before the
-service is updated, so the service runs what it ran."""
+"""Run a one-off task (a `pre_deploy` or `post_deploy` entry): start it, show its CloudWatch log lines as they
+come, wait for it to stop, and require exit code 0 of its container; stop it on a timeout or an interruption.
+
+A failure raises DeploymentFailed about the task alone; what it means for the service is the caller's to say: a
+`pre_deploy` failure comes before the service is updated, so it runs what it ran; a `post_deploy` failure fails a
+deploy whose new revision already serves, and the caller rolls back (or not) as for a failed smoke check."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from .aws import Clients
 from .errors import DeploymentFailed, Interrupted
 from .oneoff import STARTED_BY
 from .plan import ApiCall
-from .spec import OneOffSpec
+from .spec import OneOffList, OneOffSpec
 
 STOP_WAIT = 60.0  # seconds a stopped task may take to reach STOPPED (its container's stop timeout)
 
@@ -28,6 +31,7 @@ class Job:
 
     call: ApiCall
     name: str
+    phase: OneOffList  # the spec's list it came from, named in every message
     container: str
     timeout: float
     log_options: Mapping[str, str]  # the container's awslogs options; empty: no logs to follow
@@ -52,7 +56,7 @@ def job_of(call: ApiCall, jobs: Sequence[OneOffSpec], document: Mapping[str, Any
         conf = c.get("logConfiguration") or {}
         if c.get("name") == container and conf.get("logDriver") == "awslogs":
             options = conf.get("options") or {}
-    return Job(call, spec.name, container, spec.timeout, options)
+    return Job(call, spec.name, spec.phase, container, spec.timeout, options)
 
 
 class _Logs:
@@ -89,41 +93,40 @@ def run(env: Env, job: Job, task_definition_arn: str) -> None:
     if not tasks:
         why = "; ".join(f"{f.get('reason')}: {f.get('detail') or f.get('arn', '')}" for f in resp.get("failures") or [])
         raise DeploymentFailed(
-            f"failed to start pre_deploy task {job.name}: ECS started no task ({why or 'no reason given'})",
-            fix="the service was not updated; check the cluster's capacity and the task definition",
+            f"failed to start {job.phase} task {job.name}: ECS started no task ({why or 'no reason given'})",
+            fix="check the cluster's capacity and the task definition",
         )
     arn = str(tasks[0]["taskArn"])
     task_id = arn.rsplit("/", 1)[-1]
     command = shlex.join(job.call.params["overrides"]["containerOverrides"][0]["command"])
-    say(f"pre_deploy {job.name}: started task {task_id}: {command}")
+    say(f"{job.phase} {job.name}: started task {task_id}: {command}")
     logs = _Logs(env.clients, job, task_id)
     deadline = env.clock() + job.timeout
     try:
         task = _follow(env, job, arn, logs, deadline)
     except Interrupted:
         # A cancelled CI job has seconds left: ask ECS to stop the task, do not wait for it.
-        _stop(env, job, arn, f"ecs-ship: interrupted during pre_deploy {job.name}", wait=False)
+        _stop(env, job, arn, f"ecs-ship: interrupted during {job.phase} {job.name}", wait=False)
         raise
     if task is None:
-        _stop(env, job, arn, f"ecs-ship: pre_deploy {job.name} timed out after {job.timeout:g}s", wait=True)
+        _stop(env, job, arn, f"ecs-ship: {job.phase} {job.name} timed out after {job.timeout:g}s", wait=True)
         raise DeploymentFailed(
-            f"pre_deploy task {job.name} ran longer than its timeout ({job.timeout:g}s) and was stopped",
+            f"{job.phase} task {job.name} ran longer than its timeout ({job.timeout:g}s) and was stopped",
             diagnosis=_tail(job, logs),
-            fix="the service was not updated; raise pre_deploy timeout if the task needs longer",
+            fix=f"raise {job.phase} timeout if the task needs longer",
         )
     container: dict[str, Any] = next((c for c in task.get("containers") or [] if c.get("name") == job.container), {})
     code = container.get("exitCode")
     if code == 0:
-        say(f"pre_deploy {job.name}: container {job.container} exited 0")
+        say(f"{job.phase} {job.name}: container {job.container} exited 0")
         return
     reason = task.get("stoppedReason") or "no reason given"
     ended = f"exited {code}"
     if code is None:
         ended = f"stopped without an exit code ({container.get('reason') or reason})"
     raise DeploymentFailed(
-        f"pre_deploy task {job.name} failed: container {job.container} {ended}",
+        f"{job.phase} task {job.name} failed: container {job.container} {ended}",
         diagnosis=[f"task {task_id} stopped: {reason} ({task.get('stopCode', '?')})", *_tail(job, logs)],
-        fix="the service was not updated: it runs what it ran before",
     )
 
 
@@ -149,7 +152,7 @@ def _stop(env: Env, job: Job, arn: str, reason: str, *, wait: bool) -> None:
     cluster = job.call.params["cluster"]
     with contextlib.suppress(botocore.exceptions.ClientError):
         env.clients.ecs.stop_task(cluster=cluster, task=arn, reason=reason)
-    env.say(f"pre_deploy {job.name}: stopping task {arn.rsplit('/', 1)[-1]} ({reason})")
+    env.say(f"{job.phase} {job.name}: stopping task {arn.rsplit('/', 1)[-1]} ({reason})")
     if not wait:
         return
     until = env.clock() + STOP_WAIT

@@ -14,7 +14,7 @@ from typing import Any
 from . import oneoff, strategy, taskdef
 from .aws import timestamp
 from .errors import InputError
-from .spec import ServiceSpec
+from .spec import OneOffSpec, ServiceSpec
 
 
 @dataclass(frozen=True)
@@ -284,16 +284,7 @@ def make_plan(spec: ServiceSpec, state: CurrentState, images: Mapping[str, str])
                 f"new revision of {rendered.document['family']}",
             )
         )
-    for i, job in enumerate(spec.pre_deploy):
-        container = oneoff.container_of(job, spec, rendered.document, i)
-        calls.append(
-            ApiCall(
-                "ecs",
-                "run_task",
-                oneoff.run_task_params(job, container, svc, spec.cluster, target),
-                f"pre_deploy {job.name}: must exit 0 in container {container} within {job.timeout:g}s",
-            )
-        )
+    calls += _one_off_calls(spec.pre_deploy, spec, rendered.document, svc, target)
     update: dict[str, Any] = {
         "cluster": spec.cluster,
         "service": spec.service,
@@ -304,6 +295,7 @@ def make_plan(spec: ServiceSpec, state: CurrentState, images: Mapping[str, str])
     if configuration is not None:
         update["deploymentConfiguration"] = configuration
     calls.append(ApiCall("ecs", "update_service", update, "start a new deployment"))
+    after = _one_off_calls(spec.post_deploy, spec, rendered.document, svc, target)
     return Plan(
         spec=spec,
         document=rendered.document,
@@ -318,4 +310,28 @@ def make_plan(spec: ServiceSpec, state: CurrentState, images: Mapping[str, str])
         undo=tuple(undo),
         service_deployment_before=svc.get("currentServiceDeployment"),
         deployment=configuration if configuration is not None else dict(svc.get("deploymentConfiguration") or {}),
+        after=tuple(after),
     )
+
+
+def _one_off_calls(
+    jobs: tuple[OneOffSpec, ...],
+    spec: ServiceSpec,
+    document: Mapping[str, Any],
+    service: Mapping[str, Any],
+    target: str,
+) -> list[ApiCall]:
+    """The run_task call of each one-off job, in order, with task definition ``target``; a container the task
+    definition lacks is bad input, found here, before any write."""
+    calls = []
+    for i, job in enumerate(jobs):
+        container = oneoff.container_of(job, spec, document, i)
+        calls.append(
+            ApiCall(
+                "ecs",
+                "run_task",
+                oneoff.run_task_params(job, container, service, spec.cluster, target),
+                f"{job.phase} {job.name}: must exit 0 in container {container} within {job.timeout:g}s",
+            )
+        )
+    return calls

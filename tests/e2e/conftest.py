@@ -7,7 +7,9 @@ Everything under tests/e2e needs the sandbox (root, a Docker engine, the registr
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -136,6 +138,27 @@ class Family(Protocol):
     def region(self) -> str: ...
 
 
+@dataclass(frozen=True)
+class TaskFamily:
+    """A Family by itself: for a world built by hand, whose first revision is registered before it is whole."""
+
+    family: str
+    execution_role_arn: str
+    log_group: str
+    region: str
+
+
+def execution_role(iam: Any, name: str) -> str:
+    """A task execution role ECS tasks may assume (it pulls the image and writes awslogs on Fargate): its ARN."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+
+
 def register_revision(ecs: Any, w: Family, image: str, **container: Any) -> str:
     """A Fargate revision of the family running `image`; `container` adds to its container definition."""
     from tests.sandbox.bootstrap import container_definition
@@ -154,6 +177,14 @@ def register_revision(ecs: Any, w: Family, image: str, **container: Any) -> str:
 
 def describe(ecs: Any, w: World) -> dict[str, Any]:
     return dict(ecs.describe_services(cluster=w.cluster, services=[w.service])["services"][0])
+
+
+def started_task(ecs: Any, cluster: str, out: str, label: str) -> dict[str, Any]:
+    """The one-off task a run started, by the id it printed after `LABEL: started task` (`pre_deploy migrate`):
+    ListTasks finds tasks by startedBy only while they run."""
+    found = re.search(rf"{re.escape(label)}: started task (\w+)", out)
+    assert found, out
+    return dict(ecs.describe_tasks(cluster=cluster, tasks=[found.group(1)])["tasks"][0])
 
 
 def targets(elbv2: Any, w: World) -> dict[int, tuple[str, str | None, str | None]]:

@@ -9,7 +9,6 @@ ContinueServiceDeployment; a canary sends its share of production traffic to gre
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -20,7 +19,7 @@ import botocore.session
 import requests
 
 from tests.conftest import HelloImages
-from tests.e2e.conftest import Hammer, poll, quick_group, register_revision
+from tests.e2e.conftest import Hammer, TaskFamily, execution_role, poll, quick_group, register_revision
 from tests.sandbox.bootstrap import CONTAINER, CONTAINER_PORT
 from tests.sandbox.sandbox import Sandbox
 from tests.sandbox.services import free_port
@@ -44,14 +43,6 @@ class BlueGreenWorld:
     test_rule: str | None
     url: str
     test_url: str | None
-
-
-@dataclass(frozen=True)
-class _Family:
-    family: str
-    execution_role_arn: str
-    log_group: str
-    region: str
 
 
 def _forward(blue: str, green: str) -> list[dict[str, Any]]:
@@ -95,13 +86,7 @@ def _world(sandbox: Sandbox, image: str, conf: dict[str, Any], *, test_listener:
     ]
     sg = ec2.create_security_group(GroupName=f"{n}-sg", Description="web", VpcId=vpc)["GroupId"]
     cluster = ecs.create_cluster(clusterName=n)["cluster"]["clusterName"]
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-    role = iam.create_role(RoleName=f"{n}-exec", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    role = execution_role(iam, f"{n}-exec")
     logs.create_log_group(logGroupName=f"/ecs/{n}")
     lb = elbv2.create_load_balancer(Name=f"{n}-alb", Subnets=subnets, SecurityGroups=[sg], Type="application")[
         "LoadBalancers"
@@ -117,7 +102,7 @@ def _world(sandbox: Sandbox, image: str, conf: dict[str, Any], *, test_listener:
     if test:
         advanced["testListenerRule"] = test
     family = f"{n}-app"
-    td = register_revision(ecs, _Family(family, role, f"/ecs/{n}", "us-east-1"), image)
+    td = register_revision(ecs, TaskFamily(family, role, f"/ecs/{n}", "us-east-1"), image)
     ecs.create_service(
         cluster=cluster,
         serviceName=n,

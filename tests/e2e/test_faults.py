@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from tests.conftest import App
-from tests.e2e.conftest import describe, ecs_ship_env, poll, served, spec_for, writes
+from tests.e2e.conftest import describe, ecs_ship_env, poll, served, spec_for, started_task, writes
 from tests.sandbox.bootstrap import World
 from tests.sandbox.sandbox import Sandbox
 
@@ -497,28 +497,50 @@ def test_sigint_then_sigterm_during_a_build_still_ends_cleanly(sandbox: Sandbox,
     c.assert_no_leak(run)
 
 
+def _signal_during_a_one_off_task(c: Case, sig: signal.Signals, phase: str) -> StepRun:
+    """Deploy with a `phase` task that runs on (`hang`), signal the run once the task started, and see it stopped."""
+    doc = yaml.safe_load(c.app.spec.read_text())
+    doc[phase] = [{"name": "hang", "command": ["sleep", "600"], "timeout": 120}]
+    c.app.write_spec(yaml.safe_dump(doc, sort_keys=False))
+    run = c.deploy(trigger=f"{phase} hang: started task", during=lambda p: p.send_signal(sig))
+    assert run.code == 130, run.text
+    assert run.seconds_after_trigger is not None and run.seconds_after_trigger < 7.5, run.seconds_after_trigger
+    assert f"{phase} hang: stopping task" in run.text, run.text
+    assert "StopTask" in writes(c.sandbox, c.mark), writes(c.sandbox, c.mark)
+    ecs = c.sandbox.clients()["ecs"]
+    poll(
+        lambda: started_task(ecs, c.world.cluster, run.out, f"{phase} hang")["lastStatus"],
+        lambda status: status == "STOPPED",
+        30,
+        f"the interrupted {phase} task to stop",
+    )
+    return run
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_during_a_pre_deploy_task_stops_the_task_and_leaves_the_service(
     sig: signal.Signals, sandbox: Sandbox, case: Callable[..., Case]
 ) -> None:
     c = case()
-    doc = yaml.safe_load(c.app.spec.read_text())
-    doc["pre_deploy"] = [{"name": "migrate", "command": ["sleep", "600"], "timeout": 120}]
-    c.app.write_spec(yaml.safe_dump(doc, sort_keys=False))
-    run = c.deploy(trigger="pre_deploy migrate: started task", during=lambda p: p.send_signal(sig))
-    assert run.code == 130, run.text
-    assert run.seconds_after_trigger is not None and run.seconds_after_trigger < 7.5, run.seconds_after_trigger
-    assert "stopping task" in run.text and "interrupted before" in run.text, run.text
+    run = _signal_during_a_one_off_task(c, sig, "pre_deploy")
+    assert "interrupted before" in run.text, run.text
+    assert "UpdateService" not in writes(sandbox, c.mark)
+    c.assert_old_serving()
+    c.assert_no_leak(run)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_a_post_deploy_task_stops_the_task_and_starts_the_rollback(
+    sig: signal.Signals, sandbox: Sandbox, case: Callable[..., Case]
+) -> None:
+    """The new revision serves but has not done what the deploy promised: as when interrupted while watching,
+    `on_failure: rollback` starts the rollback (ECS completes it)."""
+    c = case()
+    run = _signal_during_a_one_off_task(c, sig, "post_deploy")
+    assert "interrupted during post_deploy task hang" in run.text and "started rolling back" in run.text, run.text
     made = writes(sandbox, c.mark)
-    assert "StopTask" in made and "UpdateService" not in made, made
-    ecs = sandbox.clients()["ecs"]
-    task_id = run.out.split("pre_deploy migrate: started task ", 1)[1].split(":", 1)[0]
-    poll(
-        lambda: ecs.describe_tasks(cluster=c.world.cluster, tasks=[task_id])["tasks"][0]["lastStatus"],
-        lambda status: status == "STOPPED",
-        30,
-        "the interrupted migration to stop",
-    )
+    assert made[:3] == ["RegisterTaskDefinition", "UpdateService", "RunTask"] and "StopTask" in made[3:], made
+    assert "interrupted" in run.summary, run.summary
     c.assert_old_serving()
     c.assert_no_leak(run)
 

@@ -4,14 +4,13 @@ stopped at its timeout, and a container the task definition lacks is bad input."
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
 import yaml
 
 from tests.conftest import App
-from tests.e2e.conftest import describe, ecs_ship, served, spec_for, writes
+from tests.e2e.conftest import describe, ecs_ship, served, spec_for, started_task, writes
 from tests.sandbox.bootstrap import World
 from tests.sandbox.sandbox import Sandbox
 
@@ -25,10 +24,7 @@ def _spec(w: World, app: App, command: str | list[str], timeout: float = 60, con
 
 
 def _task(ecs: Any, w: World, out: str) -> dict[str, Any]:
-    """The one-off task the run started, by the id it printed (ListTasks lists only running ones by startedBy)."""
-    found = re.search(r"pre_deploy migrate: started task (\w+)", out)
-    assert found, out
-    return dict(ecs.describe_tasks(cluster=w.cluster, tasks=[found.group(1)])["tasks"][0])
+    return started_task(ecs, w.cluster, out, "pre_deploy migrate")
 
 
 def test_a_migration_that_succeeds_runs_with_the_new_image_before_the_switch(
@@ -66,6 +62,9 @@ def test_a_migration_that_fails_stops_the_deploy_with_the_service_untouched(
     assert writes(sandbox, mark) == ["RegisterTaskDefinition", "RunTask"], writes(sandbox, mark)
     assert "pre_deploy task migrate failed: container web exited 1" in run.err, run.text
     assert "relation users already exists" in run.text and "failed before the switch" in run.out, run.text
+    why = run.out[run.out.index("pre_deploy failed; why:") :]
+    assert "Essential container in task exited" in why and "[web] relation users already exists" in why, why
+    assert "the service was not updated: it still runs" in run.err, run.err
     assert describe(sandbox.clients()["ecs"], w)["taskDefinition"] == w.task_definition_arn
     assert served(w) == "hello v1"
 

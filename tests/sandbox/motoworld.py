@@ -17,7 +17,7 @@ import io
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.client import responses
@@ -184,6 +184,7 @@ class RunRequest:
     capacity_provider: str | None
     overrides: dict[str, Any]
     tags: list[dict[str, str]]
+    network_configuration: dict[str, Any] = field(default_factory=dict)
 
 
 class SimHooks(Protocol):
@@ -246,9 +247,11 @@ class SimTask:
         launch_type: str,
         network_mode: str = "awsvpc",
         capacity_provider: str | None = None,
+        network_configuration: Mapping[str, Any] | None = None,
     ) -> None:
         """``key`` names the cluster (and, for a service's task, the service); ``group`` is "service:NAME" for
-        a service's task, "family:NAME" (or the caller's) for one RunTask started."""
+        a service's task, "family:NAME" (or the caller's) for one RunTask started; ``network_configuration`` is
+        the service's or the RunTask call's (awsvpc: the subnets its ENI may go in)."""
         self.id = uuid.uuid4().hex
         self.cluster_name = key.cluster
         self.cluster_arn = cluster_arn
@@ -275,16 +278,16 @@ class SimTask:
         self.tags: list[dict[str, str]] = []
         self.overrides: dict[str, Any] = {}
         self.connectivity = "CONNECTED"
+        # Tasks share the host's loopback: the task's address is 127.0.0.1, its own port tells tasks apart.
+        details = [{"name": "privateIPv4Address", "value": "127.0.0.1"}]
+        subnets = ((network_configuration or {}).get("awsvpcConfiguration") or {}).get("subnets") or []
+        if subnets:
+            # The ENI is in one of the subnets the service or RunTask call gave; ECS spreads tasks over them, and
+            # the task's id stands in for that choice.
+            details.insert(0, {"name": "subnetId", "value": str(subnets[int(self.id, 16) % len(subnets)])})
         # Only awsvpc tasks get an ENI; bridge and host tasks use their container instance's network.
         self.attachments = [
-            {
-                "id": str(uuid.uuid4()),
-                "type": "ElasticNetworkInterface",
-                "status": "ATTACHED",
-                # Tasks share the host's loopback: the task's address is 127.0.0.1, its own port tells
-                # tasks apart.
-                "details": [{"name": "privateIPv4Address", "value": "127.0.0.1"}],
-            }
+            {"id": str(uuid.uuid4()), "type": "ElasticNetworkInterface", "status": "ATTACHED", "details": details}
         ]
         if network_mode != "awsvpc":
             self.attachments = []
@@ -748,6 +751,7 @@ def _install_patches(world: MotoWorld) -> None:
             capacity_provider=provider,
             overrides=dict(overrides or {}),
             tags=list(tags or []),
+            network_configuration=dict(networking_configuration or {}),
         )
         try:
             return hooks.on_run_task(request)

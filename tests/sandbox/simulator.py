@@ -561,6 +561,7 @@ class Simulator:
                 launch_type=request.launch_type,
                 network_mode=td.network_mode,
                 capacity_provider=request.capacity_provider,
+                network_configuration=request.network_configuration,
             )
             moto_task.overrides = request.overrides
             moto_task.tags = request.tags
@@ -1026,6 +1027,7 @@ class Simulator:
             launch_type=dep.launch_type or view.launch_type,
             network_mode=td.network_mode,
             capacity_provider=provider,
+            network_configuration=view.network_configuration,
         )
         task = self._task(moto_task, key, td.container_definitions)
         task.deployment_id, task.revision_arn, task.target_group = dep.id, dep.revision_arn, dep.target_group

@@ -1,6 +1,7 @@
-"""`pre_deploy` tasks planned: RunTask between the new revision's registration and the service update, on the
-service's capacity and network, with the entry's command and environment (shown without its values); a
-container the task definition lacks is bad input."""
+"""One-off tasks planned: `pre_deploy` RunTask calls between the new revision's registration and the service
+update, `post_deploy` ones after it (made once the revision serves), on the service's capacity and network, with
+the entry's command and environment (shown without its values); a container the task definition lacks is bad
+input."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from ecs_ship import oneoff
 from ecs_ship.errors import InputError
 from ecs_ship.plan import make_plan
 from ecs_ship.spec import OneOffSpec
-from tests.unit.test_plan import NEW_IMAGE, ops, service_entry, spec, state
+from tests.unit.test_plan import NEW_IMAGE, OLD_IMAGE, TD_ARN, ops, service_entry, spec, state
 
 MIGRATE = OneOffSpec("migrate", None, ("bin/migrate", "up"), 120.0, (("DATABASE_URL", "postgres://u:pw@db/app"),))
 NETWORK = {"awsvpcConfiguration": {"subnets": ["subnet-1"], "securityGroups": ["sg-1"]}}
@@ -61,3 +62,46 @@ def test_the_container_is_the_entry_s_else_the_first_image_s_else_the_first() ->
     assert "no container 'db' (it has: app, web)" in str(err.value) and "pre_deploy[3].container" in (
         err.value.fix or ""
     )
+
+
+WARM = OneOffSpec("warm", None, ("warm", "--all"), 30.0, (("API_TOKEN", "tok-123"),), "post_deploy")
+
+
+def test_post_deploy_tasks_are_made_once_the_revision_serves_listed_after_the_deploy_calls() -> None:
+    svc = replace(spec(), pre_deploy=(MIGRATE,), post_deploy=(WARM,))
+    plan = make_plan(svc, state(service=service_entry(networkConfiguration=NETWORK)), {"web": NEW_IMAGE})
+    assert ops(plan) == ["ecs.register_task_definition", "ecs.run_task", "ecs.update_service"]
+    [after] = plan.after
+    assert after.params == {
+        **plan.calls[1].params,
+        "startedBy": "ecs-ship/warm",
+        "overrides": {
+            "containerOverrides": [
+                {
+                    "name": "web",
+                    "command": ["warm", "--all"],
+                    "environment": [{"name": "API_TOKEN", "value": "tok-123"}],
+                }
+            ]
+        },
+    }
+    lines = plan.lines()
+    at = lines.index("  once the new revision serves:")
+    assert lines[at - 1].startswith("    3. ecs.update_service(")
+    assert lines[at + 1].startswith("    4. ecs.run_task(cluster='prod', taskDefinition='<new revision>'")
+    assert lines[at + 1].endswith("# post_deploy warm: must exit 0 in container web within 30s")
+    assert "API_TOKEN=***" in lines[at + 1] and "tok-123" not in "\n".join(lines)
+
+
+def test_a_post_deploy_container_the_task_definition_lacks_is_bad_input_naming_its_key() -> None:
+    svc = replace(spec(), post_deploy=(WARM, replace(WARM, name="verify", container="db")))
+    with pytest.raises(InputError) as err:
+        make_plan(svc, state(), {"web": NEW_IMAGE})
+    assert str(err.value).startswith("failed to plan post_deploy task verify of hello: the task definition has no")
+    assert err.value.fix == "set post_deploy[1].container to one of those"
+
+
+def test_a_redeploy_of_the_running_revision_runs_post_deploy_tasks_with_it() -> None:
+    svc = replace(spec(), post_deploy=(WARM,))
+    plan = make_plan(svc, state(), {"web": OLD_IMAGE})
+    assert not plan.register and plan.after[0].params["taskDefinition"] == TD_ARN

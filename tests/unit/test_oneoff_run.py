@@ -1,5 +1,6 @@
-"""Running a `pre_deploy` task against a stubbed ECS and CloudWatch Logs: exit 0 passes, another exit code fails
-with its logs, a timeout and an interruption stop the task, and a task ECS could not start fails at once."""
+"""Running a one-off task against a stubbed ECS and CloudWatch Logs: exit 0 passes, another exit code fails
+with its logs, a timeout and an interruption stop the task, a task ECS could not start fails at once, and the
+messages name the list the task came from."""
 
 from __future__ import annotations
 
@@ -160,3 +161,22 @@ def test_a_task_ecs_could_not_start_fails_at_once_with_its_reason() -> None:
     with w.ecs_stub, pytest.raises(DeploymentFailed) as err:
         oneoff_run.run(w.env(), JOB, TD)
     assert "ECS started no task (RESOURCE:MEMORY: ci-1)" in str(err.value)
+
+
+def test_a_post_deploy_task_is_named_as_one_and_its_failure_leaves_the_service_to_the_caller() -> None:
+    w = World()
+    w.started()
+    w.poll("STOPPED", ["cache warm-up: 3 of 9 keys missing"], containers=[{"name": "web", "exitCode": 2}])
+    w.log_lines([])
+    job = oneoff_run.job_of(
+        ApiCall("ecs", "run_task", PARAMS, "post_deploy migrate"),
+        (OneOffSpec("migrate", None, ("migrate",), 5.0, phase="post_deploy"),),
+        DOCUMENT,
+    )
+    with w.ecs_stub, w.logs_stub, pytest.raises(DeploymentFailed) as err:
+        oneoff_run.run(w.env(), job, TD)
+    assert w.said[0] == "post_deploy migrate: started task abc123: migrate"
+    assert str(err.value) == "post_deploy task migrate failed: container web exited 2"
+    assert err.value.diagnosis[-1] == "  [web] cache warm-up: 3 of 9 keys missing"
+    # Whether the service is rolled back is decided by the deploy, not here.
+    assert err.value.fix is None and not err.value.rolled_back

@@ -1,5 +1,6 @@
 """Pipeline decisions: whether to roll back, what a failed write leaves behind, which exit code a run of
-several services ends with, and that every service is prepared before any writes. No AWS, no docker."""
+several services ends with, that every service is prepared before any writes, and how a deploy whose
+post_deploy task fails (or is interrupted) ends. No AWS, no docker."""
 
 from __future__ import annotations
 
@@ -13,18 +14,20 @@ from typing import Any
 
 import pytest
 
-from ecs_ship import cli, deploy, fanout
-from ecs_ship.commands import Command
+from ecs_ship import aws, cli, deploy, fanout
+from ecs_ship.commands import Command, deploy_end
 from ecs_ship.context import Context
 from ecs_ship.errors import DeploymentFailed, InputError, Interrupted
 from ecs_ship.fanout import InterruptedRun, run_services
 from ecs_ship.gha import Reporter
 from ecs_ship.plan import ApiCall, rollback_target
-from ecs_ship.rollout import decide_rollback
-from ecs_ship.spec import ServiceSpec
+from ecs_ship.rollout import RollbackStarted, decide_rollback
+from ecs_ship.spec import OneOffSpec, ServiceSpec, SmokeSpec
 from ecs_ship.summary import summarise
-from ecs_ship.watch import Verdict
-from tests.unit.test_plan import NEW_IMAGE, TG_ARN, make_plan, spec, state
+from ecs_ship.watch import Outcome, Verdict
+from tests.unit.test_oneoff_run import ARN as TASK
+from tests.unit.test_oneoff_run import World as oneoff_world
+from tests.unit.test_plan import NEW_IMAGE, TG_ARN, make_plan, service_entry, spec, state
 
 PREVIOUS = "arn:aws:ecs:eu-west-1:123456789012:task-definition/hello:7"
 NEWER = "arn:aws:ecs:eu-west-1:123456789012:task-definition/hello:9"
@@ -338,3 +341,145 @@ def test_a_log_line_with_a_fence_cannot_break_out_of_the_summary(tmp_path: Any) 
     fence = "``````"  # one longer than the longest backtick run in the lines
     body = text.split(fence + "\n", 1)[1].split("\n" + fence, 1)[0]
     assert body.splitlines() == hostile
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# a post_deploy task, once the new revision serves: its failure fails the deploy as a failed smoke check does
+# ---------------------------------------------------------------------------------------------------------------------
+WARM = OneOffSpec("warm", None, ("warm", "--all"), 30.0, phase="post_deploy")
+NETWORK = {"awsvpcConfiguration": {"subnets": ["subnet-1"], "securityGroups": ["sg-1"]}}
+SERVING = Outcome(ok=True, verdict=Verdict("serving"), milestones={"serving": 12.0}, diagnosis=[], last=None)
+
+
+class Ending:
+    """A deploy of hello:9 that serves, its post_deploy task `warm`, ECS and CloudWatch Logs stubbed, and the
+    rollback replaced by a record of what it was asked."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, on_failure: str = "rollback", no_rollback: bool = False):
+        self.aws = oneoff_world()
+        self.ctx = Context(
+            args=argparse.Namespace(no_rollback=no_rollback, timeout=None),
+            out=Reporter(stream=io.StringIO(), environ={}),
+        )
+        svc = replace(spec(), post_deploy=(WARM,), on_failure=on_failure)  # type: ignore[arg-type]
+        the_plan = make_plan(svc, state(service=service_entry(networkConfiguration=NETWORK)), {"web": NEW_IMAGE})
+        applied = deploy.Applied(NEWER, PREVIOUS, PREVIOUS, "ecs-svc/9", registered=True)
+        clients = aws.Clients("eu-west-1", self.aws.ecs, None, self.aws.logs, None)  # type: ignore[arg-type]
+        self.deployed = deploy_end.Deployed(svc, clients, the_plan, applied, None, {}, 60.0, 0.0)
+        self.rollbacks: list[tuple[str, bool]] = []
+
+        def roll_back(ctx: Context, s: ServiceSpec, c: Any, target: str, *args: Any) -> bool:
+            self.rollbacks.append((target, True))
+            return True
+
+        def start_rollback(ctx: Context, s: ServiceSpec, c: Any, target: str, *args: Any, follow: bool) -> Any:
+            self.rollbacks.append((target, follow))
+            return RollbackStarted("ecs-svc/10", target, {})
+
+        monkeypatch.setattr(deploy_end, "roll_back", roll_back)
+        monkeypatch.setattr(deploy_end, "start_rollback", start_rollback)
+
+    def task_runs(self) -> None:
+        """ECS starts the post_deploy task with the new revision, on the service's launch type and network."""
+        call = self.deployed.plan.after[0]
+        self.aws.ecs_stub.add_response(
+            "run_task",
+            {"tasks": [{"taskArn": TASK, "lastStatus": "PROVISIONING"}], "failures": []},
+            {**call.params, "taskDefinition": NEWER},
+        )
+
+    def task_stops(self, code: int, line: str) -> None:
+        self.aws.poll(
+            "STOPPED",
+            [line],
+            containers=[{"name": "web", "exitCode": code}],
+            stoppedReason="Essential container in task exited",
+            stopCode="EssentialContainerExited",
+        )
+        self.aws.log_lines([])
+
+    def finish(self) -> None:
+        with self.aws.ecs_stub, self.aws.logs_stub:
+            deploy_end.finish(self.ctx, self.deployed, SERVING)
+        self.aws.ecs_stub.assert_no_pending_responses()
+
+    @property
+    def said(self) -> str:
+        stream = self.ctx.out.stream
+        assert isinstance(stream, io.StringIO)
+        return stream.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("on_failure", "no_rollback", "rolled_back", "outcome"),
+    [
+        ("rollback", False, True, "failed, rolled back"),
+        ("rollback", True, False, "failed, left as is (--no-rollback was given)"),
+        ("stop", False, False, "failed, left as is (on_failure is 'stop')"),
+    ],
+)
+def test_a_failed_post_deploy_task_fails_the_deploy_and_rolls_back_as_on_failure_says(
+    monkeypatch: pytest.MonkeyPatch, on_failure: str, no_rollback: bool, rolled_back: bool, outcome: str
+) -> None:
+    e = Ending(monkeypatch, on_failure=on_failure, no_rollback=no_rollback)
+    e.task_runs()
+    e.task_stops(1, "warm-up failed: 3 keys missing")
+    with pytest.raises(DeploymentFailed) as caught:
+        e.finish()
+    err = caught.value
+    assert str(err) == "failed to deploy hello: post_deploy task warm failed: container web exited 1"
+    assert err.diagnosis == [
+        "post_deploy task warm failed: container web exited 1",
+        "task abc123 stopped: Essential container in task exited (EssentialContainerExited)",
+        "last log lines:",
+        "  [web] warm-up failed: 3 keys missing",
+    ]
+    assert err.rolled_back is rolled_back and cli.exit_code(err) == 1
+    assert e.rollbacks == ([(PREVIOUS, True)] if rolled_back else [])
+    assert e.ctx.result("hello")["outcome"] == outcome
+    if not rolled_back:
+        assert "the service was left on hello:9" in (err.fix or "")
+    assert "  [warm] warm-up failed: 3 keys missing" in e.said and "deployed hello:9" not in e.said
+
+
+def test_a_post_deploy_task_that_exits_0_lets_the_deploy_succeed_after_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    e = Ending(monkeypatch)
+    e.task_runs()
+    e.task_stops(0, "cache warm")
+    e.finish()
+    assert e.ctx.result("hello")["outcome"] == "deployed" and e.rollbacks == []
+    lines = e.said.splitlines()
+    exited = next(i for i, ln in enumerate(lines) if "post_deploy warm: container web exited 0" in ln)
+    assert any("deployed hello:9" in ln for ln in lines[exited:]), e.said
+
+
+def test_a_failed_smoke_check_runs_no_post_deploy_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    e = Ending(monkeypatch)
+    d = e.deployed
+    e.deployed = replace(d, svc=replace(d.svc, smoke=SmokeSpec("/", 200, None, 5.0)))
+    with pytest.raises(DeploymentFailed, match="smoke check: the service has no load balancer URL"):
+        e.finish()  # the stub refuses any run_task: none was expected
+    assert e.rollbacks == [(PREVIOUS, True)]
+
+
+def test_a_signal_during_a_post_deploy_task_stops_it_and_starts_the_rollback(monkeypatch: pytest.MonkeyPatch) -> None:
+    e = Ending(monkeypatch)
+    e.task_runs()
+
+    def signal_once_started() -> float:
+        e.ctx.interrupt()  # lands while the task runs: the run reads the clock right after RunTask
+        return 0.0
+
+    e.ctx.clock = signal_once_started
+    e.aws.ecs_stub.add_response(
+        "stop_task",
+        {"task": {"taskArn": TASK}},
+        {"cluster": "prod", "task": TASK, "reason": "ecs-ship: interrupted during post_deploy warm"},
+    )
+    with pytest.raises(Interrupted) as caught:
+        e.finish()
+    assert str(caught.value).startswith(
+        "interrupted during post_deploy task warm of hello: started rolling back to hello:7 (deployment ecs-svc/10)"
+    )
+    assert e.rollbacks == [(PREVIOUS, False)]  # started, not watched: a cancelled job has seconds left
+    assert e.ctx.result("hello")["outcome"] == "interrupted, rolling back to hello:7"

@@ -348,20 +348,22 @@ def test_unknown_key_names_its_path_and_the_closest_key(project: Project) -> Non
             "timeout: 5\n",
             "timeout",
             "timeout",
-            "unknown key ('timeout' goes under 'wait' or 'smoke' or an entry of 'pre_deploy')",
+            "unknown key ('timeout' goes under 'wait' or 'smoke' or an entry of 'pre_deploy' or an entry of "
+            "'post_deploy')",
         ),
         ("dockerfile: D\n", "dockerfile", "dockerfile", "unknown key ('dockerfile' goes under an entry of 'images')"),
         (
             "name: x\n",
             "name",
             "name",
-            "unknown key ('name' goes under an entry of 'pre_deploy' or an entry of 'services')",
+            "unknown key ('name' goes under an entry of 'pre_deploy' or an entry of 'post_deploy' or an entry of "
+            "'services')",
         ),
         (
             "environments:\n  staging:\n    name: x\n",
             "environments.staging.name",
             "name: x",
-            "unknown key ('name' goes under an entry of 'pre_deploy')",
+            "unknown key ('name' goes under an entry of 'pre_deploy' or an entry of 'post_deploy')",
         ),
         (
             "environments:\n  staging:\n    version: 1\n",
@@ -1566,6 +1568,9 @@ def every_key_spec(project: Project) -> dict[str, Any]:
         "pre_deploy": [
             {"name": "migrate", "container": "web", "command": "migrate up", "timeout": 60, "environment": {"A": "1"}}
         ],
+        "post_deploy": [
+            {"name": "warm", "container": "web", "command": ["warm", "--all"], "timeout": 30, "environment": {"B": "2"}}
+        ],
     }
     return {
         "version": 1,
@@ -1620,6 +1625,8 @@ def test_the_loader_accepts_exactly_the_schema_keys(project: Project) -> None:
         migrate = OneOffSpec("migrate", "web", ("migrate", "up"), 60.0, (("A", "1"),))
         assert main.pre_deploy == other.pre_deploy == (migrate,)
         assert main.keep_revisions == other.keep_revisions == 5
+        warm = OneOffSpec("warm", "web", ("warm", "--all"), 30.0, (("B", "2"),), "post_deploy")
+        assert main.post_deploy == other.post_deploy == (warm,)
         assert main.images[0].secrets == (
             BuildSecret("npmrc", env="NPM_TOKEN"),
             BuildSecret("netrc", file=(project.root / "netrc").resolve()),
@@ -1643,8 +1650,8 @@ def test_a_key_outside_the_schema_is_refused_everywhere(project: Project) -> Non
     document = every_key_spec(project)
     paths = list(mapping_paths(document))
     # top, staging and 2 services: each itself, images[0], its 2 secrets, 2 cache_from and 2 cache_to entries,
-    # load_balancer, wait, smoke, deployment, deployment.pause, pre_deploy[0]
-    assert len(paths) == 4 * 14
+    # load_balancer, wait, smoke, deployment, deployment.pause, pre_deploy[0], post_deploy[0]
+    assert len(paths) == 4 * 15
     for path in paths:
         changed = copy.deepcopy(document)
         target: Any = changed
@@ -1748,9 +1755,24 @@ def test_load_balancer_url(project: Project, written: str, url: str) -> None:
             "db migrate",
             "must be 1 to 24 letters, digits, - or _, got 'db migrate'",
         ),
+        # The name is the task's startedBy: a post_deploy task may not share it with a pre_deploy one.
+        (
+            "pre_deploy:\n  - {name: migrate, command: a}\npost_deploy:\n  - {name: migrate, command: b}\n",
+            "post_deploy[0].name",
+            "command: b",
+            "'migrate' names a pre_deploy task too",
+        ),
+        (
+            "post_deploy:\n  - {name: warm, command: a}\n  - {name: warm, command: b}\n",
+            "post_deploy[1].name",
+            "command: b",
+            "'warm' names another post_deploy task too",
+        ),
+        ("post_deploy:\n  - {name: warm, command: ''}\n", "post_deploy[0].command", "warm", "is empty"),
+        ("post_deploy:\n  - {name: warm}\n", "post_deploy[0].command", "warm", "required"),
     ],
 )
-def test_a_pre_deploy_entry_that_cannot_run_is_refused(
+def test_a_pre_or_post_deploy_entry_that_cannot_run_is_refused(
     project: Project, extra: str, key_path: str, needle: str, detail: str
 ) -> None:
     err = project.error(MINIMAL + extra)
@@ -1762,3 +1784,34 @@ def test_keep_revisions_is_off_unless_set(project: Project) -> None:
     assert project.load().services[0].keep_revisions is None
     project.write(MINIMAL + "keep_revisions: 3\n")
     assert project.load().services[0].keep_revisions == 3
+
+
+def test_post_deploy_takes_the_entries_pre_deploy_takes(project: Project) -> None:
+    project.write(
+        MINIMAL
+        + "pre_deploy:\n  - {name: migrate, command: migrate up}\n"
+        + "post_deploy:\n  - {name: warm, command: 'warm --all', environment: {LEVEL: '2'}}\n"
+        + "  - {name: verify, command: [check, --deep], container: web, timeout: 30}\n"
+    )
+    svc = project.load().services[0]
+    assert [(j.name, j.phase) for j in svc.pre_deploy] == [("migrate", "pre_deploy")]
+    assert svc.post_deploy == (
+        OneOffSpec("warm", None, ("warm", "--all"), 600.0, (("LEVEL", "2"),), "post_deploy"),
+        OneOffSpec("verify", "web", ("check", "--deep"), 30.0, (), "post_deploy"),
+    )
+
+
+def test_a_name_a_service_entry_repeats_from_the_top_level_is_refused_where_it_was_written(project: Project) -> None:
+    err = project.error(
+        MINIMAL.replace("service: goals-backend\n", "")
+        + "pre_deploy:\n  - {name: migrate, command: a}\n"
+        + "services:\n  - service: api\n    post_deploy:\n      - {name: migrate, command: b}\n"
+    )
+    assert_error(
+        err,
+        project,
+        "services[0].post_deploy[0].name",
+        project.line("command: b"),
+        "'migrate' names a pre_deploy task too",
+    )
+    assert "across pre_deploy and post_deploy" in (err.fix or "")

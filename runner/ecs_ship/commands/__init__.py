@@ -1,6 +1,7 @@
-"""One module per command. Each has two steps: ``prepare`` (reads only; every bad input surfaces here) and
-``execute`` (the work). A run prepares every selected service before it executes any, so bad input in one
-service of a spec (exit 2) never follows a write made for another.
+"""One module per command (deploy's ending, from the watch on, is deploy_end.py). Each has two steps:
+``prepare`` (reads only; every bad input surfaces here) and ``execute`` (the work). A run prepares every
+selected service before it executes any, so bad input in one service of a spec (exit 2) never follows a write
+made for another.
 """
 
 from __future__ import annotations

@@ -1,21 +1,21 @@
 """`ecs-ship deploy`: the pipeline. Prepare (read-only: everything that can be bad input) for every service
-before any service makes its first write; then build and push, register, update the service, watch, and on
-failure explain and roll back.
+before any service makes its first write; then build and push, register, run the pre_deploy tasks, update the
+service and watch. deploy_end.py takes it from there: checks and post_deploy tasks once it serves, and on
+failure the explanation and the rollback.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, NoReturn
 
-from .. import aws, build, builder, cache, consistency, deploy, engine, image, oneoff_run, plan, registry, smoke, watch
+from .. import aws, build, builder, cache, deploy, engine, image, oneoff_run, plan, registry
 from ..context import Context, rev
 from ..errors import DeploymentFailed, Interrupted
-from ..rollout import decide_rollback, roll_back, start_rollback, watch_deployment
+from ..rollout import watch_deployment
 from ..spec import ImageSpec, ServiceSpec, Spec
-from ..summary import end, summarise
-from . import prune
+from ..summary import end
+from . import deploy_end
 
 # A digest-shaped stand-in for images not built yet: lets the plan be made (and its input errors found)
 # before anything is built, pushed or written.
@@ -159,24 +159,43 @@ def execute(ctx: Context, p: Prepared) -> None:
         ctx.stage(label, f"running pre_deploy task {job.name}")
         oneoff_run.run(env, job, arn)
 
+    runs = rev(state.task_definition_arn)
     try:
         applied = deploy.apply(the_plan, clients, before_write=ctx.check_cancel, one_off=one_off)
     except DeploymentFailed as exc:
-        end(ctx, svc, f"failed before the switch: the service still runs {rev(state.task_definition_arn)}", exc)
+        # A pre_deploy task failed: the task says what went wrong with it, this what it means for the service.
+        say("pre_deploy failed; why:")
+        for line in exc.diagnosis:
+            say(f"  {line}")
+        result["diagnosis"] = [str(exc), *exc.diagnosis]
+        kept = f"the service was not updated: it still runs {runs}"
+        end(
+            ctx,
+            svc,
+            f"failed before the switch: the service still runs {runs}",
+            DeploymentFailed(str(exc), diagnosis=exc.diagnosis, fix=f"{kept}; {exc.fix}" if exc.fix else kept),
+        )
     except Interrupted:
         end(
             ctx,
             svc,
-            f"interrupted before the service was updated: it still runs {rev(state.task_definition_arn)}",
-            Interrupted(
-                f"interrupted before {svc.service} was updated: it still runs {rev(state.task_definition_arn)}"
-            ),
+            f"interrupted before the service was updated: it still runs {runs}",
+            Interrupted(f"interrupted before {svc.service} was updated: it still runs {runs}"),
         )
     result["task-definition-arn"] = applied.task_definition_arn
     result["deployment-id"] = applied.deployment_id
     verb = "registered" if applied.registered else "reusing"
     say(f"{verb} {rev(applied.task_definition_arn)}; started deployment {applied.deployment_id}")
-    timeout = ctx.args.timeout if ctx.args.timeout is not None else svc.wait.timeout
+    d = deploy_end.Deployed(
+        svc,
+        clients,
+        the_plan,
+        applied,
+        state.url,
+        {c: ref.split("@", 1)[1] for c, ref in refs.items() if "@" in ref},
+        ctx.args.timeout if ctx.args.timeout is not None else svc.wait.timeout,
+        started,
+    )
     try:
         # Inside the try: a cancel that lands just after update_service is handled like one during the watch.
         ctx.stage(label, "watching the deployment")
@@ -188,181 +207,15 @@ def execute(ctx: Context, p: Prepared) -> None:
             {**state.service, "deploymentConfiguration": the_plan.deployment},
             applied.deployment_id,
             the_plan.document,
-            timeout,
+            d.timeout,
             started,
             service_deployment_arn=applied.service_deployment_arn,
         )
     except (Interrupted, KeyboardInterrupt):
         ctx.cancel.set()
-        interrupted(ctx, p, applied)
+        deploy_end.interrupted(ctx, d)
     except Exception as exc:
         if not aws.is_credential_error(exc):
             raise
-        lost_credentials(ctx, p, applied, exc)
-    result["milestones"] = outcome.milestones
-    if outcome.verdict.kind == "paused":
-        paused(ctx, svc, result, outcome.verdict)
-        return
-    failure = None if outcome.ok else outcome.verdict.reason
-    diagnosis = outcome.diagnosis
-    if failure is None:
-        pushed = {c: ref.split("@", 1)[1] for c, ref in refs.items() if "@" in ref}
-        sd = outcome.last.service_deployment if outcome.last is not None else None
-        revision = sd.target_revision if sd is not None else None
-        failure = consistency.check(clients, revision, pushed, say) or smoke.check(svc, state.url, say)
-        diagnosis = [failure] if failure else []
-    if failure is None:
-        say(
-            f"deployed {rev(applied.task_definition_arn)} in {ctx.clock() - started:.1f}s"
-            + (f"; serving at {state.url}" if state.url else "")
-        )
-        result["outcome"] = "deployed"
-        if svc.keep_revisions is not None:
-            kept = {applied.previous_task_definition_arn: "what ran before this deploy"}
-            if applied.rollback_target:
-                kept[applied.rollback_target] = "what served before this deploy (its rollback target)"
-            prune.after_deploy(ctx, svc, clients, svc.keep_revisions, kept)
-        summarise(ctx, svc, result)
-        return
-
-    say("deployment failed; why:")
-    for line in diagnosis:
-        say(f"  {line}")
-    result["diagnosis"] = diagnosis
-    decision = decide_rollback(
-        on_failure=svc.on_failure,
-        no_rollback=ctx.args.no_rollback,
-        verdict=None if outcome.ok else outcome.verdict,
-        previous_arn=applied.rollback_target,
-    )
-    if not decision.roll_back:
-        end(
-            ctx,
-            svc,
-            f"failed, left as is ({decision.why})",
-            DeploymentFailed(
-                f"failed to deploy {svc.service}: {failure}",
-                diagnosis=diagnosis,
-                fix=f"the service was left on {rev(applied.task_definition_arn)} ({decision.why}); {back_to(applied)}",
-            ),
-        )
-    target = applied.rollback_target
-    assert target is not None  # decide_rollback never rolls back without one
-    ctx.stage(label, "rolling back")
-    try:
-        rolled = roll_back(
-            ctx, svc, clients, target, timeout, applied.undo, applied.service_deployment_arn, applied.deployment_id
-        )
-    except (Interrupted, KeyboardInterrupt):
-        ctx.cancel.set()
-        deployment = result.get("rollback-deployment-id", "?")
-        end(
-            ctx,
-            svc,
-            f"failed, interrupted while rolling back (deployment {deployment} continues in ECS)",
-            Interrupted(
-                f"interrupted while rolling {svc.service} back to {rev(target)}: "
-                f"deployment {deployment} continues in ECS",
-                fix="`ecs-ship status` shows it",
-            ),
-        )
-    end(
-        ctx,
-        svc,
-        "failed, rolled back" if rolled else "failed, rollback unhealthy",
-        DeploymentFailed(
-            f"failed to deploy {svc.service}: {failure}",
-            diagnosis=diagnosis,
-            rolled_back=rolled,
-            fix=None if rolled else "the rollback did not become healthy either; check `ecs-ship status`",
-        ),
-    )
-
-
-def paused(ctx: Context, svc: ServiceSpec, result: dict[str, Any], verdict: watch.Verdict) -> None:
-    """Held at a PAUSE lifecycle hook: the deploy has done its part, and a person decides the rest. Neither a
-    failure nor a rollback; exit 0 with outcome `paused`, so a workflow can ask for the decision."""
-    say = ctx.sayer(svc.name)
-    say(f"{verdict.reason}; it waits for you there")
-    say("  `ecs-ship continue` goes on with it, `ecs-ship continue --rollback` rolls it back")
-    result["outcome"] = "paused"
-    summarise(ctx, svc, result)
-
-
-def interrupted(ctx: Context, p: Prepared, applied: deploy.Applied) -> NoReturn:
-    """Interrupted while watching (Ctrl-C, or a cancelled CI job's SIGINT then SIGTERM 7.5 s later).
-
-    The new revision has not proven healthy. With `on_failure: rollback` the rollback is started — one call,
-    well inside the 7.5 s before SIGTERM — and not watched; with `stop` or --no-rollback the deployment is
-    left to ECS. Either way the message says which, and how to follow it.
-    """
-    svc = p.svc
-    decision = decide_rollback(
-        on_failure=svc.on_failure,
-        no_rollback=ctx.args.no_rollback,
-        verdict=None,
-        previous_arn=applied.rollback_target,
-    )
-    if decision.roll_back:
-        target = applied.rollback_target
-        assert target is not None  # decide_rollback never rolls back without one
-        back = start_rollback(
-            ctx,
-            svc,
-            p.clients,
-            target,
-            applied.undo,
-            applied.service_deployment_arn,
-            applied.deployment_id,
-            follow=False,
-        )
-        which = f"deployment {back.deployment_id}"
-        if back.service_deployment_arn:
-            which = f"ECS rolls back service deployment {back.service_deployment_arn.rsplit('/', 1)[-1]}"
-        end(
-            ctx,
-            svc,
-            f"interrupted, rolling back to {rev(target)}",
-            Interrupted(
-                f"interrupted while watching {svc.service}: started rolling back to "
-                f"{rev(target)} ({which}); ECS completes it",
-                fix="`ecs-ship status` shows it",
-            ),
-        )
-    end(
-        ctx,
-        svc,
-        f"interrupted, deployment {applied.deployment_id} continues ({decision.why})",
-        Interrupted(
-            f"interrupted while watching {svc.service}: deployment {applied.deployment_id} "
-            f"({rev(applied.task_definition_arn)}) continues in ECS",
-            fix=f"`ecs-ship status` shows it; {back_to(applied)}",
-        ),
-    )
-
-
-def lost_credentials(ctx: Context, p: Prepared, applied: deploy.Applied, exc: BaseException) -> NoReturn:
-    """AWS refused the credentials after the writes (a session token that expired mid-watch: the SDK refreshes
-    what it can, so this is one it could not). Nothing more can be read or written: report the state, exit 1
-    — not 2, which promises no write was made."""
-    svc = p.svc
-    end(
-        ctx,
-        svc,
-        f"unknown: AWS credentials stopped working while deployment {applied.deployment_id} ran",
-        DeploymentFailed(
-            f"failed to watch {svc.service}: AWS refused the credentials "
-            f"({aws.error_code(exc) or type(exc).__name__}); deployment {applied.deployment_id} "
-            f"({rev(applied.task_definition_arn)}) continues in ECS, not rolled back",
-            fix="use credentials that outlive the deploy (configure-aws-credentials role-duration-seconds), then "
-            f"`ecs-ship status`; {back_to(applied)}",
-        ),
-    )
-
-
-def back_to(applied: deploy.Applied) -> str:
-    """How a user returns the service to what served before, for the closing advice."""
-    if applied.rollback_target is None:
-        return "no deployment of the service had completed before; `ecs-ship rollback --to-revision N` picks one"
-    number = applied.rollback_target.rsplit(":", 1)[-1]
-    return f"`ecs-ship rollback --to-revision {number}` returns it to {rev(applied.rollback_target)}"
+        deploy_end.lost_credentials(ctx, d, exc)
+    deploy_end.finish(ctx, d, outcome)

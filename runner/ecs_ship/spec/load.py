@@ -22,6 +22,7 @@ from .model import (
     ImageSpec,
     KeyPath,
     LoadBalancerSpec,
+    OneOffList,
     OneOffSpec,
     PauseSpec,
     ServiceSpec,
@@ -260,6 +261,7 @@ class _Loader:
         smoke = s["smoke"]
         if smoke is True:
             smoke = _with_defaults({}, _def("smoke"))
+        one_offs = self._one_offs(layered, s, entry)
         return ServiceSpec(
             name=s.get("name", s["service"]),
             region=s.get("region"),
@@ -287,16 +289,39 @@ class _Loader:
             smoke=SmokeSpec(smoke["path"], int(smoke["expect_status"]), smoke.get("contains"), float(smoke["timeout"]))
             if smoke
             else None,
-            pre_deploy=tuple(
-                self._one_off(layered, i, raw, [r["name"] for r in s["pre_deploy"][:i]], entry)
-                for i, raw in enumerate(s["pre_deploy"])
-            ),
+            pre_deploy=one_offs["pre_deploy"],
+            post_deploy=one_offs["post_deploy"],
         )
 
+    def _one_offs(
+        self, layered: _Layered, s: Mapping[str, Any], entry: KeyPath
+    ) -> dict[OneOffList, tuple[OneOffSpec, ...]]:
+        """pre_deploy and post_deploy, checked. A name is the task's startedBy (ecs-ship/NAME) and how a planned
+        RunTask finds its entry again, so it is unique across both lists, not only within one."""
+        named: dict[str, OneOffList] = {}
+        lists: dict[OneOffList, tuple[OneOffSpec, ...]] = {}
+        phases: tuple[OneOffList, ...] = ("pre_deploy", "post_deploy")
+        for phase in phases:
+            jobs = []
+            for i, raw in enumerate(s[phase]):
+                if raw["name"] in named:
+                    other = named[raw["name"]]
+                    raise self._error(
+                        layered,
+                        (phase, i, "name"),
+                        f"{raw['name']!r} names {'another' if other == phase else 'a'} {other} task too",
+                        fix="give each task its own name, across pre_deploy and post_deploy",
+                        entry=entry,
+                    )
+                named[raw["name"]] = phase
+                jobs.append(self._one_off(layered, (phase, i), raw, phase, entry))
+            lists[phase] = tuple(jobs)
+        return lists
+
     def _one_off(
-        self, layered: _Layered, i: int, raw: Mapping[str, Any], before: list[str], entry: KeyPath
+        self, layered: _Layered, at: KeyPath, raw: Mapping[str, Any], phase: OneOffList, entry: KeyPath
     ) -> OneOffSpec:
-        """pre_deploy[i], checked; ``before``: the names of the entries before it."""
+        """The entry at ``at`` (pre_deploy[i] or post_deploy[i]), checked."""
         command = raw["command"]
         if isinstance(command, str):
             try:
@@ -304,29 +329,20 @@ class _Loader:
             except ValueError as exc:
                 raise self._error(
                     layered,
-                    ("pre_deploy", i, "command"),
+                    (*at, "command"),
                     f"cannot be split into arguments ({exc})",
                     fix="close the quote, or give the command as a list of arguments",
                     entry=entry,
                 ) from exc
             if not command:
-                raise self._error(
-                    layered, ("pre_deploy", i, "command"), "is empty", fix="give the command to run", entry=entry
-                )
-        if raw["name"] in before:
-            raise self._error(
-                layered,
-                ("pre_deploy", i, "name"),
-                f"{raw['name']!r} names another pre_deploy task too",
-                fix="give each task its own name",
-                entry=entry,
-            )
+                raise self._error(layered, (*at, "command"), "is empty", fix="give the command to run", entry=entry)
         return OneOffSpec(
             raw["name"],
             raw.get("container"),
             tuple(command),
             float(raw["timeout"]),
             tuple(sorted(raw["environment"].items())),
+            phase,
         )
 
     def _missing(self, key: str, entry: KeyPath) -> SpecError:

@@ -118,15 +118,21 @@ class DeploymentSpec:
     pause: PauseSpec | None = None
 
 
+OneOffList: TypeAlias = Literal["pre_deploy", "post_deploy"]
+
+
 @dataclass(frozen=True)
 class OneOffSpec:
-    """A one-off task of the new revision (`pre_deploy`): a migration, say."""
+    """A one-off task of the new revision: a migration before the switch (`pre_deploy`), say, or a cache
+    warm-up once the new revision serves (`post_deploy`)."""
 
-    name: str
+    name: str  # unique across both lists: it is the task's startedBy and finds the entry again
     container: str | None  # None: the first image's container, else the task definition's first
     command: tuple[str, ...]
     timeout: float  # seconds
     environment: tuple[tuple[str, str], ...] = ()
+    # The list it was written in: when it runs, and what its messages and key paths name.
+    phase: OneOffList = "pre_deploy"
 
 
 @dataclass(frozen=True)
@@ -167,6 +173,7 @@ class ServiceSpec:
     keep_revisions: int | None = None
     deployment: DeploymentSpec = DeploymentSpec()
     pre_deploy: tuple[OneOffSpec, ...] = ()
+    post_deploy: tuple[OneOffSpec, ...] = ()
 
 
 @dataclass(frozen=True)
