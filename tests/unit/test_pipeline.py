@@ -10,6 +10,7 @@ import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -483,3 +484,21 @@ def test_a_signal_during_a_post_deploy_task_stops_it_and_starts_the_rollback(mon
     )
     assert e.rollbacks == [(PREVIOUS, False)]  # started, not watched: a cancelled job has seconds left
     assert e.ctx.result("hello")["outcome"] == "interrupted, rolling back to hello:7"
+
+
+def test_credentials_that_stop_working_at_the_checks_are_exit_1_not_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The consistency check reads ECS after the writes: an expired session token there must not be reported as
+    bad input (exit 2 promises no write was made)."""
+    e = Ending(monkeypatch)
+    e.aws.ecs_stub.add_client_error(
+        "describe_service_revisions", service_error_code="ExpiredTokenException", http_status_code=400
+    )
+    last = SimpleNamespace(service_deployment=SimpleNamespace(target_revision="arn:aws:ecs:eu-west-1:1:rev/1"))
+    d = replace(e.deployed, pushed={"web": "sha256:" + "a" * 64})
+    with pytest.raises(DeploymentFailed) as caught, e.aws.ecs_stub, e.aws.logs_stub:
+        deploy_end.finish(e.ctx, d, replace(SERVING, last=last))  # type: ignore[arg-type]
+    assert cli.exit_code(caught.value) == 1
+    assert "failed to check hello once it served: AWS refused the credentials (ExpiredTokenException)" in str(
+        caught.value
+    )
+    assert e.rollbacks == []

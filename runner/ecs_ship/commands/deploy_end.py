@@ -55,7 +55,13 @@ def finish(ctx: Context, d: Deployed, outcome: watch.Outcome) -> None:
     if not outcome.ok:
         failed(ctx, d, Failure(outcome.verdict.reason, outcome.diagnosis), outcome.verdict)
     sd = outcome.last.service_deployment if outcome.last is not None else None
-    failure = serving(ctx, d, sd.target_revision if sd is not None else None)
+    try:
+        failure = serving(ctx, d, sd.target_revision if sd is not None else None)
+    except Exception as exc:
+        # Writes were made: credentials that stopped working now are exit 1 with the state said, never 2.
+        if not aws.is_credential_error(exc):
+            raise
+        lost_credentials(ctx, d, exc, f"check {svc.service} once it served")
     if failure is not None:
         failed(ctx, d, failure, None)
     ctx.sayer(svc.name)(
