@@ -16,6 +16,10 @@ from .plan import ApiCall
 from .spec import ServiceSpec
 
 
+class NewerDeployment(DeployError):
+    """A rollback refused because another deployment replaced the one it would undo."""
+
+
 @dataclass(frozen=True)
 class RollbackDecision:
     roll_back: bool
@@ -147,6 +151,19 @@ def start_rollback(
             return RollbackStarted(deployment_id, td, service, service_deployment_arn)
     service = deploy.describe_service(clients, svc.cluster, svc.service)
     primary = next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), None)
+    if (
+        failed_deployment_id
+        and primary is not None
+        and primary.get("id") != failed_deployment_id
+        and primary.get("taskDefinition") != target_arn
+    ):
+        # Someone's newer deployment replaced ours since the watch last looked (an interrupt gives no verdict
+        # to tell): rolling back now would silently undo it.
+        raise NewerDeployment(
+            f"not rolled back: deployment {primary.get('id')} ({rev(primary.get('taskDefinition'))}) replaced "
+            f"{failed_deployment_id}; rolling back to {rev(target_arn)} would undo it",
+            fix="`ecs-ship status` shows it",
+        )
     if primary is not None and primary.get("taskDefinition") == target_arn and primary.get("rolloutState") != "FAILED":
         # ECS's circuit breaker already rolled back: watch its deployment rather than start another.
         deployment_id = str(primary["id"])

@@ -230,3 +230,19 @@ def test_the_service_deployment_is_read_before_the_service() -> None:
     seen = reader.snapshot(replace(WATCHED, load_balancers=()))
     assert seen.service_deployment is not None and seen.service_deployment.status == "IN_PROGRESS"
     assert calls == ["DescribeServiceDeployments", "DescribeServices"]
+
+
+def test_a_rollback_never_undoes_a_newer_deployment_that_replaced_ours(stubbed: Any) -> None:
+    """An interrupt gives the watch no verdict: the replacement is seen only now, and nothing is written."""
+    clients, stub = stubbed
+    stub.add_response("describe_services", service(("ecs-svc/theirs", "PRIMARY", "td:3"), (NEW, "ACTIVE", "td:2")))
+    with pytest.raises(rollout.NewerDeployment, match="deployment ecs-svc/theirs \\(td:3\\) replaced"):
+        rollout.start_rollback(context(), svc("hello"), clients, "td:1", (), None, NEW, follow=False)
+    stub.assert_no_pending_responses()  # and the stub would refuse the update_service it must not make
+
+
+def test_a_rollback_ecs_already_made_over_ours_is_not_a_newer_deployment(stubbed: Any) -> None:
+    clients, stub = stubbed
+    stub.add_response("describe_services", service(("ecs-svc/back", "PRIMARY", "td:1"), (NEW, "ACTIVE", "td:2")))
+    back = rollout.start_rollback(context(), svc("hello"), clients, "td:1", (), None, NEW, follow=False)
+    assert back.deployment_id == "ecs-svc/back"

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from .. import aws, consistency, deploy, oneoff_run, plan, smoke, watch
 from ..context import Context, rev
 from ..errors import DeployError, DeploymentFailed, Interrupted
-from ..rollout import decide_rollback, roll_back, start_rollback
+from ..rollout import NewerDeployment, decide_rollback, roll_back, start_rollback
 from ..spec import ServiceSpec
 from ..summary import end, summarise
 from . import prune
@@ -157,6 +157,13 @@ def failed(ctx: Context, d: Deployed, failure: Failure, verdict: watch.Verdict |
             applied.service_deployment_arn,
             applied.deployment_id,
         )
+    except NewerDeployment as exc:
+        end(
+            ctx,
+            svc,
+            "failed, not rolled back: a newer deployment replaced it",
+            DeploymentFailed(f"failed to deploy {svc.service}: {failure.reason}; {exc}", diagnosis=failure.diagnosis),
+        )
     except (Interrupted, KeyboardInterrupt):
         ctx.cancel.set()
         deployment = result.get("rollback-deployment-id", "?")
@@ -218,16 +225,24 @@ def interrupted(ctx: Context, d: Deployed, doing: str | None = None) -> NoReturn
     if decision.roll_back:
         target = applied.rollback_target
         assert target is not None  # decide_rollback never rolls back without one
-        back = start_rollback(
-            ctx,
-            svc,
-            d.clients,
-            target,
-            applied.undo,
-            applied.service_deployment_arn,
-            applied.deployment_id,
-            follow=False,
-        )
+        try:
+            back = start_rollback(
+                ctx,
+                svc,
+                d.clients,
+                target,
+                applied.undo,
+                applied.service_deployment_arn,
+                applied.deployment_id,
+                follow=False,
+            )
+        except NewerDeployment as exc:
+            end(
+                ctx,
+                svc,
+                "interrupted; a newer deployment replaced this one",
+                Interrupted(f"interrupted {doing}: {exc}", fix=exc.fix),
+            )
         which = f"deployment {back.deployment_id}"
         if back.service_deployment_arn:
             which = f"ECS rolls back service deployment {back.service_deployment_arn.rsplit('/', 1)[-1]}"
