@@ -93,6 +93,32 @@ def test_new_version_switches_with_no_failed_request(
     assert "serving:" in run.text and w.url in run.text
 
 
+def test_load_balancer_url_is_the_url_the_plan_names_the_smoke_check_requests_and_the_run_reports(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+) -> None:
+    """`load_balancer.url` overrides the URL found from the listeners: a wrong one fails the smoke check (and the
+    deploy rolls back), the right one passes; the DNS name found from the listener is never used instead."""
+    w = make_world()
+    app = make_app()
+    wrong, right = f"http://localhost:{free_port()}", f"http://localhost:{w.listener_port}"
+    smoke = "smoke:\n  path: /\n  contains: hello v2\n"
+    for url, code in ((wrong, 1), (right, 0)):
+        doc = yaml.safe_load(spec_for(w, build_args={"VERSION": "v2"}, extra=smoke))
+        doc["load_balancer"]["url"] = url
+        app.write_spec(yaml.safe_dump(doc, sort_keys=False))
+        plan = ecs_ship(sandbox, "plan", "--spec", str(app.spec))
+        assert f"  service URL: {url}" in plan.out, plan.out
+        run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+        assert run.code == code, run.text
+        assert w.dns_name not in run.out, run.out
+        if code:
+            assert f"smoke check: GET {url}/ failed" in run.text and "rolled back" in run.text, run.text
+            assert served(w) == "hello v1"
+        else:
+            assert f"smoke check: GET {url}/ -> 200" in run.out and f"serving at {url}" in run.out, run.out
+            assert served(w) == "hello v2"
+
+
 def test_dry_run_and_plan_make_no_write(
     sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
 ) -> None:
