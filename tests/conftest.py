@@ -41,6 +41,17 @@ def sandbox() -> Iterator[Sandbox]:
             yield sb
     finally:
         sb.stop()
+        _teardown.update(sb.stop_times)
+
+
+# Where the sandbox's teardown spent its time, said after the results (pytest shows no fixture's output there).
+_teardown: dict[str, float] = {}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _teardown:
+        parts = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in _teardown.items())
+        terminalreporter.write_line(f"sandbox teardown: {parts}")
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -56,6 +55,7 @@ class Sandbox:
     server: MotoServer | None = None
     simulator: Simulator | None = None
     ca: SandboxCA | None = None
+    stop_times: dict[str, float] = field(default_factory=dict)  # the last stop(): seconds per part
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> Sandbox:
@@ -113,10 +113,8 @@ class Sandbox:
             with _timed(took, "engine"):
                 services.stop_engine(self.engine)
             self.engine = None
-        if sum(took.values()) > 10:
-            # A slow teardown is paid by every CI run: say where the time went, past pytest's capture.
-            parts = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in took.items())
-            print(f"sandbox teardown took {sum(took.values()):.1f} s: {parts}", file=sys.__stderr__, flush=True)
+        # A slow teardown is paid by every CI run: kept so the test session can say where the time went.
+        self.stop_times = took
 
     def __enter__(self) -> Sandbox:
         return self.start()
