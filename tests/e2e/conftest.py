@@ -7,6 +7,7 @@ Everything under tests/e2e needs the sandbox (root, a Docker engine, the registr
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -225,6 +226,34 @@ class Hammer(threading.Thread):
     def stop(self) -> None:
         self._halt.set()
         self.join(timeout=10)
+
+
+def network(ec2: Any, name: str, cidr: str) -> tuple[str, list[str], str]:
+    """A VPC (`cidr` a /16) with a subnet in each of two Availability Zones, as an ALB needs, and a security
+    group: (VPC id, subnet ids, security group id)."""
+    from tests.sandbox.bootstrap import REGION
+
+    vpc = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+    prefix = cidr.rsplit(".", 2)[0]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"{prefix}.{i}.0/24", AvailabilityZone=f"{REGION}{az}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, az in ((1, "a"), (2, "b"))
+    ]
+    sg = ec2.create_security_group(GroupName=f"{name}-sg", Description="web", VpcId=vpc)["GroupId"]
+    return str(vpc), [str(s) for s in subnets], str(sg)
+
+
+def execution_role(iam: Any, name: str) -> str:
+    """A task execution role ECS tasks may assume (pulls, log delivery); its ARN."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    return str(iam.create_role(RoleName=f"{name}-exec", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
 
 
 def quick_target_group(
