@@ -100,6 +100,16 @@ def writes(sandbox: Sandbox, mark: int) -> list[str]:
     return [c.action for c in sandbox.ledger.writes_since(mark)]
 
 
+def assert_iam_listed(sandbox: Sandbox, mark: int) -> set[str]:
+    """Assert that README's IAM section names every AWS action called since `mark` (by the action names IAM
+    uses); return those actions. Call it where only ecs-ship has called AWS since the mark."""
+    iam = (ROOT / "README.md").read_text().split("### IAM permissions", 1)[1].split("\n## ", 1)[0]
+    actions = {c.action for c in sandbox.ledger.calls_since(mark)}
+    missing = sorted(a for a in actions if f"{a}`" not in iam)
+    assert missing == [], f"README's IAM list lacks {missing}"
+    return actions
+
+
 def spec_for(w: World, *, repo: str | None = None, build_args: dict[str, str] | None = None, extra: str = "") -> str:
     """A deploy spec for world `w`; each call gets its own repository unless one is named (tags never collide)."""
     repo = repo or f"e2e-{uuid.uuid4().hex[:6]}"
