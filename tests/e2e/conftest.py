@@ -101,6 +101,16 @@ def writes(sandbox: Sandbox, mark: int) -> list[str]:
     return [c.action for c in sandbox.ledger.writes_since(mark)]
 
 
+def assert_iam_listed(sandbox: Sandbox, mark: int) -> set[str]:
+    """Assert that README's IAM section names every AWS action called since `mark` (by the action names IAM
+    uses); return those actions. Call it where only ecs-ship has called AWS since the mark."""
+    iam = (ROOT / "README.md").read_text().split("### IAM permissions", 1)[1].split("\n## ", 1)[0]
+    actions = {c.action for c in sandbox.ledger.calls_since(mark)}
+    missing = sorted(a for a in actions if f"{a}`" not in iam)
+    assert missing == [], f"README's IAM list lacks {missing}"
+    return actions
+
+
 def spec_for(w: World, *, repo: str | None = None, build_args: dict[str, str] | None = None, extra: str = "") -> str:
     """A deploy spec for world `w`; each call gets its own repository unless one is named (tags never collide)."""
     repo = repo or f"e2e-{uuid.uuid4().hex[:6]}"
@@ -256,6 +266,23 @@ class Hammer(threading.Thread):
     def stop(self) -> None:
         self._halt.set()
         self.join(timeout=10)
+
+
+def network(ec2: Any, name: str, cidr: str) -> tuple[str, list[str], str]:
+    """A VPC (`cidr` a /16) with a subnet in each of two Availability Zones, as an ALB needs, and a security
+    group: (VPC id, subnet ids, security group id)."""
+    from tests.sandbox.bootstrap import REGION
+
+    vpc = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+    prefix = cidr.rsplit(".", 2)[0]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"{prefix}.{i}.0/24", AvailabilityZone=f"{REGION}{az}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, az in ((1, "a"), (2, "b"))
+    ]
+    sg = ec2.create_security_group(GroupName=f"{name}-sg", Description="web", VpcId=vpc)["GroupId"]
+    return str(vpc), [str(s) for s in subnets], str(sg)
 
 
 def quick_target_group(

@@ -1,5 +1,5 @@
-"""EC2 launch type end to end: services on container instances in bridge and host network mode behind
-`instance` target groups, and a service whose tasks no instance can hold.
+"""EC2 launch type end to end: services on container instances in bridge (dynamic and fixed host ports) and
+host network mode behind `instance` target groups, and services whose tasks no instance can hold.
 
 Each world is built with plain boto3 calls, as a user's Terraform would: an EC2 instance, registered as a
 container instance with its identity document, a task definition in bridge or host mode, an `instance`
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.conftest import App, HelloImages
-from tests.e2e.conftest import describe, ecs_ship, poll, quick_target_group, served, spec_for
+from tests.e2e.conftest import assert_iam_listed, describe, ecs_ship, poll, quick_target_group, served, spec_for
 from tests.sandbox.bootstrap import REGION, World
 from tests.sandbox.sandbox import Sandbox
 
@@ -28,7 +28,9 @@ def ec2_world(
     desired: int,
     memory: int = 128,
     container_port: int = 8080,
+    host_port: int = 0,
     minimum_healthy_percent: int = 50,
+    maximum_percent: int = 200,
     asg_provider: bool = False,
 ) -> World:
     c = sandbox.clients()
@@ -81,7 +83,7 @@ def ec2_world(
     family = f"{n}-app"
     mapping = {"containerPort": container_port, "protocol": "tcp"}
     if network_mode == "bridge":
-        mapping["hostPort"] = 0  # dynamic: a port from the instance's ephemeral range
+        mapping["hostPort"] = host_port  # 0: dynamic, a port from the instance's ephemeral range
     td = ecs.register_task_definition(
         family=family,
         networkMode=network_mode,
@@ -108,7 +110,7 @@ def ec2_world(
         desiredCount=desired,
         **placing,
         loadBalancers=[{"targetGroupArn": tg, "containerName": "web", "containerPort": container_port}],
-        deploymentConfiguration={"maximumPercent": 200, "minimumHealthyPercent": minimum_healthy_percent},
+        deploymentConfiguration={"maximumPercent": maximum_percent, "minimumHealthyPercent": minimum_healthy_percent},
     )["service"]["serviceName"]
     return World(
         region=REGION,
@@ -172,17 +174,31 @@ def instance_targets(sandbox: Sandbox, w: World) -> set[tuple[str, int, str]]:
     return {(d["Target"]["Id"], int(d["Target"]["Port"]), d["TargetHealth"]["State"]) for d in out}
 
 
-def deploy_version(sandbox: Sandbox, w: World, app: App, version: str) -> str:
-    """Once the world's first deployment completed, deploy `version` of hello through the CLI; its output."""
+def placement_event(ecs: Any, w: World) -> str:
+    """The newest "unable to place a task" event of the service, once ECS has written one."""
+    events = poll(
+        lambda: [e["message"] for e in describe(ecs, w)["events"] if "unable to place a task" in e["message"]],
+        bool,
+        30,
+        f"a placement event of {w.service}",
+    )
+    return str(events[0])
+
+
+def deploy_version(sandbox: Sandbox, w: World, app: App, version: str) -> tuple[str, set[str]]:
+    """Once the world's first deployment completed, deploy `version` of hello through the CLI: its output and
+    the AWS actions it called, each of them named in README's IAM list (EC2 services need more than Fargate)."""
     completed(sandbox.clients()["ecs"], w)
     app.write_spec(spec_for(w, build_args={"VERSION": version}))
+    mark = sandbox.ledger.mark()
     run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
     assert run.code == 0, run.text
+    actions = assert_iam_listed(sandbox, mark)
     assert served(w) == f"hello {version}"
-    return run.text
+    return run.text, actions
 
 
-def deploy_unplaceable(sandbox: Sandbox, w: World, app: App) -> None:
+def deploy_unplaceable(sandbox: Sandbox, w: World, app: App, reason: str = "has insufficient memory available") -> None:
     """Deploy v2 to a world where it cannot be placed: it fails well before its 120 s timeout, event quoted."""
     app.write_spec(spec_for(w, build_args={"VERSION": "v2"}).replace("timeout: 90", "timeout: 120"))
     started = time.monotonic()
@@ -191,14 +207,14 @@ def deploy_unplaceable(sandbox: Sandbox, w: World, app: App) -> None:
     assert run.code == 1, run.text
     assert took < 60, f"took {took:.0f}s"
     assert "was unable to place a task because no container instance met all of its requirements" in run.text
-    assert "has insufficient memory available" in run.text
+    assert reason in run.text
 
 
 def test_bridge_mode_with_dynamic_host_ports_deploys_behind_an_instance_target_group(
     sandbox: Sandbox, hello: HelloImages, make_app: Callable[[], App]
 ) -> None:
     w = ec2_world(sandbox, hello.get("v1"), network_mode="bridge", desired=2)
-    text = deploy_version(sandbox, w, make_app(), "v2")
+    text, _ = deploy_version(sandbox, w, make_app(), "v2")
 
     ecs = sandbox.clients()["ecs"]
     tasks = running_tasks(ecs, w)
@@ -230,6 +246,62 @@ def test_host_mode_deploys(sandbox: Sandbox, hello: HelloImages, make_app: Calla
     assert {p for _, p, s in instance_targets(sandbox, w) if s == "healthy"} == {8080}
 
 
+PORT_TAKEN = "is already using a port required by your task"
+
+
+def test_bridge_mode_with_a_fixed_host_port_deploys(
+    sandbox: Sandbox, hello: HelloImages, make_app: Callable[[], App]
+) -> None:
+    # A fixed host port fits once per instance: with one instance the old task must stop and free the port
+    # before the new one is placed, which minimumHealthyPercent 0 with maximumPercent 100 allows.
+    w = ec2_world(
+        sandbox,
+        hello.get("v1"),
+        network_mode="bridge",
+        desired=1,
+        host_port=8080,
+        minimum_healthy_percent=0,
+        maximum_percent=100,
+    )
+    text, actions = deploy_version(sandbox, w, make_app(), "v4")
+    # The instance id behind the target is read with DescribeContainerInstances, which README's IAM list
+    # (checked above) must name: Fargate deploys never call it.
+    assert "DescribeContainerInstances" in actions
+
+    ecs = sandbox.clients()["ecs"]
+    (task,) = running_tasks(ecs, w)
+    binding = task["containers"][0]["networkBindings"][0]
+    assert (binding["containerPort"], binding["hostPort"]) == (8080, 8080)
+    ci = task["containerInstanceArn"]
+    instance = ecs.describe_container_instances(cluster=w.cluster, containerInstances=[ci])["containerInstances"][0]
+    ports = {r["name"]: r for r in instance["remainingResources"]}["PORTS"]["stringSetValue"]
+    assert "8080" in ports  # a static host port is the instance's to hand out no more
+    assert {(i, p) for i, p, s in instance_targets(sandbox, w) if s == "healthy"} == {(instance["ec2InstanceId"], 8080)}
+    assert f"target {instance['ec2InstanceId']}:8080" in text
+
+
+def test_a_second_task_on_a_fixed_host_port_fails_before_the_timeout(
+    sandbox: Sandbox, hello: HelloImages, make_app: Callable[[], App]
+) -> None:
+    # Two tasks want host port 8080 on the one instance: ECS places one and says why the other waits. A deploy
+    # keeps that old task (minimumHealthyPercent 50 of 2 keeps one healthy), so the port never frees and no
+    # new task is ever placed. The old version keeps serving.
+    w = ec2_world(sandbox, hello.get("v1"), network_mode="bridge", desired=2, host_port=8080)
+    ecs = sandbox.clients()["ecs"]
+    assert PORT_TAKEN in placement_event(ecs, w)
+    # Healthy first: a task that never served would be stopped to make room, and the new one would fit.
+    (instance_id,) = poll(
+        lambda: {i for i, p, s in instance_targets(sandbox, w) if s == "healthy" and p == 8080},
+        lambda healthy: len(healthy) == 1,
+        60,
+        "the placed task healthy on port 8080",
+    )
+    assert len(running_tasks(ecs, w)) == 1
+    deploy_unplaceable(sandbox, w, make_app(), PORT_TAKEN)
+    assert served(w) == "hello v1"
+    assert {(i, p) for i, p, s in instance_targets(sandbox, w)} == {(instance_id, 8080)}
+
+
 def test_an_auto_scaling_group_capacity_provider_places_on_its_group_only(
     sandbox: Sandbox, hello: HelloImages, make_app: Callable[[], App]
 ) -> None:
@@ -243,7 +315,7 @@ def test_an_auto_scaling_group_capacity_provider_places_on_its_group_only(
     members = {i["InstanceId"] for i in group["Instances"]}
     assert len(ecs.list_container_instances(cluster=w.cluster)["containerInstanceArns"]) == 2
 
-    text = deploy_version(sandbox, w, make_app(), "v5")
+    text, _ = deploy_version(sandbox, w, make_app(), "v5")
     tasks = running_tasks(ecs, w)
     assert len(tasks) == 2
     assert {t["capacityProviderName"] for t in tasks} == {provider}
@@ -262,13 +334,7 @@ def test_a_task_no_instance_can_hold_fails_before_the_timeout(
 ) -> None:
     w = ec2_world(sandbox, hello.get("v1"), network_mode="bridge", desired=1, memory=4096)
     ecs = sandbox.clients()["ecs"]
-    event = poll(
-        lambda: [e["message"] for e in describe(ecs, w)["events"] if "unable to place a task" in e["message"]],
-        bool,
-        30,
-        "the placement event of the first deployment",
-    )
-    assert "has insufficient memory available" in event[0]
+    assert "has insufficient memory available" in placement_event(ecs, w)
     deploy_unplaceable(sandbox, w, make_app())
     assert running_tasks(ecs, w) == []
     stopped = ecs.list_tasks(cluster=w.cluster, serviceName=w.service, desiredStatus="STOPPED")["taskArns"]

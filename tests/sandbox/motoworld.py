@@ -6,7 +6,8 @@ tasks, ``update_service`` edits ``deployments[0]`` in place, every target reads 
 * runs moto's WSGI app on a loopback port behind a middleware that counts calls, injects AWS errors and
   serialises requests against the simulator with one lock;
 * patches a few backend methods so the simulator hears about new deployments, ``list_tasks`` honours
-  ``serviceName``/``desiredStatus``, ``stop_task`` really stops, target health comes from real checks;
+  ``serviceName``/``desiredStatus``, ``stop_task`` really stops, target health comes from real checks, and a
+  certificate requested from ACM is issued by the sandbox CA;
 * offers the simulator plain views of moto's objects and narrow setters, so ``simulator.py`` never imports
   moto.
 """
@@ -27,6 +28,8 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 from xml.sax.saxutils import escape
 
 from moto.acm import models as acm_models
+from moto.acm import responses as acm_responses
+from moto.acm.exceptions import AWSValidationException
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.ec2 import models as ec2_models
@@ -51,6 +54,7 @@ if TYPE_CHECKING:
     from moto.ecs.models import EC2ContainerServiceBackend, Service
 
     from .service_deployments import History
+    from .tls import SandboxCA
 
 ACCOUNT_ID = "123456789012"
 
@@ -305,11 +309,13 @@ def _stamp() -> datetime:
 # The world: backends, patches, views, setters
 # --------------------------------------------------------------------------------------------
 class MotoWorld:
-    """Access to moto's backends for one account, guarded by ``lock``."""
+    """Access to moto's backends for one account, guarded by ``lock``; ``ca`` issues the certificates ACM is
+    asked for (without it, moto's own unverifiable ones)."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, ca: SandboxCA | None = None) -> None:
         self.lock = threading.RLock()
         self.ledger = ledger
+        self.ca = ca
         self.hooks: SimHooks | None = None
 
     # backends -----------------------------------------------------------------------------
@@ -576,6 +582,11 @@ _patched = False
 # CreateService's launch type and strategy as resolved by its response handler, and its checked
 # deploymentConfiguration, for the backend call it makes on the same thread (moto's handler passes neither on).
 _creating = threading.local()
+# RequestCertificate's KeyAlgorithm, likewise (moto's handler drops it).
+_requesting = threading.local()
+# RequestCertificate's KeyAlgorithm: "Algorithms supported for an ACM certificate request include: RSA_2048,
+# EC_prime256v1, EC_secp384r1. Other listed algorithms are for imported certificates only." Default RSA_2048.
+REQUESTABLE_KEYS = ("RSA_2048", "EC_prime256v1", "EC_secp384r1")
 
 
 def _strategy_of(service: Any) -> list[dict[str, Any]]:
@@ -868,6 +879,60 @@ def _install_patches(world: MotoWorld) -> None:
     elb_cls.describe_target_health = describe_target_health  # type: ignore[method-assign]
     elb_cls.create_load_balancer = create_load_balancer  # type: ignore[method-assign]
     elb_cls.create_listener = create_listener  # type: ignore[method-assign]
+    _patch_acm()
+
+
+def _patch_acm() -> None:
+    """A public certificate requested from ACM is issued by the sandbox CA, the stand-in for Amazon's public
+    CAs, for exactly the names requested (DomainName first, then SubjectAlternativeNames; wildcards allowed),
+    with the key algorithm asked for. ACM issues it once the domain is validated (a DNS record, an email);
+    the sandbox validates at once, so it is ISSUED when RequestCertificate returns. moto's own certificate
+    is signed by a key no client trusts and stays PENDING_VALIDATION for a minute. A private certificate
+    (CertificateAuthorityArn) is left to moto: its CA is the user's, not the public ones this CA plays."""
+    resp_cls = acm_responses.AWSCertificateManagerResponse
+    orig_request = resp_cls.request_certificate
+    orig_generate = acm_models.CertBundle.generate_cert
+
+    def request_certificate_response(self: Any) -> Any:
+        algorithm = self._get_param("KeyAlgorithm") or "RSA_2048"
+        if algorithm not in REQUESTABLE_KEYS:
+            raise AWSValidationException(
+                f"Key algorithm {algorithm} is not supported for certificate requests; "
+                f"use one of {', '.join(REQUESTABLE_KEYS)}."
+            )
+        _requesting.key_algorithm = algorithm
+        try:
+            return orig_request(self)
+        finally:
+            _requesting.key_algorithm = None
+
+    def generate_cert(
+        cls: type[acm_models.CertBundle],
+        domain_name: str,
+        account_id: str,
+        region: str,
+        sans: list[str] | None = None,
+        cert_authority_arn: str | None = None,
+    ) -> acm_models.CertBundle:
+        ca = _current.ca if _current is not None else None
+        if ca is None or cert_authority_arn is not None:
+            return orig_generate(domain_name, account_id, region, sans, cert_authority_arn)
+        issued = ca.issue(
+            list(dict.fromkeys([domain_name, *(sans or [])])),
+            getattr(_requesting, "key_algorithm", None) or "RSA_2048",
+        )
+        return cls(
+            account_id=account_id,
+            certificate=issued.certificate.encode(),
+            private_key=issued.private_key.encode(),
+            chain=issued.chain.encode(),
+            region=region,
+            cert_type="AMAZON_ISSUED",
+            cert_status="ISSUED",
+        )
+
+    resp_cls.request_certificate = request_certificate_response  # type: ignore[method-assign]
+    acm_models.CertBundle.generate_cert = classmethod(generate_cert)  # type: ignore[method-assign,assignment]
 
 
 # ListTasks per the API reference: at most 100 ARNs a page (maxResults 1-100, default 100) with an opaque

@@ -79,7 +79,7 @@ class Sandbox:
         self.sim_config.registry_auth[self.registry.address] = self.registry.auth_config
         if self.sim_config.run_label == "default":
             self.sim_config.run_label = secrets.token_hex(6)
-        self.world = MotoWorld(self.ledger)
+        self.world = MotoWorld(self.ledger, ca=self.ca)
         self.simulator = Simulator(
             self.world,
             self.ledger,

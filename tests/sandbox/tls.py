@@ -1,10 +1,10 @@
 """The sandbox's certificate authority: stands in for the public CAs a user's certificates chain to.
 
-A world that wants an HTTPS listener does what a user does with a certificate from their own CA: issue it
-(``SandboxCA.issue``), import it into ACM with ``import_certificate`` and name the ARN as the listener's
-certificate. The ALB proxy serves whatever certificate ACM holds for that ARN; clients trust it through the
-CA bundle at ``SandboxCA.bundle`` (``REQUESTS_CA_BUNDLE`` for requests, ``--cacert`` for curl), so
-certificate verification stays on everywhere.
+A world gets a certificate for its HTTPS listener as a user's does: ``acm.request_certificate`` (ACM issues it;
+in the sandbox this CA does, see motoworld.py), or, like a certificate from the user's own CA, issued here
+(``SandboxCA.issue``) and imported with ``import_certificate``. The ALB proxy serves whatever certificate ACM
+holds for the listener's ARN; clients trust it through the CA bundle at ``SandboxCA.bundle``
+(``REQUESTS_CA_BUNDLE`` for requests, ``--cacert`` for curl), so certificate verification stays on everywhere.
 """
 
 from __future__ import annotations
@@ -16,10 +16,21 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 _DAY = datetime.timedelta(days=1)
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+def new_key(algorithm: str) -> PrivateKey:
+    """A key pair by ACM's name of its algorithm (RequestCertificate's KeyAlgorithm)."""
+    if algorithm == "RSA_2048":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    curves: dict[str, ec.EllipticCurve] = {"EC_prime256v1": ec.SECP256R1(), "EC_secp384r1": ec.SECP384R1()}
+    if algorithm not in curves:
+        raise ValueError(f"unsupported key algorithm {algorithm!r}")
+    return ec.generate_private_key(curves[algorithm])
 
 
 @dataclass(frozen=True)
@@ -31,7 +42,7 @@ class Issued:
     chain: str
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> str:
+def _key_pem(key: PrivateKey) -> str:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
@@ -64,11 +75,12 @@ class SandboxCA:
     def pem(self) -> str:
         return self._cert.public_bytes(serialization.Encoding.PEM).decode()
 
-    def issue(self, names: list[str]) -> Issued:
-        """A server certificate for DNS names (wildcards such as ``*.example.test`` allowed) or IP addresses."""
+    def issue(self, names: list[str], key_algorithm: str = "EC_prime256v1") -> Issued:
+        """A server certificate for DNS names (wildcards such as ``*.example.test`` allowed) or IP addresses,
+        the first one its common name."""
         if not names:
             raise ValueError("a certificate needs at least one name")
-        key = ec.generate_private_key(ec.SECP256R1())
+        key = new_key(key_algorithm)
         now = datetime.datetime.now(datetime.UTC)
         alt: list[x509.GeneralName] = []
         for n in names:

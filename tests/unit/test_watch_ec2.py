@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from ecs_ship.watch import (
     DeploymentState,
     Event,
@@ -95,15 +97,54 @@ def test_unplaceable_tasks_fail_once_the_event_has_stood_for_the_patience() -> N
     assert UNPLACED in v.reason and NEW in v.reason
 
 
-def test_an_unplaceable_event_stands_until_ecs_starts_a_task() -> None:
+def test_an_unplaceable_event_stands_until_ecs_is_steady_or_starts_a_task_for_us() -> None:
     # ECS omits duplicates: the event of the previous, equally stuck deployment is still the current word,
-    # and our patience runs from our deployment's start.
+    # and our patience runs from our deployment's start (100).
     early = placement_snap(at=110.0, event_at=50.0)
     assert assess(early, GOAL).kind == "waiting"
     v = assess(replace(early, at=116.0), GOAL)
     assert v.kind == "failed" and UNPLACED in v.reason
-    resolved = (Event("e2", 60.0, "(service web) has started 2 tasks: (task a) (task b)."), *early.events)
-    assert assess(replace(early, at=200.0, events=resolved), GOAL).kind == "waiting"
+    steady = (Event("e2", 60.0, "(service web) has reached a steady state."), *early.events)
+    assert assess(replace(early, at=200.0, events=steady), GOAL).kind == "waiting"
+    started = (Event("e2", 105.0, "(service web) has started 2 tasks: (task a) (task b)."), *early.events)
+    assert assess(replace(early, at=200.0, events=started), GOAL).kind == "waiting"
+
+
+def test_a_task_started_before_our_deployment_leaves_the_event_standing() -> None:
+    # Two tasks want one fixed host port on the one instance: ECS started one and says why the other waits.
+    # That start predates our deployment, whose tasks meet the same taken port.
+    taken = (
+        "(service web) was unable to place a task because no container instance met all of its requirements. "
+        "The closest matching (container-instance ci1) is already using a port required by your task."
+    )
+    events = (
+        Event("e2", 51.0, "(service web) has started 1 tasks: (task a)."),
+        Event("e1", 50.0, taken),
+        Event("e0", 40.0, "(service web) has reached a steady state."),
+    )
+    snap = replace(placement_snap(at=110.0), events=events)
+    assert assess(snap, GOAL).kind == "waiting"
+    v = assess(replace(snap, at=116.0), GOAL)
+    assert v.kind == "failed" and taken in v.reason
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        # The developer guide's form, and the older one without parentheses that consoles still show.
+        "(service web) was unable to place a task. Reason: Capacity is unavailable at this time. Please try again "
+        "later or in a different availability zone.",
+        "service web was unable to place a task. Reason: Capacity is unavailable at this time. Please try again "
+        "later or in a different availability zone.",
+    ],
+)
+def test_fargate_without_capacity_fails_once_the_event_has_stood_for_the_patience(message: str) -> None:
+    # Fargate creates no task when it has no capacity for it; only the service event says so.
+    events = (Event("e1", 110.0, message), Event("e0", 90.0, "(service web) has reached a steady state."))
+    snap = replace(placement_snap(at=120.0), events=events)
+    assert assess(snap, GOAL).kind == "waiting"
+    v = assess(replace(snap, at=126.0), GOAL)
+    assert v.kind == "failed" and message in v.reason and NEW in v.reason
 
 
 def test_no_placement_verdict_once_a_task_of_ours_exists() -> None:

@@ -4,7 +4,9 @@ When no container instance has the CPU, memory or ports a task needs (or Fargate
 no task at all: it writes a service event "... was unable to place a task ..." and keeps retrying, never giving
 up by itself. It writes that event once per cause: duplicates are omitted until the cause is resolved or six
 hours pass. So the event may predate our deployment (the previous one was stuck on the same cause) and still
-be the current word, until ECS starts a task or reaches a steady state after it.
+be the current word, until ECS reaches a steady state after it, or starts a task after our deployment began. A
+task it started before that may have been only part of what it had to place: two tasks wanting one fixed host
+port on one instance get "has started 1 tasks" and the event for the other, which still stands.
 
 The deploy fails when such an event is still current, no task of ours exists, no other task of the service is
 on its way to STOPPED (its CPU, memory and ports come back when it stops), and the stall has lasted the goal's
@@ -22,15 +24,17 @@ from __future__ import annotations
 from .model import DeploymentState, Event, Goal, Snapshot, Verdict
 
 UNPLACEABLE = ("was unable to place a task", "is unable to place a task", "unable to place tasks")
-# Events after which an earlier placement failure no longer stands.
-RESOLVED = ("has started", "has reached a steady state")
+# Events after which an earlier placement failure no longer stands (STARTED: only once our deployment began).
+STEADY = "has reached a steady state"
+STARTED = "has started"
 STOPPED = "has stopped"
 
 
-def placement_event(snap: Snapshot) -> Event | None:
-    """The newest "unable to place" event, unless ECS has started a task or reached steady state since."""
+def placement_event(snap: Snapshot, since: float | None = None) -> Event | None:
+    """The newest "unable to place" event, unless ECS has reached a steady state since, or started a task since
+    and after `since` (our deployment's start; None: any start counts)."""
     for e in snap.events:  # newest first
-        if any(marker in e.message for marker in RESOLVED):
+        if STEADY in e.message or (STARTED in e.message and (since is None or e.at >= since)):
             return None
         if any(marker in e.message for marker in UNPLACEABLE):
             return e
@@ -42,7 +46,7 @@ def placement_failure(snap: Snapshot, goal: Goal, ours: DeploymentState) -> Verd
         return None
     if snap.stopping:
         return None  # tasks being stopped free CPU, memory and ports for ours
-    event = placement_event(snap)
+    event = placement_event(snap, ours.created_at)
     if event is None:
         return None
     last_stop = next((e.at for e in snap.events if STOPPED in e.message), event.at)
