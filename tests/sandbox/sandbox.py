@@ -101,6 +101,7 @@ class Sandbox:
         if self.simulator is not None:
             with _timed(took, "simulator"):
                 self.simulator.stop()
+            took.update({f"simulator {name}": seconds for name, seconds in self.simulator.stop_times.items()})
             self.simulator = None
         if self.registry is not None:
             with _timed(took, "registry"):

@@ -251,6 +251,7 @@ class Simulator:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._threads: list[threading.Thread] = []
+        self.stop_times: dict[str, float] = {}  # set by stop(): seconds per part
         self._pulls = _SharedPulls()
         self._events = ContainerEvents(client, f"{LABEL}.run={config.run_label}")
         self.history = History()
@@ -263,23 +264,39 @@ class Simulator:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop every task it started and every proxy; remove its containers."""
+        """Stop every task it started and every proxy; remove its containers. ``stop_times`` says how long each
+        part took (a session's teardown is paid by every CI run)."""
+        times = self.stop_times
+        mark = time.monotonic()
+
+        def part(name: str) -> None:
+            nonlocal mark
+            now = time.monotonic()
+            times[name] = now - mark
+            mark = now
+
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        part("loop")
         with self.world.lock:
             tasks = [t for s in self.services.values() for t in s.tasks if not t.done]
             for t in tasks:
                 self._stop_task(t, "Service shutdown", "ServiceSchedulerInitiated", drain=False)
+        part(f"stopping {len(tasks)} tasks")
         deadline = time.monotonic() + self.config.stop_timeout + 15
         for th in self._threads:
             th.join(timeout=max(0.1, deadline - time.monotonic()))
+        alive = sum(th.is_alive() for th in self._threads)
+        part(f"joining {len(self._threads)} threads ({alive} still alive)")
         self._events.close()
         self.proxies.close()
         with self.world.lock:
             self.placer.close()
         self.world.uninstall()
+        part("events, proxies, placer")
         self.remove_containers()
+        part("removing containers")
         if self.hosts is not None:
             self.hosts.clear()
 
