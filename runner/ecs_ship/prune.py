@@ -29,6 +29,15 @@ def _name(arn: str) -> str:
     return arn.rsplit("/", 1)[-1]
 
 
+def deploy_keeps(before: str, rollback_target: str | None) -> dict[str, str]:
+    """What a deploy itself knows must stay: the revision that ran before it, and the one that last served (its
+    rollback target), which the service may no longer list once the new revision serves."""
+    kept = {before: "what ran before this deploy"}
+    if rollback_target:
+        kept[rollback_target] = "what served before this deploy (its rollback target)"
+    return kept
+
+
 @dataclass(frozen=True)
 class Selection:
     family: str

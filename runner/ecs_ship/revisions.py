@@ -52,7 +52,7 @@ def in_use(clients: Clients) -> dict[str, str]:
                     found.setdefault(str(svc["taskDefinition"]), f"run by {name}")
                 for d in svc.get("deployments") or []:
                     if d.get("taskDefinition"):
-                        found.setdefault(str(d["taskDefinition"]), f"in a {d.get('status', '')} deployment of {name}")
+                        found.setdefault(str(d["taskDefinition"]), f"in the {d.get('status', '')} deployment of {name}")
                 for ts in svc.get("taskSets") or []:
                     if ts.get("taskDefinition"):
                         found.setdefault(str(ts["taskDefinition"]), f"in a task set of {name}")
@@ -162,7 +162,7 @@ def deregister(
     stays describable, and its tasks run on). The ones AWS refused, with why; the rest were deregistered.
     ``check_cancel`` runs before each call: an interrupted run stops between two."""
     refused: list[tuple[str, str]] = []
-    for arn in arns:
+    for i, arn in enumerate(arns):
         check_cancel()
         try:
             clients.ecs.deregister_task_definition(taskDefinition=arn)
@@ -170,7 +170,7 @@ def deregister(
             refused.append((arn, f"{error_code(exc) or 'error'}: {exc}"))
             if error_code(exc) in ("AccessDeniedException", "AccessDenied"):
                 # The same answer awaits every other one: stop asking.
-                refused += [(a, "not tried after access was denied") for a in arns[list(arns).index(arn) + 1 :]]
+                refused += [(a, "not tried after access was denied") for a in arns[i + 1 :]]
                 break
             continue
         say(f"deregistered {arn.rsplit('/', 1)[-1]}")

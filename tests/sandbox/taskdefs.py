@@ -4,6 +4,8 @@
   tasks or create new services, and you can't update an existing service to reference an INACTIVE task
   definition." Existing services keep running (and scaling) the INACTIVE revision they reference, so only the
   API entry points refuse it, never the simulator launching tasks of a deployment. moto accepts it everywhere.
+  Assumed where the guide is silent: UpdateService naming the INACTIVE revision the service already runs (a
+  forced redeploy) is not refused, and all three refusals use RunTask's reported wording.
 - ListTaskDefinitions: familyPrefix is "the full family name"; `sort` ASC (the default: by family, then
   revision ascending, "so that the newest task definitions in a family are listed last") or DESC; at most 100
   ARNs a page (maxResults 1-100, default 100) with a nextToken. moto pages nothing and ignores `sort`.

@@ -168,7 +168,7 @@ def test_in_use_reads_every_cluster_and_every_service_in_batches_of_ten() -> Non
         s.stub.assert_no_pending_responses()
     assert found == {
         td(9): "run by service s0 in cluster prod",
-        td(8): "in a ACTIVE deployment of service s0 in cluster prod",
+        td(8): "in the ACTIVE deployment of service s0 in cluster prod",
         td(2, "db"): "run by service s11 in cluster prod",
         td(3, "db"): "in a task set of service s11 in cluster prod",
         td(4): "run by service api in cluster stg",

@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 from .. import aws, consistency, deploy, oneoff_run, plan, smoke, watch
 from ..context import Context, rev
 from ..errors import DeployError, DeploymentFailed, Interrupted
+from ..prune import deploy_keeps
 from ..rollout import NewerDeployment, decide_rollback, roll_back, start_rollback
 from ..spec import ServiceSpec
 from ..summary import end, summarise
@@ -70,10 +71,7 @@ def finish(ctx: Context, d: Deployed, outcome: watch.Outcome) -> None:
     )
     result["outcome"] = "deployed"
     if svc.keep_revisions is not None:
-        applied = d.applied
-        kept = {applied.previous_task_definition_arn: "what ran before this deploy"}
-        if applied.rollback_target:
-            kept[applied.rollback_target] = "what served before this deploy (its rollback target)"
+        kept = deploy_keeps(d.applied.previous_task_definition_arn, d.applied.rollback_target)
         prune.after_deploy(ctx, svc, d.clients, svc.keep_revisions, kept)
     summarise(ctx, svc, result)
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from .. import plan, revisions, taskdef
 from ..context import Context
+from ..prune import deploy_keeps
 from . import prune
 from .deploy import Prepared
 from .deploy import prepare as prepare
@@ -29,9 +30,7 @@ def with_pruning(p: Prepared, the_plan: plan.Plan) -> plan.Plan:
     keep = p.svc.keep_revisions
     if keep is None:
         return the_plan
-    also = {p.state.task_definition_arn: "what runs now (the rollback target once the new revision serves)"}
-    if the_plan.rollback_target:
-        also[the_plan.rollback_target] = "what served last (the rollback target)"
+    also = deploy_keeps(p.state.task_definition_arn, the_plan.rollback_target)
     coming = 1 if the_plan.register else 0
     chosen = revisions.selection(
         p.clients, p.svc.cluster, p.state.service, keep, also=also, coming=coming, limit=prune.PER_DEPLOY
