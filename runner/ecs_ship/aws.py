@@ -8,7 +8,9 @@ out API throttling instead of failing on it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +18,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from . import __version__
+from . import __version__, ratelimit
 from .errors import InputError
 
 RETRY_CONFIG = botocore.config.Config(
@@ -27,29 +29,98 @@ RETRY_CONFIG = botocore.config.Config(
 )
 
 
-@dataclass(frozen=True)
+_API = {"ecs": "ecs", "elbv2": "elbv2", "logs": "logs", "ecr": "ecr"}
+
+
 class Clients:
-    region: str
-    ecs: Any
-    elbv2: Any
-    logs: Any
-    ecr: Any
+    """The clients of one Region. Each is made on first use: a client loads its API model (tens of
+    milliseconds), and most commands need two of the four. Clients are thread-safe; their making is not, so it is
+    done under a lock. Tests pass ready clients (or None for those never used)."""
+
+    def __init__(
+        self,
+        region: str,
+        ecs: Any = None,
+        elbv2: Any = None,
+        logs: Any = None,
+        ecr: Any = None,
+        factory: Callable[[str], Any] | None = None,
+    ) -> None:
+        self.region = region
+        self._made: dict[str, Any] = {"ecs": ecs, "elbv2": elbv2, "logs": logs, "ecr": ecr}
+        self._factory = factory
+        self._lock = threading.Lock()
+
+    def _get(self, name: str) -> Any:
+        made = self._made[name]
+        if made is not None or self._factory is None:
+            return made
+        with self._lock:
+            if self._made[name] is None:
+                self._made[name] = self._factory(name)
+            return self._made[name]
+
+    @property
+    def ecs(self) -> Any:
+        return self._get("ecs")
+
+    @property
+    def elbv2(self) -> Any:
+        return self._get("elbv2")
+
+    @property
+    def logs(self) -> Any:
+        return self._get("logs")
+
+    @property
+    def ecr(self) -> Any:
+        return self._get("ecr")
+
+
+# What a new session would read from the environment: made again when any of it changed.
+_SESSION_ENV = (
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+)
+_made_lock = threading.Lock()
+_made: dict[tuple[str | None, ...], Clients] = {}
 
 
 def make_clients(region: str | None) -> Clients:
-    """Clients for one region; no request is made here (no I/O in constructors)."""
-    session = boto3.Session(region_name=region) if region else boto3.Session()
-    resolved = session.region_name
-    if not resolved:
-        raise InputError(
-            "failed to choose an AWS region: none is set",
-            fix="set `region:` in the spec or AWS_REGION in the environment",
-        )
+    """The Region's clients, one set per process: the services of a run share them (and the run's rate budget,
+    ratelimit.SHARED). No request is made here (no I/O in constructors)."""
+    key = (
+        region,
+        *(os.environ.get(k) for k in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")),
+    )
+    with _made_lock:
+        if key in _made:
+            return _made[key]
+        session = boto3.Session(region_name=region) if region else boto3.Session()
+        resolved = session.region_name
+        if not resolved:
+            raise InputError(
+                "failed to choose an AWS region: none is set",
+                fix="set `region:` in the spec or AWS_REGION in the environment",
+            )
+        session_lock = threading.Lock()  # a boto3 Session is not thread-safe; its clients are
 
-    def client(name: str) -> Any:
-        return session.client(name, config=RETRY_CONFIG)  # type: ignore[call-overload]
+        def client(name: str) -> Any:
+            with session_lock:
+                made = session.client(name, config=RETRY_CONFIG)  # type: ignore[call-overload]
+            return ratelimit.SHARED.attach(resolved, made)
 
-    return Clients(region=resolved, ecs=client("ecs"), elbv2=client("elbv2"), logs=client("logs"), ecr=client("ecr"))
+        _made[key] = Clients(region=resolved, factory=client)
+        return _made[key]
 
 
 def error_code(exc: BaseException) -> str:

@@ -17,6 +17,7 @@ from .builder import Builder
 from .errors import Interrupted
 from .gha import Reporter
 from .image import ShippedImage
+from .watch.board import ServiceBoard
 
 
 @dataclass
@@ -31,6 +32,9 @@ class Context:
     shipped: dict[tuple[str, str], ShippedImage] = field(default_factory=dict)
     ship_lock: threading.Lock = field(default_factory=threading.Lock)
     builder: Builder | None = None  # detected at the first build of the run (under ship_lock)
+    # The watches of a run read their services through one board: one DescribeServices per ten services of a
+    # cluster, however many are deployed in parallel.
+    board: ServiceBoard = field(default_factory=ServiceBoard)
     interrupts: int = 0  # SIGINT/SIGTERM received; the second one ends the grace given to running services
 
     def interrupt(self) -> None:

@@ -80,7 +80,8 @@ def watch_deployment(
         strategy=watch.strategy_of(service),
     )
     watcher = watch.Watcher(
-        reader=watch.Reader(clients, svc.cluster, svc.service, ctx.clock),
+        # Another watch's batched read of this service is as good as our own while it is under half a poll old.
+        reader=watch.Reader(clients, svc.cluster, svc.service, ctx.clock, ctx.board, svc.wait.poll_interval / 2),
         goal=goal,
         timeout=timeout,
         interval=svc.wait.poll_interval,

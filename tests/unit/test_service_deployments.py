@@ -211,25 +211,30 @@ def test_a_task_running_another_image_than_the_pinned_digest_fails(ran: str | No
         assert f"not {PINNED} that the task definition pins" in verdict.reason
 
 
-def test_the_service_deployment_is_read_before_the_service() -> None:
-    """Whatever stopped our service deployment happened before it was read, so the service read after it shows
-    the newer deployment: read the other way round, a stop could be seen with no replacement to name, and the
-    replaced deploy taken for one stopped by hand."""
+def test_a_stop_seen_after_the_service_was_read_reads_the_service_again() -> None:
+    """The service deployment is read after the service (only when the service's deployments moved), so what
+    stopped it, a newer deployment above all, may be newer than the service read: the service is read again,
+    and the verdict names the replacement rather than taking the replaced deploy for one stopped by hand."""
     calls: list[str] = []
+    answers = [
+        [{"id": NEW, "status": "PRIMARY", "taskDefinition": "td:2"}],
+        [{"id": "ecs-svc/theirs", "status": "PRIMARY", "taskDefinition": "td:3"}, {"id": NEW, "status": "ACTIVE"}],
+    ]
 
     class Recording(FakeEcs):
         def describe_services(self, **kw: Any) -> dict[str, Any]:
             calls.append("DescribeServices")
-            return super().describe_services(**kw)
+            return {"services": [{"deployments": answers.pop(0), "events": []}]}
 
         def describe_service_deployments(self, **_: Any) -> dict[str, Any]:
             calls.append("DescribeServiceDeployments")
-            return {"serviceDeployments": [{"serviceDeploymentArn": SD, "status": "IN_PROGRESS"}]}
+            return {"serviceDeployments": [{"serviceDeploymentArn": SD, "status": "STOPPED"}]}
 
     reader = Reader(Clients("us-east-1", Recording([]), None, None, None), "c", "svc", lambda: 0.0)  # type: ignore[arg-type]
     seen = reader.snapshot(replace(WATCHED, load_balancers=()))
-    assert seen.service_deployment is not None and seen.service_deployment.status == "IN_PROGRESS"
-    assert calls == ["DescribeServiceDeployments", "DescribeServices"]
+    assert calls[:3] == ["DescribeServices", "DescribeServiceDeployments", "DescribeServices"]
+    verdict = assess(seen, replace(WATCHED, load_balancers=()))
+    assert verdict.kind == "failed" and verdict.superseded_by == "td:3"
 
 
 def test_a_rollback_never_undoes_a_newer_deployment_that_replaced_ours(stubbed: Any) -> None:

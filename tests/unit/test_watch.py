@@ -187,6 +187,9 @@ class Script:
         s = next(self.snaps, self.last)
         return replace(s, at=self.now)
 
+    def close(self) -> None:
+        pass
+
     def clock(self) -> float:
         return self.now
 

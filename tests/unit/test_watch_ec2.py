@@ -177,7 +177,14 @@ def test_a_task_ecs_stopped_restarts_the_patience() -> None:
 
 
 def test_reader_keeps_other_deployments_tasks_while_they_stop() -> None:
+    """While ECS cannot place our task, the other deployments' stopping tasks are followed on every poll: their
+    stop frees what ours needs, and moves no counter (a draining task leaves runningCount as it deactivates)."""
     clients = _Clients()
+    clients.ecs.service = {
+        "deployments": [{"id": NEW, "status": "PRIMARY", "desiredCount": 1, "createdAt": 100.0}],
+        "events": [{"id": "e1", "createdAt": 101.0, "message": UNPLACED}],
+    }
+    clients.ecs.started = []
     draining = {**raw_task(3, 49170, by=OLD), "lastStatus": "DEACTIVATING", "desiredStatus": "STOPPED"}
     clients.ecs.stopped = [draining]
     reader = Reader(clients, "c", "web", lambda: 0.0)  # type: ignore[arg-type]
@@ -192,9 +199,11 @@ class _Ecs:
     def __init__(self) -> None:
         self.instance_calls: list[list[str]] = []
         self.stopped: list[dict[str, Any]] = []  # the service's tasks with desired status STOPPED
+        self.service: dict[str, Any] = {"deployments": [], "events": []}
+        self.started = ["t1", "t2"]  # ours
 
     def describe_services(self, **_: Any) -> dict[str, Any]:
-        return {"services": [{"deployments": [], "events": []}]}
+        return {"services": [self.service]}
 
     def get_paginator(self, name: str) -> _Ecs:
         assert name == "list_tasks"
@@ -202,7 +211,7 @@ class _Ecs:
 
     def paginate(self, **filters: str) -> Iterator[dict[str, Any]]:
         if "startedBy" in filters:
-            yield {"taskArns": ["t1", "t2"]}
+            yield {"taskArns": self.started}
         else:
             yield {"taskArns": [t["taskArn"] for t in self.stopped]}
 

@@ -139,6 +139,9 @@ def test_the_watcher_stops_at_a_pause_instead_of_waiting_for_its_timeout() -> No
         def snapshot(self, goal: Goal) -> Any:
             return next(polls)
 
+        def close(self) -> None:
+            pass
+
     said: list[str] = []
     watcher = Watcher(
         reader=Scripted(),  # type: ignore[arg-type]

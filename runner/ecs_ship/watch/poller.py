@@ -53,6 +53,7 @@ class Watcher:
         try:
             return self._run()
         finally:
+            self.reader.close()
             if self.progress is not None:
                 self.progress("")  # the status line must not outlive the watch
 

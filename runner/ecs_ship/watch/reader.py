@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ..aws import Clients, error_code, timestamp, unsupported
 from ..errors import DeployError
+from . import cadence
+from .board import ServiceBoard
 from .model import (
     ContainerCheck,
     ContainerState,
@@ -153,39 +156,128 @@ def bindings_of(service: Mapping[str, Any]) -> tuple[LoadBalancerBinding, ...]:
 
 
 class Reader:
-    """Reads one snapshot per poll: describe_services, list+describe the deployment's tasks, target health."""
+    """Reads one snapshot per poll, calling only the APIs whose answer can have changed (see cadence.py)."""
 
-    def __init__(self, clients: Clients, cluster: str, service: str, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        clients: Clients,
+        cluster: str,
+        service: str,
+        clock: Callable[[], float],
+        board: ServiceBoard | None = None,
+        max_age: float = 0.0,
+    ) -> None:
         self.clients = clients
         self.cluster = cluster
         self.service = service
         self.clock = clock
+        # Shared by the watches of a run: their DescribeServices calls are batched per cluster, and an answer
+        # at most `max_age` seconds old is used again.
+        self.board = board
+        self.max_age = max_age
+        if board is not None:
+            board.watch(clients.region, cluster, service)
         # Container instance ARN -> EC2 instance id: fixed for an instance's life, so read once per watch.
         self.instances: dict[str, str] = {}
         self._foreign: set[str] = set()  # stopped tasks of other deployments: described once, then skipped
         # Cleared when the endpoint does not know DescribeServiceDeployments (an older ECS-compatible API).
         self.service_deployments = True
+        self.seen = cadence.Seen()
+        self.last: Snapshot | None = None
+        self._service: Mapping[str, Any] | None = None
+        self._service_deployment: ServiceDeploymentState | None = None
+        self._stopped: dict[str, Mapping[str, Any]] = {}  # our STOPPED tasks: they never change again
+        self._stopping_arns: list[str] = []  # the service's tasks with desired status STOPPED, as last listed
+
+    def close(self) -> None:
+        if self.board is not None:
+            self.board.unwatch(self.clients.region, self.cluster, self.service)
 
     def _list(self, **filters: str) -> list[str]:
         pages = self.clients.ecs.get_paginator("list_tasks").paginate(cluster=self.cluster, **filters)
         return list(dict.fromkeys(arn for page in pages for arn in page.get("taskArns", [])))
 
-    def snapshot(self, goal: Goal) -> Snapshot:
-        # ECS's service deployment first: whatever stopped it (a newer deployment, above all) happened before
-        # this read, so the service read next already shows it, and the verdict can name it.
-        service_deployment = self._service_deployment(goal.service_deployment_arn)
-        resp = self.clients.ecs.describe_services(cluster=self.cluster, services=[self.service])
-        if not resp.get("services"):
+    def _describe_service(self) -> Mapping[str, Any]:
+        if self.board is not None:
+            found = self.board.describe(self.clients.ecs, self.clients.region, self.cluster, self.service, self.max_age)
+        else:
+            resp = self.clients.ecs.describe_services(cluster=self.cluster, services=[self.service])
+            found = (resp.get("services") or [None])[0]
+        if not found:
             raise DeployError(f"failed to describe service {self.service} in cluster {self.cluster}: it is gone")
-        svc = resp["services"][0]
+        self.seen = replace(self.seen, service_at=self.clock())
+        return found
+
+    def snapshot(self, goal: Goal) -> Snapshot:
+        last = self.last
+        targets = last.targets if last is not None else ()
+        targets_read, read_service = False, True
+        if last is not None and cadence.health_phase(last, goal):
+            # Only target health is awaited: the groups first, the service when they have news (or rarely).
+            targets, targets_read = self._read_targets(goal), True
+            read_service = cadence.target_news(last, goal, targets) or cadence.stale(
+                self.seen.service_at, self.clock(), cadence.HEALTH_PHASE_SERVICE_EVERY
+            )
+        if read_service or self._service is None:
+            self._service, read_service = self._describe_service(), True
+        snap = self._from_service(self._service, last, targets)
+        now = snap.at
+        if read_service and cadence.read_service_deployment(goal, self.seen, snap.deployments, now):
+            prev, sd = self._service_deployment, self._read_service_deployment(goal.service_deployment_arn)
+            self.seen = replace(
+                self.seen, service_deployment_at=now, service_deployment_lifecycle=cadence.lifecycle(snap.deployments)
+            )
+            self._service_deployment = sd
+            ended = sd is not None and (sd.rolling_back or sd.status in ("STOPPED", "STOP_REQUESTED"))
+            if ended and sd is not None and (prev is None or prev.status != sd.status):
+                # Whatever ended it (a newer deployment, above all) may have come after the service was read:
+                # read it again so that the verdict can name it and never roll back over it.
+                self._service = self._describe_service()
+                snap = self._from_service(self._service, last, targets)
+            snap = replace(snap, service_deployment=sd)
+        if read_service and cadence.read_tasks(goal, self.seen, snap, now):
+            before = last.deployments if last is not None else None
+            stopped = before is None or cadence.lost_tasks(before, snap.deployments)
+            tasks, stopping = self._read_tasks(goal, stopped)
+            self.seen = replace(self.seen, tasks_at=now, tasks_counters=cadence.counters(goal, snap.deployments))
+            snap = replace(snap, tasks=tasks, stopping=stopping)
+        if not targets_read and cadence.read_targets(goal, self.seen, snap, now):
+            snap = replace(snap, targets=self._read_targets(goal))
+        snap = replace(snap, at=self.clock())
+        self.last = snap
+        return snap
+
+    def _from_service(
+        self, svc: Mapping[str, Any], last: Snapshot | None, targets: tuple[TargetState, ...]
+    ) -> Snapshot:
+        """This poll's snapshot as far as the service says; tasks and targets as last read."""
+        return Snapshot(
+            at=self.clock(),
+            deployments=tuple(parse_deployment(d) for d in svc.get("deployments", [])),
+            tasks=last.tasks if last is not None else (),
+            targets=targets,
+            events=tuple(
+                Event(str(e.get("id", "")), timestamp(e.get("createdAt")) or 0.0, str(e.get("message", "")))
+                for e in svc.get("events", [])
+            ),
+            grace_period=int(svc.get("healthCheckGracePeriodSeconds") or 0),
+            stopping=last.stopping if last is not None else (),
+            service_deployment=self._service_deployment,
+        )
+
+    def _read_tasks(self, goal: Goal, stopped: bool) -> tuple[tuple[TaskState, ...], tuple[TaskState, ...]]:
         # ListTasks pages at 100, and startedBy must be the only filter when given, so it lists our running
-        # tasks only; stopped ones come from the service's tasks whose desired status is STOPPED (other
-        # deployments' are read again only while they are still on their way to STOPPED).
+        # tasks only; stopped ones come from the service's tasks whose desired status is STOPPED, listed when a
+        # counter says a task stopped (other deployments' are read again only while on their way to STOPPED).
         arns = self._list(startedBy=goal.deployment_id)
-        arns += [a for a in self._list(serviceName=self.service, desiredStatus="STOPPED") if a not in self._foreign]
-        raw: list[Mapping[str, Any]] = []
-        for i in range(0, len(arns), 100):
-            raw += self.clients.ecs.describe_tasks(cluster=self.cluster, tasks=arns[i : i + 100]).get("tasks", [])
+        if stopped:
+            listed = self._list(serviceName=self.service, desiredStatus="STOPPED")
+            self._stopping_arns = [a for a in listed if a not in self._foreign]
+        arns += [a for a in self._stopping_arns if a not in arns and a not in self._foreign]
+        fresh = [a for a in arns if a not in self._stopped]
+        raw: list[Mapping[str, Any]] = [self._stopped[a] for a in arns if a in self._stopped]
+        for i in range(0, len(fresh), 100):
+            raw += self.clients.ecs.describe_tasks(cluster=self.cluster, tasks=fresh[i : i + 100]).get("tasks", [])
         self._learn_instances({str(t["containerInstanceArn"]) for t in raw if t.get("containerInstanceArn")})
         load_balanced = {lb.container for lb in goal.load_balancers}
         tasks: list[TaskState] = []
@@ -194,10 +286,15 @@ class Reader:
             task = parse_task(item, load_balanced, self.instances)
             if task.started_by == goal.deployment_id:
                 tasks.append(task)
+                if task.last_status == "STOPPED":
+                    self._stopped[task.arn] = item
             elif task.last_status == "STOPPED":
                 self._foreign.add(task.arn)
             else:
                 stopping.append(task)
+        return tuple(tasks), tuple(stopping)
+
+    def _read_targets(self, goal: Goal) -> tuple[TargetState, ...]:
         targets: list[TargetState] = []
         for tg in goal.target_groups:
             resp = self.clients.elbv2.describe_target_health(TargetGroupArn=tg)
@@ -213,21 +310,10 @@ class Reader:
                         description=th.get("Description"),
                     )
                 )
-        return Snapshot(
-            at=self.clock(),
-            deployments=tuple(parse_deployment(d) for d in svc.get("deployments", [])),
-            tasks=tuple(tasks),
-            targets=tuple(targets),
-            events=tuple(
-                Event(str(e.get("id", "")), timestamp(e.get("createdAt")) or 0.0, str(e.get("message", "")))
-                for e in svc.get("events", [])
-            ),
-            grace_period=int(svc.get("healthCheckGracePeriodSeconds") or 0),
-            stopping=tuple(stopping),
-            service_deployment=service_deployment,
-        )
+        self.seen = replace(self.seen, targets_at=self.clock())
+        return tuple(targets)
 
-    def _service_deployment(self, arn: str | None) -> ServiceDeploymentState | None:
+    def _read_service_deployment(self, arn: str | None) -> ServiceDeploymentState | None:
         if arn is None or not self.service_deployments:
             return None
         try:

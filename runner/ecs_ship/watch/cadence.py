@@ -1,0 +1,150 @@
+"""Which APIs a poll reads: only what can have changed since the last one, because every call is a cost.
+
+ECS and ELBv2 throttle per account and Region, and every pipeline of a team draws on the same buckets. So a
+poll reads the service (DescribeServices: deployments with their counters, events) and from its answer decides
+what else is worth a call:
+
+* the deployment's tasks (ListTasks, DescribeTasks) when a deployment's counters moved (a task was placed,
+  started, stopped or failed), while a placement stall or a container health check is being judged (neither
+  moves a counter), and at least every ``TASKS_REFRESH`` seconds;
+* ECS's service deployment (DescribeServiceDeployments) when a deployment appeared, went, or changed its
+  status, rollout state or failed count, while traffic shifts or ECS rolls back (lifecycle stages move with no
+  counter), and at least every ``SERVICE_DEPLOYMENT_REFRESH`` seconds;
+* target health (DescribeTargetHealth, one call per target group) while a running task of ours is not yet
+  healthy in its groups, and every ``TARGETS_REFRESH`` seconds after, so that a target turning unhealthy
+  while the old deployment drains is still seen.
+
+While every new task runs and only target health is awaited (the longest phase: interval times healthy threshold
+per task, 150 s with AWS's defaults), the target groups are what changes, so they are read first and the
+service only every ``HEALTH_PHASE_SERVICE_EVERY`` seconds, or at once when a target of ours did anything but
+stay ``initial``: turned healthy (confirm the counts before a verdict), unhealthy, draining, or went away.
+
+These functions are pure (the last snapshot and the goal in, a decision out) so the call pattern is unit-tested
+without AWS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .model import DeploymentState, Goal, Snapshot, TargetState, TaskState
+from .placement import placement_event
+from .rolling import own_tasks, targets_of
+
+TASKS_REFRESH = 15.0
+SERVICE_DEPLOYMENT_REFRESH = 15.0
+TARGETS_REFRESH = 5.0
+HEALTH_PHASE_SERVICE_EVERY = 3.0
+
+
+def counters(goal: Goal, deployments: tuple[DeploymentState, ...]) -> frozenset[tuple[str, str, int, int, int, int]]:
+    """What moves when a task that matters is placed, starts, stops or fails: of any deployment while ours is
+    not all running (the tasks others stop free what ours need), then of ours alone."""
+    ours = next((d for d in deployments if d.id == goal.deployment_id), None)
+    placed = ours is not None and not ours.pending and ours.running >= ours.desired
+    return frozenset(
+        (d.id, d.status, d.desired, d.running, d.pending, d.failed)
+        for d in deployments
+        if not placed or d.id == goal.deployment_id
+    )
+
+
+def lifecycle(deployments: tuple[DeploymentState, ...]) -> frozenset[tuple[str, str, str, int]]:
+    """What moves when ECS's service deployment can have changed: a deployment created or gone, its status,
+    rollout state or failed count (the circuit breaker counts failed tasks)."""
+    return frozenset((d.id, d.status, d.rollout_state or "", d.failed) for d in deployments)
+
+
+def lost_tasks(before: tuple[DeploymentState, ...], now: tuple[DeploymentState, ...]) -> bool:
+    """A task stopped, or failed, somewhere: only then can the service's STOPPED tasks have news."""
+    was = {d.id: d for d in before}
+    for d in now:
+        old = was.pop(d.id, None)
+        if old is not None and (d.running + d.pending < old.running + old.pending or d.failed > old.failed):
+            return True
+    return bool(was)  # a deployment went away: its tasks stopped
+
+
+@dataclass(frozen=True)
+class Seen:
+    """When each kind of read last happened (the watch's clock; None: never), and what it saw."""
+
+    tasks_at: float | None = None
+    tasks_counters: frozenset[tuple[str, str, int, int, int, int]] | None = None
+    service_deployment_at: float | None = None
+    service_deployment_lifecycle: frozenset[tuple[str, str, str, int]] | None = None
+    targets_at: float | None = None
+    service_at: float | None = None
+
+
+def stale(at: float | None, now: float, every: float) -> bool:
+    return at is None or now - at >= every
+
+
+def health_phase(last: Snapshot | None, goal: Goal) -> bool:
+    """Every task of ours is placed and running and only target health is awaited: read targets first."""
+    if last is None or not goal.target_groups or goal.shifts_traffic or goal.ecs_rollback:
+        return False
+    ours = next((d for d in last.deployments if d.id == goal.deployment_id), None)
+    if ours is None or ours.status != "PRIMARY" or ours.pending or ours.running < ours.desired:
+        return False
+    mine = own_tasks(last, goal)
+    running = [t for t in mine if t.running]
+    if len(running) < ours.desired or any(t.desired_status == "STOPPED" for t in mine if t.last_status != "STOPPED"):
+        return False
+    if goal.essential_checks and any(t.health_status != "HEALTHY" for t in running):
+        return False  # container health is read from the tasks, not the target groups
+    return not all(healthy_in_groups(t, goal, last.targets) for t in running)
+
+
+def target_news(last: Snapshot, goal: Goal, targets: tuple[TargetState, ...]) -> bool:
+    """Did a target of ours do anything but stay `initial`? Then the service is read in the same poll."""
+    mine = [t for t in own_tasks(last, goal) if t.running]
+    before = {(tg.target_group, tg.id, tg.port): tg.state for t in mine for tg in targets_of(t, goal, last.targets)}
+    now = {(tg.target_group, tg.id, tg.port): tg.state for t in mine for tg in targets_of(t, goal, targets)}
+    if before.keys() - now.keys():
+        return True  # deregistered: ECS is stopping the task
+    return any(state != "initial" and before.get(key) != state for key, state in now.items())
+
+
+def read_service_deployment(goal: Goal, seen: Seen, deployments: tuple[DeploymentState, ...], now: float) -> bool:
+    if goal.service_deployment_arn is None:
+        return False
+    if goal.shifts_traffic or goal.ecs_rollback:
+        return True
+    if lifecycle(deployments) != seen.service_deployment_lifecycle:
+        return True
+    return stale(seen.service_deployment_at, now, SERVICE_DEPLOYMENT_REFRESH)
+
+
+def read_tasks(goal: Goal, seen: Seen, snap: Snapshot, now: float) -> bool:
+    """`snap` holds this poll's deployments and events, with the tasks and targets of the last read."""
+    mine = own_tasks(snap, goal)
+    ours = next((d for d in snap.deployments if d.id == goal.deployment_id), None)
+    # A placement stall is judged by the tasks other deployments are stopping, which move no counter.
+    if ours is not None and not mine and placement_event(snap, ours.created_at) is not None:
+        return True
+    if ours is not None and not mine and not (ours.running or ours.pending or ours.failed):
+        return False  # nothing of ours to read yet
+    if counters(goal, snap.deployments) != seen.tasks_counters or stale(seen.tasks_at, now, TASKS_REFRESH):
+        return True
+    # ECS's container health verdict moves no counter either.
+    return bool(goal.essential_checks) and any(t.running and t.health_status != "HEALTHY" for t in mine)
+
+
+def read_targets(goal: Goal, seen: Seen, snap: Snapshot, now: float) -> bool:
+    """`snap` holds this poll's deployments and tasks, with the targets of the last read."""
+    if not goal.target_groups:
+        return False
+    running = [t for t in own_tasks(snap, goal) if t.running]
+    if not running:
+        return False  # no task of ours can have a verdict from its targets yet
+    if not all(healthy_in_groups(t, goal, snap.targets) for t in running):
+        return True
+    return stale(seen.targets_at, now, TARGETS_REFRESH)
+
+
+def healthy_in_groups(task: TaskState, goal: Goal, targets: tuple[TargetState, ...]) -> bool:
+    """Healthy in one group of each load balancer binding (of a blue/green pair, the one ECS registered it in)."""
+    healthy = {t.target_group for t in targets_of(task, goal, targets) if t.state == "healthy"}
+    return all(any(tg in healthy for tg in lb.groups) for lb in goal.load_balancers)
