@@ -210,7 +210,8 @@ def assess(snap: Snapshot, goal: Goal) -> Verdict:
     sick: list[TaskState] = []
     for task in running:
         # ECS ignores failing ELB and container health checks for the grace period after a task starts.
-        if task.started_at is not None and snap.at - task.started_at < snap.grace_period:
+        # Without a grace period nothing is ignored, even when this clock runs behind ECS's.
+        if snap.grace_period and task.started_at is not None and snap.at - task.started_at < snap.grace_period:
             continue
         unhealthy += [t for t in targets_of(task, goal, snap.targets) if t.state == "unhealthy"]
         if goal.essential_checks and task.health_status == "UNHEALTHY":

@@ -1,0 +1,241 @@
+"""The API calls each poll makes: only what can have changed is read (botocore Stubbers: every call must be
+expected, in order, and an unexpected one fails the test)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from ecs_ship.aws import Clients
+from ecs_ship.watch import Goal, LoadBalancerBinding, Reader, assess
+from ecs_ship.watch import cadence
+from ecs_ship.watch.board import ServiceBoard
+
+TG = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web-tg/abc"
+NEW, OLD = "ecs-svc/new", "ecs-svc/old"
+SD = "arn:aws:ecs:us-east-1:1:service-deployment/c/web/abc"
+GOAL = Goal(NEW, "serving", (LoadBalancerBinding(TG, "web", 8080),), service_deployment_arn=SD)
+AT = datetime(2026, 1, 1, tzinfo=UTC)
+TASK = "arn:aws:ecs:us-east-1:1:task/c/t1"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = AT.timestamp() + 60
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def world() -> Iterator[tuple[Clients, Stubber, Stubber, Clock]]:
+    kw: dict[str, Any] = {"region_name": "us-east-1", "aws_access_key_id": "k", "aws_secret_access_key": "s"}
+    ecs, elbv2 = boto3.client("ecs", **kw), boto3.client("elbv2", **kw)
+    with Stubber(ecs) as s_ecs, Stubber(elbv2) as s_elb:
+        yield Clients("us-east-1", ecs, elbv2), s_ecs, s_elb, Clock()
+        s_ecs.assert_no_pending_responses()
+        s_elb.assert_no_pending_responses()
+
+
+def deployment(id_: str, status: str, running: int, pending: int = 0, failed: int = 0) -> dict[str, Any]:
+    return {
+        "id": id_,
+        "status": status,
+        "taskDefinition": "td:2" if id_ == NEW else "td:1",
+        "desiredCount": 1,
+        "runningCount": running,
+        "pendingCount": pending,
+        "failedTasks": failed,
+        "rolloutState": "IN_PROGRESS" if id_ == NEW else "COMPLETED",
+        "createdAt": AT,
+    }
+
+
+def service(new: dict[str, Any], old_running: int = 1) -> dict[str, Any]:
+    deps = [new] + ([deployment(OLD, "ACTIVE", old_running)] if old_running >= 0 else [])
+    return {"services": [{"serviceName": "web", "deployments": deps, "events": []}], "failures": []}
+
+
+def sd(status: str = "IN_PROGRESS") -> dict[str, Any]:
+    return {"serviceDeployments": [{"serviceDeploymentArn": SD, "status": status}], "failures": []}
+
+
+def tasks(last: str = "RUNNING", desired: str = "RUNNING") -> dict[str, Any]:
+    return {
+        "tasks": [
+            {
+                "taskArn": TASK,
+                "lastStatus": last,
+                "desiredStatus": desired,
+                "startedBy": NEW,
+                "startedAt": AT,
+                "containers": [
+                    {"name": "web", "lastStatus": last, "networkBindings": [{"containerPort": 8080, "hostPort": 8080}]}
+                ],
+                "attachments": [{"details": [{"name": "privateIPv4Address", "value": "10.0.0.1"}]}],
+            }
+        ],
+        "failures": [],
+    }
+
+
+def health(state: str) -> dict[str, Any]:
+    th: dict[str, Any] = {"State": state}
+    if state == "initial":
+        th["Reason"] = "Elb.InitialHealthChecking"
+    return {"TargetHealthDescriptions": [{"Target": {"Id": "10.0.0.1", "Port": 8080}, "TargetHealth": th}]}
+
+
+def start_running(clients: Clients, s_ecs: Stubber, s_elb: Stubber, clock: Clock) -> Reader:
+    """A reader that has seen the deployment start, its task run, and its target `initial`."""
+    reader = Reader(clients, "c", "web", clock)
+    # First poll: nothing of ours placed yet: the service and ECS's service deployment, no tasks, no targets.
+    s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 0)))
+    s_ecs.add_response("describe_service_deployments", sd("PENDING"))
+    assert assess(reader.snapshot(GOAL), GOAL).kind == "waiting"
+    # The task runs: a counter moved, so the tasks are read (only the running ones: nothing stopped), and the
+    # new task's target group.
+    clock.now += 1
+    s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 1)))
+    s_ecs.add_response("list_tasks", {"taskArns": [TASK]}, {"cluster": "c", "startedBy": NEW})
+    s_ecs.add_response("describe_tasks", tasks())
+    s_elb.add_response("describe_target_health", health("initial"), {"TargetGroupArn": TG})
+    assert assess(reader.snapshot(GOAL), GOAL).kind == "waiting"
+    return reader
+
+
+def test_a_placed_deployment_waiting_on_health_reads_the_target_group_alone(world: Any) -> None:
+    clients, s_ecs, s_elb, clock = world
+    reader = start_running(clients, s_ecs, s_elb, clock)
+    # Health phase: one call a poll, the service every 3 s.
+    for _ in range(2):
+        clock.now += 1
+        s_elb.add_response("describe_target_health", health("initial"))
+        reader.snapshot(GOAL)
+    clock.now += 1
+    s_elb.add_response("describe_target_health", health("initial"))
+    s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 1)))
+    reader.snapshot(GOAL)
+    # Healthy: the service is read at once to confirm the counts, and the verdict is given in the same poll.
+    clock.now += 1
+    s_elb.add_response("describe_target_health", health("healthy"))
+    s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 1)))
+    assert assess(reader.snapshot(GOAL), GOAL).kind == "serving"
+
+
+def test_an_unhealthy_target_is_news_read_with_the_service_in_the_same_poll(world: Any) -> None:
+    clients, s_ecs, s_elb, clock = world
+    reader = start_running(clients, s_ecs, s_elb, clock)
+    clock.now += 1
+    s_elb.add_response(
+        "describe_target_health",
+        {
+            "TargetHealthDescriptions": [
+                {
+                    "Target": {"Id": "10.0.0.1", "Port": 8080},
+                    "TargetHealth": {"State": "unhealthy", "Reason": "Target.ResponseCodeMismatch"},
+                }
+            ]
+        },
+    )
+    s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 1)))
+    verdict = assess(reader.snapshot(GOAL), GOAL)
+    assert verdict.kind == "failed" and "Target.ResponseCodeMismatch" in verdict.reason
+
+
+def test_a_task_that_stops_is_read_with_the_stopped_tasks(world: Any) -> None:
+    clients, s_ecs, s_elb, clock = world
+    reader = start_running(clients, s_ecs, s_elb, clock)
+    # ECS stops the crashed task: it deregisters its target (gone from the group), a news that reads the
+    # service; its counters moved and a task was lost, so both task lists are read.
+    clock.now += 1
+    s_elb.add_response("describe_target_health", {"TargetHealthDescriptions": []})
+    s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 0, failed=1)))
+    s_ecs.add_response("describe_service_deployments", sd())  # the failed count moved: the breaker may count it
+    s_ecs.add_response("list_tasks", {"taskArns": []}, {"cluster": "c", "startedBy": NEW})
+    s_ecs.add_response(
+        "list_tasks", {"taskArns": [TASK]}, {"cluster": "c", "serviceName": "web", "desiredStatus": "STOPPED"}
+    )
+    stopped = tasks("STOPPED", "STOPPED")
+    stopped["tasks"][0]["stoppedReason"] = "Essential container in task exited"
+    s_ecs.add_response("describe_tasks", stopped)
+    verdict = assess(reader.snapshot(GOAL), GOAL)
+    assert verdict.kind == "failed" and "Essential container in task exited" in verdict.reason
+
+
+def test_a_quiet_service_costs_one_call_a_poll_and_tasks_are_read_again_at_the_refresh(world: Any) -> None:
+    """Nothing of ours is placed for a while (capacity on its way): the service alone, every poll."""
+    clients, s_ecs, _, clock = world
+    reader = Reader(clients, "c", "web", clock)
+    s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 0)))
+    s_ecs.add_response("describe_service_deployments", sd("PENDING"))
+    reader.snapshot(GOAL)
+    for _ in range(int(cadence.SERVICE_DEPLOYMENT_REFRESH) - 1):
+        clock.now += 1
+        s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 0)))
+        reader.snapshot(GOAL)
+    clock.now += 1  # ECS's own record is read again now and then, in case it moved with no counter
+    s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 0)))
+    s_ecs.add_response("describe_service_deployments", sd("PENDING"))
+    reader.snapshot(GOAL)
+
+
+def test_the_old_deployment_draining_reads_no_tasks_once_ours_all_run(world: Any) -> None:
+    """Until `stable`: the old tasks leaving move only the old deployment's counters, which ours no longer
+    waits on; the target group is read every few seconds, to see a target of ours turn unhealthy."""
+    clients, s_ecs, s_elb, clock = world
+    goal = replace(GOAL, until="stable")
+    reader = start_running(clients, s_ecs, s_elb, clock)
+    clock.now += 1
+    s_elb.add_response("describe_target_health", health("healthy"))
+    s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 1)))
+    assert assess(reader.snapshot(goal), goal).kind == "serving"
+    polls = int(cadence.TARGETS_REFRESH)
+    for n in range(1, polls + 1):
+        clock.now += 1
+        s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 1), old_running=0))
+        if n == polls:
+            s_elb.add_response("describe_target_health", health("healthy"))
+        reader.snapshot(goal)
+
+
+def test_the_board_reads_ten_services_of_a_cluster_in_one_call() -> None:
+    class Ecs:
+        def __init__(self) -> None:
+            self.calls: list[list[str]] = []
+
+        def describe_services(self, cluster: str, services: list[str]) -> dict[str, Any]:
+            self.calls.append(services)
+            return {"services": [{"serviceName": s, "deployments": [], "events": []} for s in services]}
+
+    clock = Clock()
+    board = ServiceBoard(clock)
+    names = [f"svc{n:02}" for n in range(12)]
+    for name in names:
+        board.watch("us-east-1", "c", name)
+    ecs = Ecs()
+    for name in names:
+        found = board.describe(ecs, "us-east-1", "c", name, max_age=0.5)
+        assert found is not None and found["serviceName"] == name
+    assert [len(c) for c in ecs.calls] == [10, 10]  # svc10 reads svc11 and the eight read longest ago
+    assert ecs.calls[0][0] == "svc00"
+    # Half a poll later every answer is still fresh: no call; a poll later each is read again, ten at a time.
+    clock.now += 0.4
+    for name in names:
+        board.describe(ecs, "us-east-1", "c", name, max_age=0.5)
+    before = len(ecs.calls)
+    clock.now += 1
+    for name in names:
+        board.describe(ecs, "us-east-1", "c", name, max_age=0.5)
+    assert len(ecs.calls) - before == 2
+    # A service that is not watched any more is not read along.
+    board.unwatch("us-east-1", "c", "svc11")
+    clock.now += 1
+    board.describe(ecs, "us-east-1", "c", "svc00", max_age=0.5)
+    assert "svc11" not in ecs.calls[-1]
