@@ -13,8 +13,7 @@ import pytest
 from botocore.stub import Stubber
 
 from ecs_ship.aws import Clients
-from ecs_ship.watch import Goal, LoadBalancerBinding, Reader, assess
-from ecs_ship.watch import cadence
+from ecs_ship.watch import Goal, LoadBalancerBinding, Reader, assess, cadence
 from ecs_ship.watch.board import ServiceBoard
 
 TG = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web-tg/abc"
