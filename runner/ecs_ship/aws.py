@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import boto3
 import botocore.config
@@ -29,7 +29,7 @@ RETRY_CONFIG = botocore.config.Config(
 )
 
 
-_API = {"ecs": "ecs", "elbv2": "elbv2", "logs": "logs", "ecr": "ecr"}
+T = TypeVar("T")
 
 
 class Clients:
@@ -50,6 +50,16 @@ class Clients:
         self._made: dict[str, Any] = {"ecs": ecs, "elbv2": elbv2, "logs": logs, "ecr": ecr}
         self._factory = factory
         self._lock = threading.Lock()
+        self._once: dict[Hashable, Any] = {}
+
+    def once(self, key: Hashable, read: Callable[[], T]) -> T:
+        """`read()` once per key for the clients' life (one run): for what a deploy never changes and the
+        services of a run share, such as a load balancer's listeners. Two threads may both read it first."""
+        if key not in self._once:
+            value = read()
+            with self._lock:
+                self._once.setdefault(key, value)
+        return cast(T, self._once[key])
 
     def _get(self, name: str) -> Any:
         made = self._made[name]

@@ -6,6 +6,7 @@ deploy has succeeded, never part of applying its plan.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,11 +17,20 @@ from . import url
 from .aws import Clients, error_code, unsupported
 from .errors import DeployError, InputError
 from .plan import ApiCall, CurrentState, Plan, TargetGroupInfo
+from .watch.board import ServiceBoard
+
+# How old an answer of the run's board may be for a deploy's preparation: the services of a spec are prepared
+# together, and one DescribeServices reads ten of them.
+PREPARE_MAX_AGE = 5.0
 
 
-def describe_service(clients: Clients, cluster: str, service: str) -> dict[str, Any]:
+def describe_service(clients: Clients, cluster: str, service: str, board: ServiceBoard | None = None) -> dict[str, Any]:
     try:
-        resp = clients.ecs.describe_services(cluster=cluster, services=[service])
+        if board is not None:
+            answer = board.describe(clients.ecs, clients.region, cluster, service, PREPARE_MAX_AGE)
+            resp = {"services": [answer] if answer is not None else []}
+        else:
+            resp = clients.ecs.describe_services(cluster=cluster, services=[service])
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) == "ClusterNotFoundException":
             raise InputError(
@@ -40,28 +50,38 @@ def describe_service(clients: Clients, cluster: str, service: str) -> dict[str, 
 def service_url(clients: Clients, target_group_arn: str, load_balancer_arns: tuple[str, ...]) -> str | None:
     """The URL users reach the service at: the best listener route to its target group (see url.py)."""
     for lb_arn in load_balancer_arns:
-        lb = clients.elbv2.describe_load_balancers(LoadBalancerArns=[lb_arn])["LoadBalancers"][0]
-        listeners = [
-            lst
-            for page in clients.elbv2.get_paginator("describe_listeners").paginate(LoadBalancerArn=lb_arn)
-            for lst in page.get("Listeners", [])
-        ]
-        rules = {
-            lst["ListenerArn"]: [
-                rule
-                for page in clients.elbv2.get_paginator("describe_rules").paginate(ListenerArn=lst["ListenerArn"])
-                for rule in page.get("Rules", [])
-            ]
-            for lst in listeners
-        }
-        found = url.service_url(lb["DNSName"], listeners, rules, target_group_arn)
+        # Services of a spec often share a load balancer: its listeners and rules are read once per run.
+        dns, listeners, rules = clients.once(
+            ("load balancer routes", lb_arn), functools.partial(_routes, clients, lb_arn)
+        )
+        found = url.service_url(dns, listeners, rules, target_group_arn)
         if found:
             return found
     return None
 
 
-def read_state(clients: Clients, cluster: str, service: str, url_override: str | None = None) -> CurrentState:
-    svc = describe_service(clients, cluster, service)
+def _routes(clients: Clients, lb_arn: str) -> tuple[str, list[Any], dict[str, list[Any]]]:
+    lb = clients.elbv2.describe_load_balancers(LoadBalancerArns=[lb_arn])["LoadBalancers"][0]
+    listeners = [
+        lst
+        for page in clients.elbv2.get_paginator("describe_listeners").paginate(LoadBalancerArn=lb_arn)
+        for lst in page.get("Listeners", [])
+    ]
+    rules = {
+        lst["ListenerArn"]: [
+            rule
+            for page in clients.elbv2.get_paginator("describe_rules").paginate(ListenerArn=lst["ListenerArn"])
+            for rule in page.get("Rules", [])
+        ]
+        for lst in listeners
+    }
+    return str(lb["DNSName"]), listeners, rules
+
+
+def read_state(
+    clients: Clients, cluster: str, service: str, url_override: str | None = None, board: ServiceBoard | None = None
+) -> CurrentState:
+    svc = describe_service(clients, cluster, service, board)
     td = clients.ecs.describe_task_definition(taskDefinition=svc["taskDefinition"], include=["TAGS"])
     td.pop("ResponseMetadata", None)
     groups: list[TargetGroupInfo] = []

@@ -238,3 +238,24 @@ def test_the_board_reads_ten_services_of_a_cluster_in_one_call() -> None:
     clock.now += 1
     board.describe(ecs, "us-east-1", "c", "svc00", max_age=0.5)
     assert "svc11" not in ecs.calls[-1]
+
+
+def test_a_watch_never_takes_the_boards_answer_from_before_its_deployment() -> None:
+    """The preparation read the service through the board a moment before UpdateService: that answer has no
+    deployment of ours, and taking it would read as 'our deployment is gone'."""
+    calls: list[str] = []
+
+    class Ecs:
+        def describe_services(self, cluster: str, services: list[str]) -> dict[str, Any]:
+            calls.append("DescribeServices")
+            deps = [deployment(NEW, "PRIMARY", 0)] if len(calls) > 1 else [deployment(OLD, "PRIMARY", 1)]
+            return {"services": [{"serviceName": s, "deployments": deps, "events": []} for s in services]}
+
+    clock = Clock()
+    board = ServiceBoard(clock)
+    board.describe(Ecs(), "us-east-1", "c", "web", max_age=5.0)  # the preparation's read
+    clock.now += 0.1
+    reader = Reader(Clients("us-east-1", Ecs()), "c", "web", clock, board, max_age=1.0)
+    goal = replace(GOAL, service_deployment_arn=None, load_balancers=())
+    assert [d.id for d in reader.snapshot(goal).deployments] == [NEW]
+    assert calls == ["DescribeServices", "DescribeServices"]

@@ -45,7 +45,10 @@ def prepare(ctx: Context, spec: Spec, svc: ServiceSpec) -> Prepared:
     user can get wrong fails here, for every service, before the first write of any."""
     ctx.stage(svc.name, "preparing")
     clients = aws.make_clients(svc.region)
-    state = deploy.read_state(clients, svc.cluster, svc.service, svc.load_balancer.url)
+    for other in spec.services:
+        if other.region in (svc.region, None):
+            ctx.board.watch(clients.region, other.cluster, other.service)  # read ten at a time (board.py)
+    state = deploy.read_state(clients, svc.cluster, svc.service, svc.load_balancer.url, ctx.board)
     build_allowed = not (ctx.args.image_tag or getattr(ctx.args, "skip_build", False))
     values = image.tag_values(image.git_info(spec.path.parent), spec.env) if svc.images else {}
     labels = image.labels_for(values.get("git_sha", ""), image.source_url(spec.path.parent)) if svc.images else {}

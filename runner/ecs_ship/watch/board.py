@@ -3,7 +3,8 @@
 A spec that deploys twenty services in parallel would otherwise read the same cluster twenty times a poll. The
 board remembers each answer with its time; a watch that asks for a service read less than ``max_age`` seconds
 ago gets that answer, and one that needs a fresh one reads its own service together with the other services
-watched in its cluster (the API takes ten at a time), so their next polls are free.
+watched in its cluster (the API takes ten at a time), so their next polls are free. The deploy's preparation
+reads through it too, with every service of the spec registered first: twenty services are two calls.
 """
 
 from __future__ import annotations
@@ -42,16 +43,23 @@ class ServiceBoard:
                 names.remove(service)
             self._answers.pop((region, cluster, service), None)
 
-    def describe(self, ecs: Any, region: str, cluster: str, service: str, max_age: float) -> Mapping[str, Any] | None:
-        """The service as DescribeServices last said, read again when that was more than `max_age` ago;
-        None when the API does not know it (deleted)."""
+    def now(self) -> float:
+        return self._clock()
+
+    def describe(
+        self, ecs: Any, region: str, cluster: str, service: str, max_age: float, not_before: float | None = None
+    ) -> Mapping[str, Any] | None:
+        """The service as DescribeServices last said, read again when that was more than `max_age` ago or before
+        `not_before` (a time of this board's clock: a watch never takes an answer from before its own
+        deployment began); None when the API does not know it (deleted)."""
         key = (region, cluster)
         with self._lock:
             lock = self._cluster_locks.setdefault(key, threading.Lock())
         # One reader per cluster at a time: a watch that waited here usually finds its answer fresh.
         with lock:
             hit = self._answers.get((region, cluster, service))
-            if hit is not None and self._clock() - hit[0] <= max_age:
+            fresh = hit is not None and self._clock() - hit[0] <= max_age
+            if hit is not None and fresh and (not_before is None or hit[0] >= not_before):
                 return hit[1]
             with self._lock:
                 others = [s for s in self._watching.get(key, []) if s != service]

@@ -175,8 +175,11 @@ class Reader:
         # at most `max_age` seconds old is used again.
         self.board = board
         self.max_age = max_age
+        # Answers the board had before this watch began describe the service before our deployment.
+        self._not_before: float | None = None
         if board is not None:
             board.watch(clients.region, cluster, service)
+            self._not_before = board.now()
         # Container instance ARN -> EC2 instance id: fixed for an instance's life, so read once per watch.
         self.instances: dict[str, str] = {}
         self._foreign: set[str] = set()  # stopped tasks of other deployments: described once, then skipped
@@ -199,7 +202,9 @@ class Reader:
 
     def _describe_service(self) -> Mapping[str, Any]:
         if self.board is not None:
-            found = self.board.describe(self.clients.ecs, self.clients.region, self.cluster, self.service, self.max_age)
+            found = self.board.describe(
+                self.clients.ecs, self.clients.region, self.cluster, self.service, self.max_age, self._not_before
+            )
         else:
             resp = self.clients.ecs.describe_services(cluster=self.cluster, services=[self.service])
             found = (resp.get("services") or [None])[0]
