@@ -212,7 +212,7 @@ def test_minimal_spec_gets_the_schema_defaults(project: Project) -> None:
     )
     assert service.task_definition == TaskDefinitionSource("current", None, None)
     assert service.load_balancer == LoadBalancerSpec(None, False)
-    assert service.wait == WaitSpec("serving", 600.0, 2.0)
+    assert service.wait == WaitSpec("serving", 600.0, 1.0)
     assert service.on_failure == "rollback"
     assert service.allow_host_volumes is False
     assert service.smoke is None
@@ -901,7 +901,7 @@ def test_overlay_deep_merges_mappings(project: Project) -> None:
     assert staging.env == "staging"
     s = staging.services[0]
     assert (s.region, s.cluster, s.service) == ("us-east-1", "goals-staging", "goals-backend")
-    assert s.wait == WaitSpec("stable", 60.0, 2.0)  # until kept from the top level, timeout from the overlay
+    assert s.wait == WaitSpec("stable", 60.0, 1.0)  # until kept from the top level, timeout from the overlay
     assert s.smoke == SmokeSpec("/health", 200, "ok", 10.0)
     assert [i.repository for i in s.images] == [REPO]
 
@@ -1024,8 +1024,8 @@ def test_services_inherit_the_top_level(project: Project) -> None:
     assert [s.name for s in (api, jobs, admin)] == ["api", "jobs", "admin"]
     assert [s.service for s in (api, jobs, admin)] == ["api", "worker", "admin"]
     assert [s.cluster for s in (api, jobs, admin)] == ["goals", "goals", "admin-cluster"]
-    assert api.wait == WaitSpec("stable", 100.0, 2.0)
-    assert jobs.wait == admin.wait == WaitSpec("serving", 100.0, 2.0)
+    assert api.wait == WaitSpec("stable", 100.0, 1.0)
+    assert jobs.wait == admin.wait == WaitSpec("serving", 100.0, 1.0)
     assert [c.container for c in api.images] == ["app"]
     assert jobs.images == ()
     assert admin.images == api.images
