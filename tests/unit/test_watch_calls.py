@@ -98,10 +98,11 @@ def start_running(clients: Clients, s_ecs: Stubber, s_elb: Stubber, clock: Clock
     s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 0)))
     s_ecs.add_response("describe_service_deployments", sd("PENDING"))
     assert assess(reader.snapshot(GOAL), GOAL).kind == "waiting"
-    # The task runs: a counter moved, so the tasks are read (only the running ones: nothing stopped), and the
-    # new task's target group.
+    # The task runs: a counter moved, so ECS's record is read (it goes IN_PROGRESS as tasks launch), the tasks
+    # (only the running ones: nothing stopped), and the new task's target group.
     clock.now += 1
     s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 1)))
+    s_ecs.add_response("describe_service_deployments", sd())
     s_ecs.add_response("list_tasks", {"taskArns": [TASK]}, {"cluster": "c", "startedBy": NEW})
     s_ecs.add_response("describe_tasks", tasks())
     s_elb.add_response("describe_target_health", health("initial"), {"TargetGroupArn": TG})

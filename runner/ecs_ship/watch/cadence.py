@@ -8,8 +8,9 @@ what else is worth a call:
   started, stopped or failed), while a placement stall or a container health check is being judged (neither
   moves a counter), and at least every ``TASKS_REFRESH`` seconds;
 * ECS's service deployment (DescribeServiceDeployments) when a deployment appeared, went, or changed its
-  status, rollout state or failed count, while traffic shifts or ECS rolls back (lifecycle stages move with no
-  counter), and at least every ``SERVICE_DEPLOYMENT_REFRESH`` seconds;
+  status, rollout state or failed count, or as our tasks are placed and start (it goes IN_PROGRESS then);
+  every poll while traffic shifts or ECS rolls back (lifecycle stages move with no counter); and at least
+  every ``SERVICE_DEPLOYMENT_REFRESH`` seconds;
 * target health (DescribeTargetHealth, one call per target group) while a running task of ours is not yet
   healthy in its groups, and every ``TARGETS_REFRESH`` seconds after, so that a target turning unhealthy
   while the old deployment drains is still seen.
@@ -49,10 +50,14 @@ def counters(goal: Goal, deployments: tuple[DeploymentState, ...]) -> frozenset[
     )
 
 
-def lifecycle(deployments: tuple[DeploymentState, ...]) -> frozenset[tuple[str, str, str, int]]:
+def lifecycle(goal: Goal, deployments: tuple[DeploymentState, ...]) -> frozenset[tuple[str, str, str, int, int]]:
     """What moves when ECS's service deployment can have changed: a deployment created or gone, its status,
-    rollout state or failed count (the circuit breaker counts failed tasks)."""
-    return frozenset((d.id, d.status, d.rollout_state or "", d.failed) for d in deployments)
+    rollout state or failed count (the circuit breaker counts failed tasks), or our tasks' progress (the
+    service deployment goes IN_PROGRESS as ECS launches them)."""
+    return frozenset(
+        (d.id, d.status, d.rollout_state or "", d.failed, d.running + d.pending if d.id == goal.deployment_id else 0)
+        for d in deployments
+    )
 
 
 def lost_tasks(before: tuple[DeploymentState, ...], now: tuple[DeploymentState, ...]) -> bool:
@@ -72,7 +77,7 @@ class Seen:
     tasks_at: float | None = None
     tasks_counters: frozenset[tuple[str, str, int, int, int, int]] | None = None
     service_deployment_at: float | None = None
-    service_deployment_lifecycle: frozenset[tuple[str, str, str, int]] | None = None
+    service_deployment_lifecycle: frozenset[tuple[str, str, str, int, int]] | None = None
     targets_at: float | None = None
     service_at: float | None = None
 
@@ -112,7 +117,7 @@ def read_service_deployment(goal: Goal, seen: Seen, deployments: tuple[Deploymen
         return False
     if goal.shifts_traffic or goal.ecs_rollback:
         return True
-    if lifecycle(deployments) != seen.service_deployment_lifecycle:
+    if lifecycle(goal, deployments) != seen.service_deployment_lifecycle:
         return True
     return stale(seen.service_deployment_at, now, SERVICE_DEPLOYMENT_REFRESH)
 

@@ -230,7 +230,9 @@ class Reader:
         if read_service and cadence.read_service_deployment(goal, self.seen, snap.deployments, now):
             prev, sd = self._service_deployment, self._read_service_deployment(goal.service_deployment_arn)
             self.seen = replace(
-                self.seen, service_deployment_at=now, service_deployment_lifecycle=cadence.lifecycle(snap.deployments)
+                self.seen,
+                service_deployment_at=now,
+                service_deployment_lifecycle=cadence.lifecycle(goal, snap.deployments),
             )
             self._service_deployment = sd
             ended = sd is not None and (sd.rolling_back or sd.status in ("STOPPED", "STOP_REQUESTED"))
