@@ -8,25 +8,34 @@ out API throttling instead of failing on it.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-import botocore.config
 import botocore.exceptions
 
 from . import __version__, ratelimit
 from .errors import InputError
 
-RETRY_CONFIG = botocore.config.Config(
-    retries={"mode": "standard", "max_attempts": 10},
-    connect_timeout=10,
-    read_timeout=60,
-    user_agent_extra=f"ecs-ship/{__version__}",
-)
+if TYPE_CHECKING:
+    import botocore.config
+
+
+@functools.cache
+def retry_config() -> botocore.config.Config:
+    # Made on first use: botocore.config imports botocore's HTTP stack (~0.1 s), which a command that makes no
+    # AWS call (validate, run-local of a spec without secrets) never needs.
+    import botocore.config
+
+    return botocore.config.Config(
+        retries={"mode": "standard", "max_attempts": 10},
+        connect_timeout=10,
+        read_timeout=60,
+        user_agent_extra=f"ecs-ship/{__version__}",
+    )
 
 
 _API = {"ecs": "ecs", "elbv2": "elbv2", "logs": "logs", "ecr": "ecr"}
@@ -105,6 +114,8 @@ def make_clients(region: str | None) -> Clients:
     with _made_lock:
         if key in _made:
             return _made[key]
+        import boto3  # here, not at the top: only a command that calls AWS pays for importing it
+
         session = boto3.Session(region_name=region) if region else boto3.Session()
         resolved = session.region_name
         if not resolved:
@@ -116,7 +127,7 @@ def make_clients(region: str | None) -> Clients:
 
         def client(name: str) -> Any:
             with session_lock:
-                made = session.client(name, config=RETRY_CONFIG)  # type: ignore[call-overload]
+                made = session.client(name, config=retry_config())  # type: ignore[call-overload]
             return ratelimit.SHARED.attach(resolved, made)
 
         _made[key] = Clients(region=resolved, factory=client)
