@@ -7,7 +7,12 @@ and reads the sandbox's call ledger for when the first read and the first write 
 to finish its deploy before the next run starts. Also reported: the `-X importtime` total of
 `import ecs_ship.cli` in a fresh interpreter (no sandbox involved).
 
-    .venv/bin/python -m bench.startup [--runs 7] [--import-runs 9] [--runner DIR]
+    .venv/bin/python -m bench.startup [--runs 7] [--import-runs 9] [--runner DIR] [--source]
+
+By default the runner is measured as the action installs it: `pip install` compiles every module, so the
+runner's bytecode is compiled (into its __pycache__ folders, which git ignores) before measuring. --source
+measures a checkout run with PYTHONDONTWRITEBYTECODE=1 instead: the runner's __pycache__ folders are removed
+and every ecs_ship module is compiled from source in every run (dependencies keep their installed bytecode).
 
 --runner points at another checkout's runner/ folder (e.g. an exported older commit) to compare before and
 after on the same sandbox and the same machine load; runs of the two alternate when both are given.
@@ -17,8 +22,10 @@ Medians and maxima; this machine is shared and noisy, so compare numbers from on
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -53,7 +60,18 @@ def env_for(runner: Path, extra: dict[str, str]) -> dict[str, str]:
         **extra,
         # The runner under test first, ahead of the editable install of this checkout.
         "PYTHONPATH": f"{runner}:{ROOT}",
+        # Neither mode may change between runs: compiled stays as compiled, source is compiled in every run.
+        "PYTHONDONTWRITEBYTECODE": "1",
     }
+
+
+def prepare_bytecode(runner: Path, source: bool) -> None:
+    package = runner / "ecs_ship"
+    if source:
+        for cache in package.rglob("__pycache__"):
+            shutil.rmtree(cache)
+    else:
+        compileall.compile_dir(package, quiet=1)
 
 
 def import_seconds(runner: Path) -> float:
@@ -108,7 +126,7 @@ def measure(sb: Sandbox, runner: Path, first_image: str, tag: str, folder: Path,
 
 
 def fmt(values: list[float]) -> str:
-    return f"{statistics.median(values):.3f} s | {max(values):.3f} s" if values else "– | –"
+    return f"{statistics.median(values):.3f} s | {max(values):.3f} s" if values else "none | none"
 
 
 def load() -> str:
@@ -128,8 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         help="a runner/ folder to measure (repeatable; default: this checkout's)",
     )
     ap.add_argument("--cap", type=float, default=120.0, help="seconds before a deploy is given up on")
+    ap.add_argument("--source", action="store_true", help="no bytecode for ecs_ship: compiled from source each run")
     args = ap.parse_args(argv)
     runners: list[Path] = [p.resolve() for p in args.runner] if args.runner else [ROOT / "runner"]
+    for r in runners:
+        prepare_bytecode(r, args.source)
+    mode = "ecs_ship compiled from source in each run" if args.source else "ecs_ship bytecode compiled, as installed"
     print(f"before: {load()}", file=sys.stderr)
 
     imports: dict[Path, list[float]] = {r: [] for r in runners}
@@ -154,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"after: {load()}", file=sys.stderr)
 
     print(
-        f"\n`ecs-ship deploy --image-tag` (no build), {args.runs} runs; `import ecs_ship.cli`, {args.import_runs} runs"
+        f"\n`ecs-ship deploy --image-tag` (no build), {args.runs} runs; `import ecs_ship.cli`, "
+        f"{args.import_runs} runs; {mode}"
         "\n\n| runner | import ecs_ship.cli median | max | first AWS call median | max "
         "| first write median | max | first write | exit codes |"
         "\n|---|---|---|---|---|---|---|---|---|"
