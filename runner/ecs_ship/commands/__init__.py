@@ -3,7 +3,7 @@
 selected service before it executes any, so bad input in one service of a spec (exit 2) never follows a write
 made for another.
 
-A command's module is imported when that command runs, not before: what `deploy` needs (boto3, the registry
+A command's module is imported when that command runs, not before: what `deploy` needs (botocore, the registry
 client) and what only a build or `run-local` needs (docker-py, the builder) would otherwise be loaded by every
 command line, and start-up time is what a redeploy waits for before its first write.
 """
