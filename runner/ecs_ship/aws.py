@@ -1,32 +1,47 @@
-"""One boto3 session and its clients, made once in cli.py and passed to every stage.
+"""One botocore session per Region and its clients, made once per process and passed to every stage.
 
 Endpoints and credentials come from the standard chain (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL, OIDC web
 identity, instance roles), so the same code talks to AWS, to a local stand-in, or to whatever the CI job
 configured. Retries use botocore's standard mode with a generous budget because a deploy's polling must ride
 out API throttling instead of failing on it.
+
+The session is botocore's, dressed as boto3.Session dresses it (the same user agent, so CloudTrail shows the
+same caller): for the four clients used here boto3.Session.client adds nothing else, and importing boto3 loads
+s3transfer and adds a data folder every client's model lookup lists, both on the path to a redeploy's first
+write.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable, Hashable
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import boto3
-import botocore.config
 import botocore.exceptions
 
 from . import __version__, ratelimit
 from .errors import InputError
 
-RETRY_CONFIG = botocore.config.Config(
-    retries={"mode": "standard", "max_attempts": 10},
-    connect_timeout=10,
-    read_timeout=60,
-    user_agent_extra=f"ecs-ship/{__version__}",
-)
+if TYPE_CHECKING:
+    import botocore.config
+    import botocore.session
+
+
+@functools.cache
+def retry_config() -> botocore.config.Config:
+    # Made on first use: botocore.config imports botocore's HTTP stack (~0.1 s), which a command that makes no
+    # AWS call (validate, run-local of a spec without secrets) never needs.
+    import botocore.config
+
+    return botocore.config.Config(
+        retries={"mode": "standard", "max_attempts": 10},
+        connect_timeout=10,
+        read_timeout=60,
+        user_agent_extra=f"ecs-ship/{__version__}",
+    )
 
 
 T = TypeVar("T")
@@ -105,6 +120,23 @@ _made_lock = threading.Lock()
 _made: dict[tuple[str | None, ...], Clients] = {}
 
 
+def _session(region: str | None) -> botocore.session.Session:
+    """What boto3.Session(region_name=region) makes, without importing boto3. Imported here, not at the top:
+    only a command that calls AWS pays for botocore's session machinery."""
+    from importlib.metadata import version
+
+    import botocore.session
+
+    session = botocore.session.get_session()
+    # boto3.Session's user agent: "Boto3/<version> ... Botocore/<version>" (a new session has no extra yet).
+    session.user_agent_extra = f"Botocore/{session.user_agent_version}"
+    session.user_agent_name = "Boto3"
+    session.user_agent_version = version("boto3")
+    if region is not None:
+        session.set_config_variable("region", region)
+    return session
+
+
 def make_clients(region: str | None) -> Clients:
     """The Region's clients, one set per process: the services of a run share them (and the run's rate budget,
     ratelimit.SHARED). No request is made here (no I/O in constructors)."""
@@ -115,18 +147,18 @@ def make_clients(region: str | None) -> Clients:
     with _made_lock:
         if key in _made:
             return _made[key]
-        session = boto3.Session(region_name=region) if region else boto3.Session()
-        resolved = session.region_name
+        session = _session(region)
+        resolved = session.get_config_variable("region")
         if not resolved:
             raise InputError(
                 "failed to choose an AWS region: none is set",
                 fix="set `region:` in the spec or AWS_REGION in the environment",
             )
-        session_lock = threading.Lock()  # a boto3 Session is not thread-safe; its clients are
+        session_lock = threading.Lock()  # a botocore Session is not thread-safe; its clients are
 
         def client(name: str) -> Any:
             with session_lock:
-                made = session.client(name, config=RETRY_CONFIG)  # type: ignore[call-overload]
+                made = session.create_client(name, config=retry_config())
             return ratelimit.SHARED.attach(resolved, made)
 
         _made[key] = Clients(region=resolved, factory=client)

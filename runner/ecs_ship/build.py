@@ -12,18 +12,17 @@ import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
-
-import docker
-import docker.utils.build
-from docker.api.build import process_dockerfile
+from typing import IO, TYPE_CHECKING, Any
 
 from .builder import Builder, require_multi_platform
 from .cache import NO_CACHE, CacheFlags
 from .dockerfile import check_legacy, ignore_file, ignore_patterns
 from .errors import DeployError, InputError
 from .registry import run_stream, stream_command
-from .spec import BuildSecret, ImageSpec, looks_secret
+from .spec import BuildSecret, ImageSpec
+
+if TYPE_CHECKING:
+    import docker
 
 Log = Callable[[str], None]
 
@@ -37,10 +36,6 @@ def metadata_digest(path: Path) -> str | None:
         return None
     digest = data.get("containerimage.digest") if isinstance(data, dict) else None
     return digest if isinstance(digest, str) and digest.startswith("sha256:") else None
-
-
-def secret_like_build_args(spec: ImageSpec) -> list[str]:
-    return [name for name in spec.build_args if looks_secret(name)]
 
 
 def secret_flag(secret: BuildSecret, folder: Path, environ: Mapping[str, str], index: int = 0) -> str:
@@ -167,6 +162,11 @@ def legacy_context(spec: ImageSpec, archive: IO[bytes]) -> str | None:
     chosen = ignore_file(spec)
     if chosen is None or chosen == spec.context / ".dockerignore":
         return None
+    # Only the legacy builder goes through docker-py: imported here, so a BuildKit build or a redeploy of an image
+    # the registry has does not load it.
+    import docker.utils.build
+    from docker.api.build import process_dockerfile
+
     # A Dockerfile outside the context goes into the tar under a generated name, as docker-py does it.
     dockerfile = process_dockerfile(str(spec.dockerfile), str(spec.context))
     docker.utils.build.tar(spec.context, exclude=ignore_patterns(chosen), dockerfile=dockerfile, fileobj=archive)

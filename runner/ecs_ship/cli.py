@@ -18,8 +18,8 @@ from pathlib import Path
 
 import botocore.exceptions
 
-from . import __version__, aws, signals
-from .commands import command_for, logs
+from . import __version__, aws, durations, signals
+from .commands import command_for
 from .context import Context
 from .errors import DeployError, DeploymentFailed, InputError, SpecError
 from .fanout import THREAD_PREFIX, InterruptedRun, run_services
@@ -113,10 +113,10 @@ def parser() -> argparse.ArgumentParser:
     common(sp)
     sp.add_argument(
         "--since",
-        type=logs.since,
-        default=logs.DEFAULT_SINCE,
+        type=durations.since,
+        default=durations.DEFAULT_SINCE,
         metavar="DURATION",
-        help=f"lines written this long ago or later: 30s, 10m, 2h, 1d or seconds (default: {logs.DEFAULT_SINCE})",
+        help=f"lines written this long ago or later: 30s, 10m, 2h, 1d or seconds (default: {durations.DEFAULT_SINCE})",
     )
     sp.add_argument(
         "-f", "--follow", action="store_true", help="keep printing new lines, of new tasks too, until Ctrl-C"

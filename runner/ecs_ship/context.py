@@ -11,13 +11,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .builder import Builder
 from .errors import Interrupted
 from .gha import Reporter
-from .image import ShippedImage
 from .watch.board import ServiceBoard
+
+if TYPE_CHECKING:
+    # Types only: the builder and the image pipeline load docker-py, which a run that builds nothing never needs.
+    from .builder import Builder
+    from .image import ShippedImage
 
 
 @dataclass

@@ -3,14 +3,20 @@ already has must work on a machine without one."""
 
 from __future__ import annotations
 
-import docker
-import docker.errors
-import requests
+from typing import TYPE_CHECKING
 
 from .errors import InputError
 
+if TYPE_CHECKING:
+    import docker
+
 
 def connect() -> docker.DockerClient:
+    # docker-py (and the requests stack under it) is imported here, when an engine is needed, not by every command.
+    import docker
+    import docker.errors
+    import requests
+
     try:
         client = docker.from_env()
         client.ping()

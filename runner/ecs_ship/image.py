@@ -13,16 +13,18 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-import docker
-
-from .build import build_image
-from .builder import Builder, container_builder, container_needs, require_multi_platform
 from .cache import NO_CACHE, CacheFlags
 from .errors import DeployError, InputError
 from .registry import RegistryAPI, cli_config, cli_push, push, retrying, split_repository
 from .spec import ImageSpec, render_tag
+
+if TYPE_CHECKING:
+    import docker
+
+    from .builder import Builder
 
 Log = Callable[[str], None]
 
@@ -183,6 +185,11 @@ def ship(
         return ShippedImage(spec.container, spec.repository, tag, existing, built=False, pushed=False)
     if not build_allowed:
         raise missing_image(spec.repository, tag)
+    # The build half is imported only when a build happens: the tag functions above are on every deploy's path,
+    # the builder (and docker-py under the legacy one) only on a deploy that builds.
+    from .build import build_image
+    from .builder import container_builder, container_needs, require_multi_platform
+
     how = builder()
     ref = f"{spec.repository}:{tag}"
     reporter = "the push"

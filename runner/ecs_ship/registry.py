@@ -22,19 +22,19 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import botocore.exceptions
-import docker
-import docker.auth
-import docker.errors
 import requests
 import requests.adapters
 import urllib3
 
 from .aws import Clients, make_clients
 from .errors import DeployError, InputError, Interrupted
+
+if TYPE_CHECKING:
+    import docker
 
 Log = Callable[[str], None]
 Mask = Callable[[str], None]
@@ -150,6 +150,10 @@ def resolve_credentials(
         if env.get(user_var) and env.get(password_var):
             mask_login(mask, env[user_var], env[password_var])
             return Credentials(env[user_var], env[password_var], f"${user_var}/${password_var}")
+    # docker-py only for the last resort: importing it costs a redeploy with credentials in the environment
+    # (the usual CI setup) more start-up time than the rest of its registry client.
+    import docker.auth
+
     config = docker.auth.load_config() if docker_config is None else docker_config
     index = "https://index.docker.io/v1/" if host == DOCKER_HUB else host
     conf = docker.auth.resolve_authconfig(config, index)
@@ -334,6 +338,8 @@ def run_stream(
     docker-py raises only when the engine refuses the request; a registry or build failure arrives as an
     `error`/`errorDetail` chunk in the stream, so both are turned into one return value here.
     """
+    import docker.errors  # engine calls go through docker-py, which is imported only when one is made
+
     error = None
     try:
         for chunk in start():

@@ -19,7 +19,7 @@ from ecs_ship.builder import Builder
 from ecs_ship.cache import NO_CACHE, CacheFlags
 from ecs_ship.errors import DeployError, InputError, Interrupted
 from ecs_ship.registry import Credentials
-from ecs_ship.spec import BuildSecret, ImageSpec
+from ecs_ship.spec import BuildSecret, ImageSpec, secret_like_build_args
 from tests.unit.build_helpers import BUILDKIT, BUILDX, DIGEST, image_spec
 
 
@@ -134,7 +134,7 @@ def test_unset_env_secret_is_an_input_error(tmp_path: Path) -> None:
 
 def test_secret_like_build_args_reuse_the_spec_rule(tmp_path: Path) -> None:
     spec = image_spec(tmp_path, build_args={"NPM_TOKEN": "x", "VERSION": "1", "AWS_SECRET_ACCESS_KEY": "y"})
-    assert build.secret_like_build_args(spec) == ["NPM_TOKEN", "AWS_SECRET_ACCESS_KEY"]
+    assert secret_like_build_args(spec) == ["NPM_TOKEN", "AWS_SECRET_ACCESS_KEY"]
 
 
 BUILDKIT_FAILURE = """\

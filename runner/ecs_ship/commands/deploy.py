@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .. import aws, build, builder, cache, deploy, engine, image, oneoff_run, plan, registry
+from .. import aws, cache, deploy, engine, image, oneoff_run, plan, registry
 from ..context import Context, rev
 from ..errors import DeploymentFailed, Interrupted
 from ..rollout import watch_deployment
-from ..spec import ImageSpec, ServiceSpec, Spec
+from ..spec import ImageSpec, ServiceSpec, Spec, secret_like_build_args
 from ..summary import end
 from . import deploy_end
+
+if TYPE_CHECKING:
+    # The builder is imported where a build is decided on: a redeploy of an image the registry has needs none.
+    from ..builder import Builder
 
 # A digest-shaped stand-in for images not built yet: lets the plan be made (and its input errors found)
 # before anything is built, pushed or written.
@@ -69,7 +74,7 @@ def prepare(ctx: Context, spec: Spec, svc: ServiceSpec) -> Prepared:
             # Build output is the user's code: if it prints the secret, the log shows *** instead.
             if secret.env and os.environ.get(secret.env):
                 ctx.out.mask(os.environ[secret.env])
-        for name in build.secret_like_build_args(img):
+        for name in secret_like_build_args(img):
             ctx.out.warning(
                 f"build arg {name} of {img.container} looks like a secret: build args land in the image's history "
                 "(`docker history` shows them); pass it as a build secret (`secrets:` under the image) instead",
@@ -79,9 +84,11 @@ def prepare(ctx: Context, spec: Spec, svc: ServiceSpec) -> Prepared:
         if digest is None:
             # A build is coming: what the builder cannot do (a platform list without buildx, a cache entry it
             # has no use for) is found out now, not after other services have been deployed.
+            from ..builder import require_multi_platform
+
             with ctx.ship_lock:
                 how = detect_once(ctx, svc.name)
-            builder.require_multi_platform(how, img, f"images[{index}].platform", str(spec.path))
+            require_multi_platform(how, img, f"images[{index}].platform", str(spec.path))
             previous = running.get(img.container, "")
             flags = cache.cache_flags(
                 how.kind,
@@ -129,10 +136,12 @@ def ship_images(ctx: Context, p: Prepared) -> dict[str, str]:
     return refs
 
 
-def detect_once(ctx: Context, label: str) -> builder.Builder:
+def detect_once(ctx: Context, label: str) -> Builder:
     """The builder, asked for once per run (callers hold ctx.ship_lock) and said once."""
+    from ..builder import detect_builder
+
     if ctx.builder is None:
-        ctx.builder = builder.detect_builder()
+        ctx.builder = detect_builder()
         ctx.out.line(ctx.builder.describe(), label)
     return ctx.builder
 

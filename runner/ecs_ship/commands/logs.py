@@ -8,52 +8,23 @@ tasks among them) and ends with exit 0 on Ctrl-C or SIGTERM, the normal way to s
 
 from __future__ import annotations
 
-import argparse
-import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .. import aws, deploy
 from ..context import Context, rev
+from ..durations import DEFAULT_SINCE as DEFAULT_SINCE
+from ..durations import duration as duration
+from ..durations import since as since
 from ..errors import InputError, Interrupted
 from ..logtail import Source, Tail, format_event, no_awslogs
 from ..spec import ServiceSpec, Spec
 
-DEFAULT_SINCE = "10m"
 # Lines reach CloudWatch some seconds after they were written (the awslogs driver sends batches every few
 # seconds, each container on its own schedule), so a follow reads each poll again from this far back; eventIds
 # keep every line to one showing. A line that arrives later than this after it was written is missed.
 LOOKBACK_MS = 30_000
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_NUMBER = r"\d+(?:\.\d+)?"
-
-
-# --------------------------------------------------------------------------------------------
-# arguments
-# --------------------------------------------------------------------------------------------
-def since(text: str) -> float:
-    """Seconds from a --since value: 30s, 10m, 2h, 1d, combinations such as 1h30m, or plain seconds."""
-    value = text.strip()
-    if re.fullmatch(_NUMBER, value):
-        seconds = float(value)
-    elif re.fullmatch(rf"(?:{_NUMBER}[smhd])+", value):
-        seconds = sum(float(n) * _UNITS[u] for n, u in re.findall(rf"({_NUMBER})([smhd])", value))
-    else:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration: use 30s, 10m, 2h, 1d or a number of seconds")
-    # A long enough run of digits is inf as a float: it would put the window before any log.
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive, finite duration")
-    return seconds
-
-
-def duration(seconds: float) -> str:
-    """A --since value as a user would write it, for messages."""
-    for unit in "dhm":
-        if seconds >= _UNITS[unit] and seconds % _UNITS[unit] == 0:
-            return f"{seconds / _UNITS[unit]:g}{unit}"
-    return f"{seconds:g}s"
 
 
 # --------------------------------------------------------------------------------------------

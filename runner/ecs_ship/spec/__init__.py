@@ -27,7 +27,7 @@ from .model import (
     Workspace,
 )
 from .schema import spec_schema
-from .source import looks_secret
+from .source import looks_secret, secret_like_build_args
 from .tags import render_tag
 
 __all__ = [
@@ -49,5 +49,6 @@ __all__ = [
     "load_spec",
     "looks_secret",
     "render_tag",
+    "secret_like_build_args",
     "spec_schema",
 ]

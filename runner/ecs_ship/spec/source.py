@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from ..errors import SpecError
-from .model import KeyPath
+from .model import ImageSpec, KeyPath
 
 # ---------------------------------------------------------------------------------------------------------------------
 # YAML with line numbers
@@ -96,6 +96,11 @@ _SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|PRIVATE|CREDENTIAL|_KEY
 def looks_secret(name: str) -> bool:
     """Whether a variable (or build argument) name holds a credential by convention."""
     return _SECRET_NAME.search(name) is not None
+
+
+def secret_like_build_args(spec: ImageSpec) -> list[str]:
+    """Build args whose names say they hold a credential (they would land in the image's history)."""
+    return [name for name in spec.build_args if looks_secret(name)]
 
 
 class _Secret(ValueError):
