@@ -15,7 +15,7 @@ import socketserver
 import threading
 from typing import Any
 
-from .loopback import CuttableServer
+from .loopback import CuttableServer, stop_serving
 
 _CHUNK = 65536
 
@@ -67,15 +67,15 @@ class PortForward:
         self._server = _Server(listen, target)
         self.address: str = listen[0]
         self.port = int(self._server.server_address[1])
-        # A short poll keeps close() quick: it runs when a task stops, and the port must be free at once.
+        # close() runs when a task stops and the port must be free at once: stop_serving wakes the loop, so
+        # the default poll (no busy polling per published port) costs close() nothing.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name=f"publish-{self.address}:{self.port}", daemon=True
+            target=self._server.serve_forever, name=f"publish-{self.address}:{self.port}", daemon=True
         )
         self._thread.start()
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        stop_serving([self._server])
         self._server.cut_connections()
         self._thread.join(timeout=5)
 

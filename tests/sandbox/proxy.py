@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 
 from . import alb_rules
-from .loopback import reply
+from .loopback import reply, stop_serving
 
 Route = Callable[[list[str]], list[tuple[str, int]]]
 
@@ -272,9 +272,7 @@ class ProxyPool:
                 server.tls_key = key
 
     def close(self) -> None:
-        for server in self._servers.values():
-            server.shutdown()
-            server.server_close()
+        stop_serving(self._servers.values())
         self._servers.clear()
         with contextlib.suppress(OSError):
             self._keys.cleanup()

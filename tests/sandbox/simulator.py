@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -286,7 +287,11 @@ class Simulator:
         self._named_hosts: set[str] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._threads: list[threading.Thread] = []
+        # Task and health-check threads still running: each leaves on exit, so stop() joins only these (a
+        # session starts hundreds; keeping every one to join at the end cost its teardown seconds).
+        self._threads: set[threading.Thread] = set()
+        self._threads_lock = threading.Lock()
+        self._threads_started = 0
         self.stop_times: dict[str, float] = {}  # set by stop(): seconds per part
         self._pulls = _SharedPulls()
         self._events = ContainerEvents(client, f"{LABEL}.run={config.run_label}")
@@ -317,20 +322,29 @@ class Simulator:
         part("loop")
         with self.world.lock:
             tasks = [t for s in self.services.values() for t in s.tasks if not t.done]
+            tasks += [t for t in self.standalone if not t.done]
             for t in tasks:
                 self._stop_task(t, "Service shutdown", "ServiceSchedulerInitiated", drain=False)
+                t.end()  # a draining task too: its thread would wait for the loop that ends it, stopped now
+        # Killed at once, not stopped with grace: no one reads an exit code after the session. Their threads
+        # then find their containers gone and end.
+        self.remove_containers()
         part(f"stopping {len(tasks)} tasks")
+        with self._threads_lock:
+            running = list(self._threads)
         deadline = time.monotonic() + self.config.real(self.config.stop_timeout) + 15
-        for th in self._threads:
+        for th in running:
             th.join(timeout=max(0.1, deadline - time.monotonic()))
-        alive = sum(th.is_alive() for th in self._threads)
-        part(f"joining {len(self._threads)} threads ({alive} still alive)")
+        alive = sum(th.is_alive() for th in running)
+        part(f"joining {len(running)} of {self._threads_started} threads ({alive} still alive)")
         self._events.close()
+        part("events")
         self.proxies.close()
+        part("proxies")
         with self.world.lock:
             self.placer.close()
         self.world.uninstall()
-        part("events, proxies, placer")
+        part("placer")
         self.remove_containers()
         part("removing containers")
         if self.hosts is not None:
@@ -365,9 +379,15 @@ class Simulator:
         found = self.docker.containers.list(
             all=True, sparse=True, filters={"label": f"{LABEL}.run={self.config.run_label}"}
         )
-        for c in found:
+
+        def remove(c: Any) -> None:
             with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
                 c.remove(force=True)
+
+        # Concurrent, since each removal waits on the engine killing a process; bounded, since a burst of
+        # them wedged a busy engine before.
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="remove-container") as pool:
+            list(pool.map(remove, found))
 
     # --- hooks (request threads, world lock held) -----------------------------------------------
     def on_deployment(self, key: ServiceKey, task_definition_arn: str, *, created: bool) -> str:
@@ -1112,12 +1132,22 @@ class Simulator:
             task.placement = placed
             moto_task.container_instance_arn = placed.instance.arn
         self.world.put_task(key.region, moto_task)
-        th = threading.Thread(
-            target=self._run_task, args=(task, defs, view), name=f"task-{task.short_id[:8]}", daemon=True
-        )
-        self._threads.append(th)
-        th.start()
+        self._spawn(self._run_task, (task, defs, view), f"task-{task.short_id[:8]}")
         return True
+
+    def _spawn(self, target: Callable[..., None], args: tuple[Any, ...], name: str) -> None:
+        def run() -> None:
+            try:
+                target(*args)
+            finally:
+                with self._threads_lock:
+                    self._threads.discard(th)
+
+        th = threading.Thread(target=run, name=name, daemon=True)
+        with self._threads_lock:
+            self._threads.add(th)
+            self._threads_started += 1
+        th.start()
 
     def _stop_task(self, t: Task, reason: str, code: str, *, drain: bool) -> None:
         if not t.live:
@@ -1328,10 +1358,12 @@ class Simulator:
 
     def _teardown(self, started: dict[str, Any]) -> dict[str, int]:
         codes: dict[str, int] = {}
+        # At the session's end no one waits for a graceful stop (see stop()).
+        # Otherwise docker counts whole seconds; 0 would kill without the SIGTERM ECS always sends first.
+        grace = 0 if self._stop.is_set() else int(max(1, self.config.real(self.config.stop_timeout)))
         for name, c in started.items():
             try:
-                # docker counts whole seconds; 0 would kill without the SIGTERM ECS always sends first.
-                c.stop(timeout=int(max(1, self.config.real(self.config.stop_timeout))))
+                c.stop(timeout=grace)
                 c.reload()
                 codes[name] = int(c.attrs["State"].get("ExitCode", 0))
             except (docker.errors.APIError, requests.exceptions.RequestException):
@@ -1439,9 +1471,7 @@ class Simulator:
             task.targets.append(tgt)
             self.ledger.fact("target_initial", tgt.subject)
             self._event(task.key, f"(service {task.key.name}) registered 1 targets in (target-group {arn})")
-            th = threading.Thread(target=self._check_loop, args=(task, tgt), name=f"hc-{tgt.port}", daemon=True)
-            self._threads.append(th)
-            th.start()
+            self._spawn(self._check_loop, (task, tgt), f"hc-{tgt.port}")
 
     def _check_loop(self, task: Task, tgt: Target) -> None:
         tg = tgt.tg
