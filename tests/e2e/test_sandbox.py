@@ -332,6 +332,38 @@ def test_throttling_fault_is_served_as_aws_does(sandbox: Sandbox, make_world: Ca
     assert {c.action for c in throttled} >= {"DescribeServices", "DescribeTargetHealth"}
 
 
+def test_rate_limits_throttle_calls_past_a_shrunken_bucket(sandbox: Sandbox) -> None:
+    ecs, elbv2 = _client(sandbox, "ecs"), _client(sandbox, "elbv2")
+    cluster = ecs.create_cluster(clusterName=f"rl-{uuid.uuid4().hex[:6]}")["cluster"]["clusterName"]
+    # A tenth of AWS's buckets: DescribeServices 5 (refilled at 2/s), ELB's Describe* 4 (1/s), shared by all.
+    sandbox.ledger.limit_rates(factor=0.1)
+    mark = sandbox.ledger.mark()
+    errors: list[botocore.exceptions.ClientError] = []
+    for _ in range(12):  # well past 5 plus what refills while they run
+        try:
+            ecs.describe_services(cluster=cluster, services=["none"])
+        except botocore.exceptions.ClientError as exc:
+            errors.append(exc)
+    assert errors, "a burst past the bucket was not throttled"
+    first = errors[0].response
+    assert (first["Error"]["Code"], first["Error"]["Message"]) == ("ThrottlingException", "Rate exceeded")
+    assert first["ResponseMetadata"]["HTTPStatusCode"] == 400
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        for _ in range(12):
+            elbv2.describe_target_groups()
+            elbv2.describe_load_balancers()  # the same bucket: ELB's non-mutating actions share one
+    # The query protocol's name for it (botocore retries both as throttling).
+    assert (err.value.response["Error"]["Code"], err.value.response["Error"]["Message"]) == (
+        "Throttling",
+        "Rate exceeded",
+    )
+    calls = sandbox.ledger.calls_since(mark)
+    assert sum(c.throttled for c in calls if c.action == "DescribeServices") == len(errors)
+    assert any(c.throttled for c in calls if c.service == "elasticloadbalancing")
+    sandbox.ledger.unlimit_rates()
+    ecs.describe_services(cluster=cluster, services=["none"])
+
+
 def test_any_aws_error_in_the_json_and_query_protocols(sandbox: Sandbox, make_world: Callable[..., World]) -> None:
     w = make_world()
     ecs, elbv2, logs = _client(sandbox, "ecs"), _client(sandbox, "elbv2"), _client(sandbox, "logs")

@@ -7,7 +7,9 @@ Three things later work measures against, kept apart from moto so they survive a
 * ground truth: when each task started/stopped and each target changed state, so a benchmark can
   say how long after the fact a tool noticed;
 * fault plans: answer the next N calls of an action (or of any action) with an AWS error of any code and
-  HTTP status, or every call with expired credentials until they are renewed.
+  HTTP status, or every call with expired credentials until they are renewed;
+* rate limits (opt-in, ``limit_rates``): AWS's token buckets per account and Region (``ratelimits.py``), a call
+  past its bucket answered with throttling as AWS answers it.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+
+from .ratelimits import AWS_RATE_LIMITS, RateLimit, RateLimiter
 
 # Actions that change state. Describe*/List*/Get* never do; anything else is treated as a write so
 # that a new action is counted as a write until someone proves otherwise.
@@ -39,6 +43,10 @@ class AwsError:
     code: str
     status: int
     message: str
+
+
+# What ECS and ELB answer past a rate limit (both pages name the code and the message).
+RATE_EXCEEDED = AwsError(THROTTLING, 400, "Rate exceeded")
 
 
 @dataclass(frozen=True)
@@ -82,10 +90,14 @@ class Ledger:
     # Per-action outages (burst_each): each action's first `times` calls from now fail with the error.
     _each: list[tuple[int, AwsError, Counter[str]]] = field(default_factory=list)
     _expired: bool = False
+    _rates: RateLimiter | None = None
 
     # --- calls -----------------------------------------------------------------------------
-    def record_call(self, service: str, action: str) -> AwsError | None:
-        """Record a call; return the error a fault plan says to answer it with, or None."""
+    def record_call(self, service: str, action: str, region: str = "") -> AwsError | None:
+        """Record a call; return the error a fault plan or a rate limit says to answer it with, or None.
+
+        A fault plan answers first: the call it fails never reached AWS's throttling, so takes no token.
+        """
         with self.lock:
             error = None
             if self._expired:
@@ -101,6 +113,9 @@ class Ledger:
                         seen[action] += 1
                         error = each_error
                         break
+            rates = self._rates
+            if error is None and rates is not None and not rates.admit(region, service, action, write=is_write(action)):
+                error = RATE_EXCEEDED
             self.calls.append(Call(time.time(), service, action, error.code if error else ""))
             return error
 
@@ -165,12 +180,34 @@ class Ledger:
         with self.lock:
             self._expired = False
 
+    def limit_rates(
+        self,
+        limits: Mapping[str, Mapping[str, RateLimit]] = AWS_RATE_LIMITS,
+        *,
+        factor: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Throttle calls as AWS does past its rate limits: one token bucket per Region, service and bucket of
+        `limits` (service -> action -> RateLimit, ``ratelimits.READS``/``WRITES`` for the actions not listed),
+        shared by every caller, full from now. `factor` multiplies every burst and sustained rate (0.1: buckets a
+        tenth the size, refilled a tenth as fast), so a small world can reach them. A call past its bucket is
+        answered ThrottlingException / "Rate exceeded" (HTTP 400) and recorded as throttled. Replaces the
+        buckets of an earlier call; ``unlimit_rates`` (or ``clear_faults``) ends it."""
+        limiter = RateLimiter(limits, factor=factor, clock=clock)
+        with self.lock:
+            self._rates = limiter
+
+    def unlimit_rates(self) -> None:
+        with self.lock:
+            self._rates = None
+
     def clear_faults(self) -> None:
-        """Drop every pending plan and renew credentials."""
+        """Drop every pending plan and rate limit, and renew credentials."""
         with self.lock:
             self._plans.clear()
             self._each.clear()
             self._expired = False
+            self._rates = None
 
     # --- ground truth ----------------------------------------------------------------------
     def fact(self, kind: str, subject: str, detail: str = "") -> None:

@@ -1100,6 +1100,15 @@ def _action_of(environ: WSGIEnvironment) -> tuple[str, str]:
     return service, action or environ.get("PATH_INFO", "")
 
 
+def _region_of(environ: WSGIEnvironment) -> str:
+    """The Region a request is signed for (its SigV4 credential scope): AWS throttles per account and Region."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if "Credential=" not in auth:
+        return ""
+    scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+    return scope[2] if len(scope) >= 4 else ""
+
+
 # Query-protocol services (ELBv2, IAM) name some errors differently from the JSON-protocol ones (ECS, Logs).
 _QUERY_CODES = {THROTTLING: "Throttling", EXPIRED_TOKEN: "ExpiredToken"}
 
@@ -1166,7 +1175,7 @@ class MotoServer:
 
         def middleware(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
             service, action = _action_of(environ)
-            error = world.ledger.record_call(service, action)
+            error = world.ledger.record_call(service, action, _region_of(environ))
             if error is not None:
                 return _error_response(environ, service, error, start_response)
             with world.lock:

@@ -193,7 +193,7 @@ class Sandbox:
             self.simulator.retire()
 
     def clear_faults(self) -> None:
-        """Back to a healthy world: no AWS or registry fault, no slow start, registry and endpoint up."""
+        """Back to a healthy world: no AWS or registry fault, no rate limit, no slow start, registry and endpoint up."""
         self.ledger.clear_faults()
         self.sim_config.service_start_delay.clear()
         if self.registry is not None:
