@@ -74,20 +74,16 @@ def say(text: str) -> None:
 
 @contextlib.contextmanager
 def conditions(sb: Sandbox, s: Scenario) -> Iterator[None]:
-    """The sandbox as the scenario needs it (a scaled clock, rate limits), and back to normal after."""
+    """The simulator as the scenario needs it (a scaled clock), and back to normal after."""
     before = getattr(sb.sim_config, "time_scale", None)
     if s.time_scale is not None:
         # A field of the running simulator's config (branch sandbox-timing): read on each tick, so set in place.
         sb.sim_config.time_scale = s.time_scale  # type: ignore[attr-defined]
-    if s.throttled:
-        sb.ledger.limit_rates()  # type: ignore[attr-defined]  # its AWS-like defaults
     try:
         yield
     finally:
         if s.time_scale is not None:
             sb.sim_config.time_scale = before  # type: ignore[attr-defined]
-        if s.throttled:
-            sb.ledger.clear_faults()
 
 
 def one_run(
@@ -107,8 +103,13 @@ def one_run(
             folder=folder,
             ecs=sb.clients()["ecs"],
         )
+        if s.throttled:
+            # AWS's buckets (per account and Region, shared by every caller), full as the tool starts; only the
+            # tool's calls draw on them, not the harness's world building. end_test() lifts them.
+            sb.ledger.limit_rates()
         mark = sb.ledger.mark()
         procs = measure.run_all(cmds, env, cap * s.cap_factor)
+        sb.ledger.clear_faults()
         truth = s.truth if tool == tools.ECS_SHIP else s.peer_truth
         ids = worlds.deployment_ids(sb, built) if truth == DEPLOYMENT_COMPLETED else {}
         return judge(
