@@ -12,12 +12,12 @@ directions. The rules, from the ECS API reference (HealthCheck, Task.healthStatu
 * a service's task that turns UNHEALTHY (after the service's health-check grace period) is stopped and
   replaced; a task started on its own would run on regardless.
 
-The simulator runs check timings faster by the same factor as the target-group checks (``time_scale``).
+The simulator runs check timings faster by the same factor as the target-group checks (``SimConfig.health``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 DEFAULT_INTERVAL = 30
@@ -37,14 +37,15 @@ def has_check(definition: Mapping[str, Any]) -> bool:
     return bool((definition.get("healthCheck") or {}).get("command"))
 
 
-def docker_healthcheck(definition: Mapping[str, Any], time_scale: float) -> dict[str, Any] | None:
-    """The Docker HEALTHCHECK for a container definition (durations in nanoseconds), or None without one."""
+def docker_healthcheck(definition: Mapping[str, Any], real: Callable[[float], float]) -> dict[str, Any] | None:
+    """The Docker HEALTHCHECK for a container definition (durations in nanoseconds), or None without one;
+    `real` turns the definition's seconds into the real seconds the sandbox runs them in."""
     if not has_check(definition):
         return None
     hc = definition["healthCheck"]
 
     def ns(seconds: float) -> int:
-        return int(max(0.05, seconds * time_scale) * 1e9)
+        return int(max(0.05, real(seconds)) * 1e9)
 
     start = float(hc.get("startPeriod") or 0)
     return {

@@ -130,6 +130,19 @@ class Sandbox:
         return self.server.endpoint
 
     @property
+    def time_scale(self) -> float:
+        """AWS seconds per real second of this sandbox's world (``SimConfig.time_scale``; 1.0 unless set).
+
+        API timestamps and ledger facts are wall-clock times, so a lag a benchmark measures between them (or
+        against its own clock) is in real seconds: lag_aws = lag_real * time_scale (``aws_seconds``).
+        """
+        return self.sim_config.time_scale
+
+    def aws_seconds(self, real_seconds: float) -> float:
+        """AWS seconds that pass in `real_seconds` of this world: real_seconds * time_scale."""
+        return self.sim_config.aws_seconds(real_seconds)
+
+    @property
     def ca_bundle(self) -> Path:
         """The CA that issues the sandbox's certificates (``ca.issue``), for clients that verify them."""
         assert self.ca is not None, "sandbox not started"

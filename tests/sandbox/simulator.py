@@ -58,7 +58,20 @@ def _now() -> datetime:
 
 @dataclass
 class SimConfig:
-    """Timings scaled down for tests; ECS's own values are minutes, not seconds."""
+    """Timings scaled down for tests; ECS's own values are minutes, not seconds.
+
+    ``time_scale`` is how many AWS seconds pass per real second. Every duration the simulator takes from the
+    world (a target group's health-check interval and timeout and deregistration delay, a service's
+    health-check grace period, container health checks, blue/green bake minutes and hook timeouts) and its own
+    ECS-side delays below (``stop_timeout``, ``retry_delay``, ``unhealthy_replace_delay``) last ``1/time_scale``
+    as long in real time, so a world with AWS's defaults (30 s x 5 health checks, 300 s deregistration delay)
+    runs in seconds; ``health_time_scale`` and ``minute`` multiply with it. 1.0 runs the world as it is set.
+
+    Timestamps the API returns and the ledger's facts stay wall-clock times (a tool compares them with its own
+    clock, as it would with AWS's): a lag measured in real seconds is ``aws_seconds(lag)`` = lag x time_scale
+    AWS seconds. ``tick``, ``container_poll`` and the start-delay faults are the machine's, in real seconds.
+    All of it goes through ``real``, ``health`` and ``minutes``: nothing else converts.
+    """
 
     tick: float = 0.2
     # AWS refuses health-check intervals under 5 s (timeouts under 2 s); the sandbox keeps the target
@@ -78,6 +91,29 @@ class SimConfig:
     # Seconds a minute of a blue/green, linear or canary bake time (or a lifecycle hook's timeout) lasts.
     minute: float = 1.0
     container_poll: float = 3.0  # seconds between reads of a task's containers when no engine event came
+    time_scale: float = 1.0  # AWS seconds per real second (see the class docstring)
+
+    def __post_init__(self) -> None:
+        if self.time_scale <= 0:
+            raise ValueError(f"time_scale must be positive, not {self.time_scale}")
+
+    # --- the one place durations are converted --------------------------------------------------
+    def real(self, aws_seconds: float) -> float:
+        """Real seconds that `aws_seconds` of the world's time last."""
+        return aws_seconds / self.time_scale
+
+    def aws_seconds(self, real_seconds: float) -> float:
+        """AWS seconds that pass in `real_seconds` (a benchmark's lag, measured by wall clock)."""
+        return real_seconds * self.time_scale
+
+    def health(self, aws_seconds: float) -> float:
+        """Real seconds of a health-check duration (target group or container), which also runs
+        ``health_time_scale`` times as long (AWS's 5 s floor on intervals would slow every test)."""
+        return self.real(aws_seconds * self.health_time_scale)
+
+    def minutes(self, count: float) -> float:
+        """Real seconds that `count` minutes of bake time or hook timeout last (``minute`` seconds each)."""
+        return self.real(count * self.minute)
 
 
 @dataclass
@@ -284,7 +320,7 @@ class Simulator:
             for t in tasks:
                 self._stop_task(t, "Service shutdown", "ServiceSchedulerInitiated", drain=False)
         part(f"stopping {len(tasks)} tasks")
-        deadline = time.monotonic() + self.config.stop_timeout + 15
+        deadline = time.monotonic() + self.config.real(self.config.stop_timeout) + 15
         for th in self._threads:
             th.join(timeout=max(0.1, deadline - time.monotonic()))
         alive = sum(th.is_alive() for th in self._threads)
@@ -365,7 +401,7 @@ class Simulator:
         shift = bluegreen.Shift(
             bluegreen.plan(conf, reconcile=len(sd.sources) > 1, blue=bool(blue)),
             list(conf.get("lifecycleHooks") or []),
-            self.config.minute,
+            self.config.minutes(1),
         )
         sd.shift = shift
         pair = _pair(view)
@@ -675,7 +711,7 @@ class Simulator:
         for t in state.tasks:
             if not t.live or t.started_mono is None:
                 continue
-            if now - t.started_mono < view.grace_period:
+            if now - t.started_mono < self.config.real(view.grace_period):
                 continue
             bad = next(
                 (
@@ -683,7 +719,7 @@ class Simulator:
                     for x in t.targets
                     if x.state == "unhealthy"
                     and x.unhealthy_since is not None
-                    and now - x.unhealthy_since >= self.config.unhealthy_replace_delay
+                    and now - x.unhealthy_since >= self.config.real(self.config.unhealthy_replace_delay)
                 ),
                 None,
             )
@@ -702,7 +738,7 @@ class Simulator:
 
         # Essential containers UNHEALTHY by their own checks past the grace period: ECS replaces the task.
         for t in state.tasks:
-            past_grace = t.started_mono is not None and now - t.started_mono >= view.grace_period
+            past_grace = t.started_mono is not None and now - t.started_mono >= self.config.real(view.grace_period)
             if t.live and past_grace and t.moto.health_status == "UNHEALTHY":
                 self._fail_task(state, t, container_health.FAILED_REASON, "ServiceSchedulerInitiated")
                 self._event(key, f"(service {key.name}) (task {t.short_id}) failed container health checks.")
@@ -830,10 +866,11 @@ class Simulator:
             self.ledger.fact("steady_state", key.name)
         self._advance_history(state)
         # Forget stopped tasks' bookkeeping after a while, as ECS does (it keeps them about an hour).
+        forget_after = self.config.real(600)
         state.tasks = [
             t
             for t in state.tasks
-            if not (t.done and t.moto.stopped_at and (_now() - t.moto.stopped_at).total_seconds() > 600)
+            if not (t.done and t.moto.stopped_at and (_now() - t.moto.stopped_at).total_seconds() > forget_after)
         ]
 
     def _retire_old(self, state: ServiceState, view: ServiceView, primary: Deployment) -> None:
@@ -1099,12 +1136,12 @@ class Simulator:
                 "Target.DeregistrationInProgress",
                 "Target deregistration is in progress",
             )
-            tgt.drain_until = time.monotonic() + tgt.tg.deregistration_delay
+            tgt.drain_until = time.monotonic() + self.config.real(tgt.tg.deregistration_delay)
             self.ledger.fact("target_draining", tgt.subject)
         if t.moto.last_status == "RUNNING":
             t.moto.last_status = "DEACTIVATING"
         if drain and delay > 0:
-            t.draining_until = time.monotonic() + delay
+            t.draining_until = time.monotonic() + self.config.real(delay)
         else:
             t.end()
 
@@ -1116,7 +1153,7 @@ class Simulator:
                 dep.failed += 1
                 dep.updated = _now()
         self._stop_task(t, reason, code, drain=False)
-        state.next_launch_at = time.monotonic() + self.config.retry_delay
+        state.next_launch_at = time.monotonic() + self.config.real(self.config.retry_delay)
 
     def _run_task(self, task: Task, defs: list[dict[str, Any]], view: ServiceView | None) -> None:
         """Own every docker call for one task: pull, start, watch, stop, report."""
@@ -1149,7 +1186,7 @@ class Simulator:
                     working_dir=d.get("workingDirectory"),
                     environment=env,
                     network_mode="host",
-                    healthcheck=container_health.docker_healthcheck(d, self.config.health_time_scale),
+                    healthcheck=container_health.docker_healthcheck(d, self.config.health),
                     name=f"ecs-sim-{key.cluster}-{task.short_id[:12]}-{name}",
                     labels={LABEL: "1", f"{LABEL}.run": self.config.run_label, f"{LABEL}.task": task.arn},
                 )
@@ -1293,7 +1330,8 @@ class Simulator:
         codes: dict[str, int] = {}
         for name, c in started.items():
             try:
-                c.stop(timeout=int(max(1, self.config.stop_timeout)))
+                # docker counts whole seconds; 0 would kill without the SIGTERM ECS always sends first.
+                c.stop(timeout=int(max(1, self.config.real(self.config.stop_timeout))))
                 c.reload()
                 codes[name] = int(c.attrs["State"].get("ExitCode", 0))
             except (docker.errors.APIError, requests.exceptions.RequestException):
@@ -1330,7 +1368,7 @@ class Simulator:
                     "Target.DeregistrationInProgress",
                     "Target deregistration is in progress",
                 )
-                tgt.drain_until = time.monotonic() + tgt.tg.deregistration_delay
+                tgt.drain_until = time.monotonic() + self.config.real(tgt.tg.deregistration_delay)
         self.ledger.fact("task_stopped", task.arn, task.moto.stopped_reason or "")
         self._event(task.key, f"(service {task.key.name}) has stopped 1 running tasks: (task {task.short_id}).")
         state = self.services.get(task.key)
@@ -1414,13 +1452,14 @@ class Simulator:
             with self.world.lock:
                 if tgt.gone or tgt.state == "draining":
                     return
-            timeout = max(0.5, tg.timeout * self.config.health_time_scale)
+            # A loopback probe cut shorter than half a second fails on a busy machine, not in the world.
+            timeout = max(0.5, self.config.health(tg.timeout))
             ok, reason, description = self._probe(session, url, tg.matcher, timeout)
             with self.world.lock:
                 if tgt.gone or tgt.state == "draining":
                     return
                 self._apply_check(task, tgt, ok, reason, description)
-            if self._stop.wait(tg.interval * self.config.health_time_scale):
+            if self._stop.wait(self.config.health(tg.interval)):
                 return
 
     @staticmethod
