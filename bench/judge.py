@@ -136,5 +136,6 @@ def judge(
         scale=run.scale,
         processes=len(procs),
         by_action=dict(Counter(c.action for c in window).most_common()),
+        throttled_by_action=dict(Counter(c.action for c in window if c.throttled).most_common()),
         output_tail=[f"{line.source} {line.text}".strip() for line in lines[-12:]],
     )

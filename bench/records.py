@@ -36,6 +36,7 @@ class RunRecord:
     scale: float = 1.0  # AWS seconds per real second of this scenario's lags
     processes: int = 1
     by_action: dict[str, int] = field(default_factory=dict)
+    throttled_by_action: dict[str, int] = field(default_factory=dict)  # which buckets ran dry
     output_tail: list[str] = field(default_factory=list)  # last lines, to see why a run ended as it did
 
 

@@ -121,6 +121,7 @@ def test_judge_healthy_ecs_ship_run() -> None:
     assert r.seconds == 5
     assert r.calls == 5 and r.calls_per_second == 1.0
     assert r.throttled_calls == 1 and r.throttling_surfaced
+    assert r.throttled_by_action == {"DescribeServices": 1}
     assert r.first_write == pytest.approx(0.8)
     assert r.services == [
         ServiceOutcome("s00", 4.0, 5.0, 1.0)
