@@ -35,6 +35,7 @@ class RunRecord:
     overhead: float | None = None  # seconds - (last truth - first write): the runner's own time, not AWS's
     scale: float = 1.0  # AWS seconds per real second of this scenario's lags
     processes: int = 1
+    cap: float = 0.0  # real seconds a process of this run was given
     by_action: dict[str, int] = field(default_factory=dict)
     throttled_by_action: dict[str, int] = field(default_factory=dict)  # which buckets ran dry
     output_tail: list[str] = field(default_factory=list)  # last lines, to see why a run ended as it did
@@ -71,6 +72,8 @@ class Summary:
     services: int
     per_service: dict[str, dict[str, float | None]]
     lag_unit: str
+    scale: float = 1.0  # AWS seconds per real second of the scenario's clock
+    cap: float = 0.0
     wall_ratio_vs_one: float | None = None  # multi-service: this wall time / the 1-service run's
 
 
@@ -108,6 +111,8 @@ def summarize(records: Sequence[RunRecord]) -> Summary:
         services=len(names),
         per_service=per_service,
         lag_unit="AWS s" if first.scale != 1.0 else "s",
+        scale=first.scale,
+        cap=first.cap,
     )
 
 

@@ -27,6 +27,13 @@ def exit_cell(s: Summary, cap: float) -> str:
     return ", ".join(sorted(names))
 
 
+def time_cell(s: Summary) -> str:
+    """Real seconds; under a scaled clock also what they are in AWS seconds."""
+    if s.scale == 1.0:
+        return _s(s.seconds_median)
+    return f"{_s(s.seconds_median)} ({s.seconds_median * s.scale:.0f} AWS s)"
+
+
 def lag_cell(s: Summary) -> str:
     if s.lag_median is None:
         return "never noticed"
@@ -48,7 +55,7 @@ def main_table(summaries: Sequence[Summary], cap: float) -> list[str]:
     ]
     for s in summaries:
         rows.append(
-            f"| {s.scenario} | {s.tool} | {exit_cell(s, cap)} | {_s(s.seconds_median)} | {lag_cell(s)} | "
+            f"| {s.scenario} | {s.tool} | {exit_cell(s, s.cap or cap)} | {time_cell(s)} | {lag_cell(s)} | "
             f"{s.calls_per_second_median:.1f} | {s.calls_median:.0f} | {throttled_cell(s)} |"
         )
     return rows

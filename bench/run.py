@@ -113,7 +113,7 @@ def one_run(
         sb.ledger.clear_faults()
         truth = s.truth if tool == tools.ECS_SHIP else s.peer_truth
         ids = worlds.deployment_ids(sb, built) if truth == DEPLOYMENT_COMPLETED else {}
-        return judge(
+        record = judge(
             RunInput(
                 scenario=s.name,
                 tool=tool,
@@ -129,6 +129,8 @@ def one_run(
             sb.ledger.facts_of(),
             ids,
         )
+        record.cap = cap * s.cap_factor
+        return record
     finally:
         # The next run starts with no container of this one: a 2-core machine has none to spare.
         sb.end_test()

@@ -280,3 +280,11 @@ def test_head_to_head_in_aws_seconds() -> None:
         ("aws wait services-stable", 400.0, "AWS s"),
         ("ecs deploy", None, "AWS s"),
     ]
+
+
+def test_a_scaled_scenario_shows_aws_seconds_and_its_own_cap() -> None:
+    r = record("aws-timings", "ecs deploy", 120, [None], code=None)
+    r.scale, r.cap = 10.0, 120.0
+    row = main_table(summarize_all([r]), cap=60)[2]
+    assert "still waiting at cap (120 s)" in row
+    assert "120.0 s (1200 AWS s)" in row
