@@ -102,6 +102,7 @@ class HeadToHead:
     peer_time: float | None  # the peer's median time to exit (None: still waiting at the cap)
     sooner_by: float | None
     unit: str
+    peer_cap: float = 0.0  # how long the peer was given, in the scenario's unit
 
 
 def head_to_head(summaries: Sequence[Summary], scenario: str, scale: float) -> list[HeadToHead]:
@@ -122,18 +123,19 @@ def head_to_head(summaries: Sequence[Summary], scenario: str, scale: float) -> l
                 peer_time=None if waited is None else waited * scale,
                 sooner_by=None if waited is None else (waited - ours) * scale,
                 unit="AWS s" if scale != 1.0 else "s",
+                peer_cap=s.cap * scale,
             )
         )
     return out
 
 
-def head_to_head_lines(rows: Sequence[HeadToHead], cap: float, scale: float) -> list[str]:
+def head_to_head_lines(rows: Sequence[HeadToHead]) -> list[str]:
     lines = []
     for h in rows:
         if h.sooner_by is None:
             lines.append(
                 f"- {h.scenario}: ecs-ship reports at {_s(h.ecs_ship, h.unit)}; {h.peer} was still waiting at the cap "
-                f"({cap * scale:.0f} {h.unit})"
+                f"({h.peer_cap:.0f} {h.unit})"
             )
         else:
             lines.append(

@@ -179,7 +179,7 @@ def write(
     single_of = {s.name: s.single for s in selected if s.single}
     summaries = summarize_all(records, single_of)
     versus = [h for s in selected if s.time_scale for h in report.head_to_head(summaries, s.name, s.scale)]
-    lines = notes(selected, args.peers_at_20) + report.head_to_head_lines(versus, args.cap * 2.0, scenarios.TIME_SCALE)
+    lines = notes(selected, args.peers_at_20) + report.head_to_head_lines(versus)
     args.out.mkdir(parents=True, exist_ok=True)
     doc = {
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -7,7 +7,7 @@ import pytest
 
 from bench.judge import ProcessResult, RunInput, judge, worst_code
 from bench.records import RunRecord, ServiceOutcome, summarize, summarize_all
-from bench.report import Skipped, head_to_head, main_table, markdown, multi_table
+from bench.report import Skipped, head_to_head, head_to_head_lines, main_table, markdown, multi_table
 from bench.truth import (
     DEPLOYMENT_COMPLETED,
     FAILED_LINE,
@@ -268,17 +268,21 @@ def test_markdown_table_says_still_waiting_at_the_cap_and_never_noticed() -> Non
 
 
 def test_head_to_head_in_aws_seconds() -> None:
-    summaries = summarize_all(
-        [
-            record("aws-timings", "ecs-ship", 5, [0.1]),
-            record("aws-timings", "aws wait services-stable", 45, [1.0]),
-            record("aws-timings", "ecs deploy", 120, [None], code=None),
-        ]
-    )
-    rows = head_to_head(summaries, "aws-timings", scale=10.0)
+    runs = [
+        record("aws-timings", "ecs-ship", 5, [0.1]),
+        record("aws-timings", "aws wait services-stable", 45, [1.0]),
+        record("aws-timings", "ecs deploy", 120, [None], code=None),
+    ]
+    for r in runs:
+        r.scale, r.cap = 10.0, 120.0
+    rows = head_to_head(summarize_all(runs), "aws-timings", scale=10.0)
     assert [(h.peer, h.sooner_by, h.unit) for h in rows] == [
         ("aws wait services-stable", 400.0, "AWS s"),
         ("ecs deploy", None, "AWS s"),
+    ]
+    assert head_to_head_lines(rows) == [
+        "- aws-timings: ecs-ship reports at 50.0 AWS s, 400.0 AWS s sooner than aws wait services-stable (450.0 AWS s)",
+        "- aws-timings: ecs-ship reports at 50.0 AWS s; ecs deploy was still waiting at the cap (1200 AWS s)",
     ]
 
 
