@@ -134,12 +134,12 @@ def head_to_head_lines(rows: Sequence[HeadToHead]) -> list[str]:
     for h in rows:
         if h.sooner_by is None:
             lines.append(
-                f"- {h.scenario}: ecs-ship reports at {_s(h.ecs_ship, h.unit)}; {h.peer} was still waiting at the cap "
+                f"{h.scenario}: ecs-ship reports at {_s(h.ecs_ship, h.unit)}; {h.peer} was still waiting at the cap "
                 f"({h.peer_cap:.0f} {h.unit})"
             )
         else:
             lines.append(
-                f"- {h.scenario}: ecs-ship reports at {_s(h.ecs_ship, h.unit)}, {_s(h.sooner_by, h.unit)} sooner "
+                f"{h.scenario}: ecs-ship reports at {_s(h.ecs_ship, h.unit)}, {_s(h.sooner_by, h.unit)} sooner "
                 f"than {h.peer} ({_s(h.peer_time, h.unit)})"
             )
     return lines

@@ -281,8 +281,8 @@ def test_head_to_head_in_aws_seconds() -> None:
         ("ecs deploy", None, "AWS s"),
     ]
     assert head_to_head_lines(rows) == [
-        "- aws-timings: ecs-ship reports at 50.0 AWS s, 400.0 AWS s sooner than aws wait services-stable (450.0 AWS s)",
-        "- aws-timings: ecs-ship reports at 50.0 AWS s; ecs deploy was still waiting at the cap (1200 AWS s)",
+        "aws-timings: ecs-ship reports at 50.0 AWS s, 400.0 AWS s sooner than aws wait services-stable (450.0 AWS s)",
+        "aws-timings: ecs-ship reports at 50.0 AWS s; ecs deploy was still waiting at the cap (1200 AWS s)",
     ]
 
 
