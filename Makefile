@@ -45,10 +45,12 @@ sandbox: $(STAMP)
 sandbox-down: $(STAMP)
 	$(PY) -m tests.sandbox down
 
-# How soon ecs-ship, `aws ecs wait services-stable` and `ecs deploy` notice success and failure, and what the
-# default build cache saves a fresh runner (bench/).
+# How soon ecs-ship, `aws ecs wait services-stable` and `ecs deploy` notice success and failure, at what API call
+# rate, over one to 20 services (bench/results/latest.{json,md,png}), and what the default build cache saves a
+# fresh runner (bench/). BENCH_FLAGS='--scenarios healthy --runs 1' tries one scenario.
+BENCH_FLAGS ?=
 bench: $(STAMP)
-	$(PY) -m bench.compare_peers
+	$(PY) -m bench.run $(BENCH_FLAGS)
 	$(PY) -m bench.build_cache
 
 clean:
