@@ -66,15 +66,18 @@ class Clients:
         self._factory = factory
         self._lock = threading.Lock()
         self._once: dict[Hashable, Any] = {}
+        self._once_locks: dict[Hashable, threading.Lock] = {}
 
     def once(self, key: Hashable, read: Callable[[], T]) -> T:
         """`read()` once per key for the clients' life (one run): for what a deploy never changes and the
-        services of a run share, such as a load balancer's listeners. Two threads may both read it first."""
-        if key not in self._once:
-            value = read()
-            with self._lock:
-                self._once.setdefault(key, value)
-        return cast(T, self._once[key])
+        services of a run share, such as a load balancer's listeners. The services are prepared in parallel:
+        the others wait for the first one's read rather than all reading at once."""
+        with self._lock:
+            key_lock = self._once_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            if key not in self._once:
+                self._once[key] = read()
+            return cast(T, self._once[key])
 
     def _get(self, name: str) -> Any:
         made = self._made[name]

@@ -260,3 +260,23 @@ def test_a_watch_never_takes_the_boards_answer_from_before_its_deployment() -> N
     goal = replace(GOAL, service_deployment_arn=None, load_balancers=())
     assert [d.id for d in reader.snapshot(goal).deployments] == [NEW]
     assert calls == ["DescribeServices", "DescribeServices"]
+
+
+def test_services_prepared_in_parallel_read_a_shared_load_balancer_once() -> None:
+    import threading
+    import time
+
+    reads: list[int] = []
+    clients = Clients("us-east-1")
+
+    def read() -> str:
+        reads.append(1)
+        time.sleep(0.05)  # a real read takes a while: the others arrive meanwhile
+        return "routes"
+
+    threads = [threading.Thread(target=lambda: clients.once(("lb", "arn"), read)) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(reads) == 1 and clients.once(("lb", "arn"), read) == "routes"
