@@ -18,7 +18,7 @@ from pathlib import Path
 
 import botocore.exceptions
 
-from . import __version__, aws, durations, signals
+from . import __version__, aws, durations, ratelimit, signals
 from .commands import command_for
 from .context import Context
 from .errors import DeployError, DeploymentFailed, InputError, SpecError
@@ -26,7 +26,7 @@ from .fanout import THREAD_PREFIX, InterruptedRun, run_services
 from .gha import Reporter
 from .spec import ServiceSpec, Spec, load_spec
 from .spec.tags import DOCKER_TAG
-from .summary import summarise_interrupted, write_outputs
+from .summary import api_usage, summarise_interrupted, write_outputs
 
 
 def image_tag(text: str) -> str:
@@ -181,6 +181,7 @@ def run(ctx: Context) -> int:
             f"failed to choose a service for {ctx.args.command}: the spec has several",
             fix="pick one with --service NAME: " + ", ".join(s.name for s in services),
         )
+    spent = ratelimit.SHARED.usage()
     try:
         failures = run_services(ctx, spec, services, command)
     except InterruptedRun as exc:
@@ -189,6 +190,9 @@ def run(ctx: Context) -> int:
         for f in exc.failures:
             report(ctx.out, f.error, label=f.service.name if len(services) > 1 else None)
         return 130
+    finally:
+        if command.watches:
+            api_usage(ctx, spent)
     for f in failures:
         report(ctx.out, f.error, label=f.service.name if len(services) > 1 else None)
     # Each service's failure was reported; the worst exit code wins.

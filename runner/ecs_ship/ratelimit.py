@@ -51,6 +51,7 @@ class RateBudget:
     nominal: float = field(init=False)
     tokens: float = field(init=False)
     updated: float | None = field(default=None, init=False)
+    sent: int = field(default=0, init=False)  # requests let through
     throttled: int = field(default=0, init=False)  # throttling answers seen
     waited: float = field(default=0.0, init=False)  # seconds spent waiting for tokens
     lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -70,6 +71,7 @@ class RateBudget:
             self._refill(self.clock())
             if self.tokens >= 1:
                 self.tokens -= 1
+                self.sent += 1
                 return 0.0
             return (1 - self.tokens) / self.rate
 
@@ -144,9 +146,14 @@ class Budgets:
             budget.attach(client)
         return client
 
-    def throttled(self) -> int:
+    def usage(self) -> dict[str, tuple[int, int, float]]:
+        """API -> (requests sent, throttling answers, seconds waited for tokens), over every Region."""
+        out: dict[str, tuple[int, int, float]] = {}
         with self._lock:
-            return sum(b.throttled for b in self._budgets.values())
+            for (_, api), b in self._budgets.items():
+                sent, throttled, waited = out.get(api, (0, 0, 0.0))
+                out[api] = (sent + b.sent, throttled + b.throttled, waited + b.waited)
+        return out
 
 
 # One run is one process: every client it makes shares these.

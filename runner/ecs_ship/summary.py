@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any, NoReturn
 
+from . import ratelimit
 from .context import Context, rev
 from .errors import DeployError
 from .gha import code_block
@@ -78,6 +79,22 @@ def summarise_interrupted(ctx: Context, services: list[ServiceSpec]) -> None:
         else:
             result.setdefault("outcome", f"interrupted while {stage}: the service was not changed")
         summarise(ctx, svc, result)
+
+
+def api_usage(ctx: Context, before: dict[str, tuple[int, int, float]]) -> None:
+    """What the run spent of the account's API rate limits (shared by every pipeline of the account), so a
+    team sees the cost of its deploys and when its own budget, not AWS, slowed it down."""
+    parts = []
+    throttled = waited = 0.0
+    for api, (sent, t, w) in sorted(ratelimit.SHARED.usage().items()):
+        b_sent, b_t, b_w = before.get(api, (0, 0, 0.0))
+        if sent - b_sent:
+            parts.append(f"{api} {sent - b_sent}")
+        throttled += t - b_t
+        waited += w - b_w
+    if parts:
+        line = f"AWS API requests: {', '.join(parts)}; throttled {int(throttled)}"
+        ctx.out.line(line + (f"; {waited:.1f}s spent within the run's rate budget" if waited >= 0.1 else ""))
 
 
 def write_outputs(ctx: Context) -> None:

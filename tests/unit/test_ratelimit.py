@@ -90,3 +90,27 @@ class _Raw:
 
     def stream(self, **_: Any) -> Any:
         yield self.body
+
+
+def test_a_run_says_what_it_spent_of_each_api(monkeypatch: Any) -> None:
+    import argparse
+    import io
+
+    from ecs_ship import ratelimit
+    from ecs_ship.context import Context
+    from ecs_ship.gha import Reporter
+    from ecs_ship.summary import api_usage
+
+    budgets = Budgets()
+    monkeypatch.setattr(ratelimit, "SHARED", budgets)
+    ecs = budgets.get("us-east-1", "ecs")
+    assert ecs is not None
+    ecs.sent = 3
+    before = budgets.usage()
+    ecs.sent, ecs.throttled = 10, 2
+    elb = budgets.get("us-east-1", "elasticloadbalancing")
+    assert elb is not None
+    elb.sent = 4
+    stream = io.StringIO()
+    api_usage(Context(args=argparse.Namespace(), out=Reporter(stream=stream, environ={})), before)
+    assert "AWS API requests: ecs 7, elasticloadbalancing 4; throttled 2" in stream.getvalue()

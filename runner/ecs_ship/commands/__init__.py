@@ -25,6 +25,7 @@ class Command:
     prepare: Callable[[Context, Spec, ServiceSpec], Any]
     execute: Callable[[Context, Any], None]
     parallel: bool = True  # several services run at once (run-local and logs run one service only)
+    watches: bool = False  # follows deployments: says at the end what it spent of the account's API rate
 
 
 @dataclass(frozen=True)
@@ -33,16 +34,17 @@ class _Where:
     prepare: str
     execute: str
     parallel: bool = True
+    watches: bool = False
 
 
 _WHERE: dict[str, _Where] = {
     "validate": _Where("validate", "prepare", "execute"),
     "plan": _Where("plan", "prepare", "execute"),
     "render": _Where("plan", "prepare", "render"),
-    "deploy": _Where("deploy", "prepare", "execute"),
-    "rollback": _Where("rollback", "prepare", "execute"),
+    "deploy": _Where("deploy", "prepare", "execute", watches=True),
+    "rollback": _Where("rollback", "prepare", "execute", watches=True),
     "status": _Where("status", "prepare", "execute"),
-    "continue": _Where("continue_deployment", "prepare", "execute"),
+    "continue": _Where("continue_deployment", "prepare", "execute", watches=True),
     "prune": _Where("prune", "prepare", "execute"),
     "run-local": _Where("run_local", "prepare", "execute", parallel=False),
     # One service at a time, as kubectl logs reads one pod: a follow ends with exit 0 on Ctrl-C, which only a
@@ -59,5 +61,7 @@ def command_for(args: Any) -> Command:
     if name not in COMMANDS:
         where = _WHERE[name]
         module = importlib.import_module(f"{__name__}.{where.module}")
-        COMMANDS[name] = Command(getattr(module, where.prepare), getattr(module, where.execute), where.parallel)
+        COMMANDS[name] = Command(
+            getattr(module, where.prepare), getattr(module, where.execute), where.parallel, where.watches
+        )
     return COMMANDS[name]
