@@ -75,10 +75,15 @@ class RateBudget:
                 return 0.0
             return (1 - self.tokens) / self.rate
 
-    def take(self) -> None:
+    def take(self) -> float:
+        """Wait for a token; the seconds waited."""
+        waited = 0.0
         while (wait := self.delay()) > 0:
-            self.waited += wait
+            waited += wait
             self.sleep(wait)
+        with self.lock:
+            self.waited += waited
+        return waited
 
     def on_throttled(self) -> None:
         with self.lock:
@@ -92,68 +97,76 @@ class RateBudget:
             if self.rate < self.nominal:
                 self.rate = min(self.nominal, self.rate + self.nominal / 20)
 
-    # --- botocore -------------------------------------------------------------------------
-    def attach(self, client: Any) -> None:
-        """Pace every HTTP request of `client` (retries included: AWS counts them too)."""
-        client.meta.events.register("before-send", self._before_send)
-        client.meta.events.register("needs-retry", self._after_attempt)
-
-    def _before_send(self, **_: Any) -> None:
-        self.take()
-
-    def _after_attempt(self, response: Any = None, **_: Any) -> None:
+    def observe(self, response: Any) -> bool:
+        """Learn from one attempt's answer (botocore's needs-retry `response`); True when it was throttled."""
         if response is None:
-            return  # a connection error: not the API's verdict on our rate
+            return False  # a connection error: not the API's verdict on our rate
         http, parsed = response
         code = (parsed or {}).get("Error", {}).get("Code", "") if isinstance(parsed, dict) else ""
         if code in THROTTLING_CODES or getattr(http, "status_code", 200) == 429:
             self.on_throttled()
-        elif getattr(http, "status_code", 500) < 400:
+            return True
+        if getattr(http, "status_code", 500) < 400:
             self.on_success()
+        return False
 
 
-# The run's share of each API. ECS's published buckets for the reads a watch makes refill at 20 per second or
-# more, per account and Region (see the README); a run keeps to a fraction of that so that parallel pipelines and
-# the console still have room. Four of ours at full rate stay under ECS's refill.
-DEFAULT_RATES: dict[str, tuple[float, float]] = {
-    "ecs": (5.0, 15.0),
-    "elasticloadbalancing": (5.0, 10.0),
-    "logs": (5.0, 10.0),
-    "ecr": (5.0, 10.0),
-}
+# The run's budget per Region, for every API it calls: the requests a deploy makes move between ECS (placing,
+# registering, the tasks) and ELBv2 (target health), so one budget serves both better than two halves would.
+# ECS's published buckets for the reads a watch makes refill at 20 a second or more per action, and ELBv2's
+# describe calls share 10 a second (see the README): 10 a second in all, spread over several actions, leaves
+# most of each bucket to the account's other pipelines and to the console. The burst covers the reads and
+# writes that start a few deploys at once.
+DEFAULT_RATE = 10.0
+DEFAULT_BURST = 40.0
+PACED_APIS = frozenset({"ecs", "elasticloadbalancing", "logs", "ecr"})
 
 
 class Budgets:
-    """The run's budgets: one per (Region, API), made on first use, shared by every client of that API."""
+    """The run's budgets: one per Region, made on first use, shared by every client of the paced APIs; and what
+    each API was sent, for the run's closing line."""
 
-    def __init__(self, rates: dict[str, tuple[float, float]] | None = None) -> None:
-        self.rates = dict(DEFAULT_RATES if rates is None else rates)
+    def __init__(self, rate: float = DEFAULT_RATE, burst: float = DEFAULT_BURST) -> None:
+        self.rate = rate
+        self.burst = burst
         self._lock = threading.Lock()
-        self._budgets: dict[tuple[str, str], RateBudget] = {}
+        self._budgets: dict[str, RateBudget] = {}
+        self._usage: dict[str, list[float]] = {}  # API -> [sent, throttled, seconds waited]
 
-    def get(self, region: str, api: str) -> RateBudget | None:
-        if api not in self.rates:
-            return None
+    def get(self, region: str) -> RateBudget:
         with self._lock:
-            if (region, api) not in self._budgets:
-                rate, burst = self.rates[api]
-                self._budgets[(region, api)] = RateBudget(rate, burst)
-            return self._budgets[(region, api)]
+            if region not in self._budgets:
+                self._budgets[region] = RateBudget(self.rate, self.burst)
+            return self._budgets[region]
 
     def attach(self, region: str, client: Any) -> Any:
-        budget = self.get(region, client.meta.service_model.endpoint_prefix)
-        if budget is not None:
-            budget.attach(client)
+        """Pace every HTTP request of `client` (retries included: AWS counts them too)."""
+        api = str(client.meta.service_model.endpoint_prefix)
+        if api not in PACED_APIS:
+            return client
+        budget = self.get(region)
+        with self._lock:
+            usage = self._usage.setdefault(api, [0, 0, 0.0])
+
+        def before_send(**_: Any) -> None:
+            waited = budget.take()
+            with self._lock:
+                usage[0] += 1
+                usage[2] += waited
+
+        def after_attempt(response: Any = None, **_: Any) -> None:
+            if budget.observe(response):
+                with self._lock:
+                    usage[1] += 1
+
+        client.meta.events.register("before-send", before_send)
+        client.meta.events.register("needs-retry", after_attempt)
         return client
 
     def usage(self) -> dict[str, tuple[int, int, float]]:
-        """API -> (requests sent, throttling answers, seconds waited for tokens), over every Region."""
-        out: dict[str, tuple[int, int, float]] = {}
+        """API -> (requests sent, throttling answers, seconds waited for the budget), over every Region."""
         with self._lock:
-            for (_, api), b in self._budgets.items():
-                sent, throttled, waited = out.get(api, (0, 0, 0.0))
-                out[api] = (sent + b.sent, throttled + b.throttled, waited + b.waited)
-        return out
+            return {api: (int(u[0]), int(u[1]), float(u[2])) for api, u in self._usage.items()}
 
 
 # One run is one process: every client it makes shares these.

@@ -55,18 +55,16 @@ def test_throttling_halves_the_rate_down_to_the_floor_and_success_earns_it_back(
     assert t.slept and t.slept[0] > 0
 
 
-def test_budgets_are_shared_per_region_and_api_and_pace_real_client_requests() -> None:
-    budgets = Budgets({"ecs": (1.0, 1.0)})
+def test_one_budget_per_region_paces_every_api_of_the_run_and_counts_each() -> None:
+    budgets = Budgets(rate=1.0, burst=1.0)
     t = Time()
     kw: dict[str, Any] = {"region_name": "us-east-1", "aws_access_key_id": "k", "aws_secret_access_key": "s"}
-    one, two = boto3.client("ecs", **kw), boto3.client("ecs", **kw)
-    shared = budgets.get("us-east-1", "ecs")
-    assert shared is not None and budgets.get("us-east-1", "ecs") is shared
-    assert budgets.get("eu-west-1", "ecs") is not shared
-    assert budgets.get("us-east-1", "sts") is None  # an API without a budget is not paced
+    ecs, elbv2 = boto3.client("ecs", **kw), boto3.client("elbv2", **kw)
+    shared = budgets.get("us-east-1")
+    assert budgets.get("us-east-1") is shared and budgets.get("eu-west-1") is not shared
     shared.clock, shared.sleep = t.clock, t.sleep
     sent: list[str] = []
-    for client in (one, two):
+    for client in (ecs, elbv2):
         budgets.attach("us-east-1", client)
 
         # Registered after the budget's handler: answers in place of the network.
@@ -77,11 +75,22 @@ def test_budgets_are_shared_per_region_and_api_and_pace_real_client_requests() -
             return botocore.awsrequest.AWSResponse(request.url, 400 if throttled else 200, {}, _Raw(body))
 
         client.meta.events.register("before-send", answer)
-    one.list_clusters()
-    two.list_clusters()  # throttled once, retried by botocore: the retry waits for a token too
+    ecs.list_clusters()
+    ecs.list_clusters()  # throttled once, retried by botocore: the retry waits for a token too
+    elbv2.meta.events.unregister("before-send", answer)
+    elbv2.meta.events.register("before-send", lambda request, **_: _ok(request))
+    elbv2.describe_load_balancers()
     assert len(sent) == 3
     assert shared.throttled == 1
-    assert t.now >= 1.0
+    assert t.now >= 2.0  # four requests through one bucket of one a second (and half that once throttled)
+    usage = budgets.usage()
+    assert usage["ecs"][:2] == (3, 1) and usage["elasticloadbalancing"][:2] == (1, 0)
+    assert usage["ecs"][2] > 0
+
+
+def _ok(request: Any) -> Any:
+    body = b"<DescribeLoadBalancersResponse><DescribeLoadBalancersResult/></DescribeLoadBalancersResponse>"
+    return botocore.awsrequest.AWSResponse(request.url, 200, {}, _Raw(body))
 
 
 class _Raw:
@@ -101,16 +110,18 @@ def test_a_run_says_what_it_spent_of_each_api(monkeypatch: Any) -> None:
     from ecs_ship.gha import Reporter
     from ecs_ship.summary import api_usage
 
-    budgets = Budgets()
+    class Spent(Budgets):
+        def __init__(self) -> None:
+            super().__init__()
+            self.now: dict[str, tuple[int, int, float]] = {"ecs": (3, 0, 0.0)}
+
+        def usage(self) -> dict[str, tuple[int, int, float]]:
+            return dict(self.now)
+
+    budgets = Spent()
     monkeypatch.setattr(ratelimit, "SHARED", budgets)
-    ecs = budgets.get("us-east-1", "ecs")
-    assert ecs is not None
-    ecs.sent = 3
     before = budgets.usage()
-    ecs.sent, ecs.throttled = 10, 2
-    elb = budgets.get("us-east-1", "elasticloadbalancing")
-    assert elb is not None
-    elb.sent = 4
+    budgets.now = {"ecs": (10, 2, 0.0), "elasticloadbalancing": (4, 0, 1.5)}
     stream = io.StringIO()
     api_usage(Context(args=argparse.Namespace(), out=Reporter(stream=stream, environ={})), before)
-    assert "AWS API requests: ecs 7, elasticloadbalancing 4; throttled 2" in stream.getvalue()
+    assert "AWS API requests: ecs 7, elasticloadbalancing 4; throttled 2; 1.5s spent within" in stream.getvalue()
