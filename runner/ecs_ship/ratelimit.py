@@ -113,8 +113,8 @@ class RateBudget:
 
 # The run's budget per Region, for every API it calls: the requests a deploy makes move between ECS (placing,
 # registering, the tasks) and ELBv2 (target health), so one budget serves both better than two halves would.
-# ECS's published buckets for the reads a watch makes refill at 20 a second or more per action, and ELBv2's
-# describe calls share 10 a second (see the README): 10 a second in all, spread over several actions, leaves
+# AWS's buckets are per account and Region (ECS's documented example: 50 tokens for the cluster reads; ELBv2's:
+# 40, refilled at 10 a second, for its describe calls): 10 a second in all, spread over several actions, leaves
 # most of each bucket to the account's other pipelines and to the console. The burst covers the reads and
 # writes that start a few deploys at once.
 DEFAULT_RATE = 10.0
