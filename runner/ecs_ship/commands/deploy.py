@@ -14,10 +14,8 @@ from typing import TYPE_CHECKING
 from .. import aws, cache, deploy, engine, image, oneoff_run, plan, registry
 from ..context import Context, rev
 from ..errors import DeploymentFailed, Interrupted
-from ..rollout import watch_deployment
 from ..spec import ImageSpec, ServiceSpec, Spec, secret_like_build_args
 from ..summary import end
-from . import deploy_end
 
 if TYPE_CHECKING:
     # The builder is imported where a build is decided on: a redeploy of an image the registry has needs none.
@@ -198,6 +196,11 @@ def execute(ctx: Context, p: Prepared) -> None:
     result["deployment-id"] = applied.deployment_id
     verb = "registered" if applied.registered else "reusing"
     say(f"{verb} {rev(applied.task_definition_arn)}; started deployment {applied.deployment_id}")
+    # The watch, the checks and the rollback are imported once the service is updated, not before: the first
+    # write does not wait for them, and ECS is already rolling out while they load.
+    from ..rollout import watch_deployment
+    from . import deploy_end
+
     d = deploy_end.Deployed(
         svc,
         clients,
