@@ -45,11 +45,12 @@ sandbox: $(STAMP)
 sandbox-down: $(STAMP)
 	$(PY) -m tests.sandbox down
 
-# How soon ecs-ship, `aws ecs wait services-stable` and `ecs deploy` notice success and failure, and what the
-# default build cache saves a fresh runner (bench/).
+# How soon ecs-ship, `aws ecs wait services-stable` and `ecs deploy` notice success and failure, what the
+# default build cache saves a fresh runner, and how soon a redeploy makes its first write (bench/).
 bench: $(STAMP)
 	$(PY) -m bench.compare_peers
 	$(PY) -m bench.build_cache
+	$(PY) -m bench.startup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
