@@ -46,12 +46,14 @@ sandbox-down: $(STAMP)
 	$(PY) -m tests.sandbox down
 
 # How soon ecs-ship, `aws ecs wait services-stable` and `ecs deploy` notice success and failure, at what API call
-# rate, over one to 20 services (bench/results/latest.{json,md,png}), and what the default build cache saves a
-# fresh runner (bench/). BENCH_FLAGS='--scenarios healthy --runs 1' tries one scenario.
+# rate, over one to 20 services (bench/results/latest.{json,md,png}), what the default build cache saves a fresh
+# runner, and how soon a redeploy makes its first write (bench/). BENCH_FLAGS='--scenarios healthy --runs 1'
+# tries one scenario.
 BENCH_FLAGS ?=
 bench: $(STAMP)
 	$(PY) -m bench.run $(BENCH_FLAGS)
 	$(PY) -m bench.build_cache
+	$(PY) -m bench.startup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import Interrupted
 from .gha import Reporter
-from .watch.board import ServiceBoard
 
 if TYPE_CHECKING:
     # Types only: the builder and the image pipeline load docker-py, which a run that builds nothing never needs.
     from .builder import Builder
     from .image import ShippedImage
+    from .watch.board import ServiceBoard
 
 
 @dataclass
@@ -35,10 +35,21 @@ class Context:
     shipped: dict[tuple[str, str], ShippedImage] = field(default_factory=dict)
     ship_lock: threading.Lock = field(default_factory=threading.Lock)
     builder: Builder | None = None  # detected at the first build of the run (under ship_lock)
-    # The watches of a run read their services through one board: one DescribeServices per ten services of a
-    # cluster, however many are deployed in parallel.
-    board: ServiceBoard = field(default_factory=ServiceBoard)
     interrupts: int = 0  # SIGINT/SIGTERM received; the second one ends the grace given to running services
+    _board: ServiceBoard | None = field(default=None, init=False, repr=False)
+    _board_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def board(self) -> ServiceBoard:
+        """The one board the watches of a run read their services through: one DescribeServices per ten services
+        of a cluster, however many are deployed in parallel. Made by the first watch, so the watch package is
+        imported when a watch starts (a deploy's first write does not wait for it; other commands never load it)."""
+        with self._board_lock:
+            if self._board is None:
+                from .watch.board import ServiceBoard
+
+                self._board = ServiceBoard()
+            return self._board
 
     def interrupt(self) -> None:
         """What a signal does: count it and cancel. Called from signals.py's watcher thread, never from inside a

@@ -6,6 +6,7 @@ failure the explanation and the rollback.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -13,10 +14,8 @@ from typing import TYPE_CHECKING
 from .. import aws, cache, deploy, engine, image, oneoff_run, plan, registry
 from ..context import Context, rev
 from ..errors import DeploymentFailed, Interrupted
-from ..rollout import watch_deployment
 from ..spec import ImageSpec, ServiceSpec, Spec, secret_like_build_args
 from ..summary import end
-from . import deploy_end
 
 if TYPE_CHECKING:
     # The builder is imported where a build is decided on: a redeploy of an image the registry has needs none.
@@ -33,7 +32,7 @@ class ImageJob:
     tag: str
     registry: registry.RegistryAPI
     digest: str | None  # already in the registry under `tag`
-    labels: dict[str, str]
+    labels: dict[str, str]  # for a build only: empty when the registry has the tag
     cache: cache.CacheFlags = cache.NO_CACHE  # decided while preparing: an entry the builder lacks is bad input
 
 
@@ -55,15 +54,17 @@ def prepare(ctx: Context, spec: Spec, svc: ServiceSpec) -> Prepared:
             ctx.board.watch(clients.region, other.cluster, other.service)  # read ten at a time (board.py)
     state = deploy.read_state(clients, svc.cluster, svc.service, svc.load_balancer.url, ctx.board)
     build_allowed = not (ctx.args.image_tag or getattr(ctx.args, "skip_build", False))
-    values = image.tag_values(image.git_info(spec.path.parent), spec.env) if svc.images else {}
-    labels = image.labels_for(values.get("git_sha", ""), image.source_url(spec.path.parent)) if svc.images else {}
+    # git is asked (up to three processes) only for what this deploy uses: the tag's placeholders when no
+    # --image-tag names the tag, the image labels when something is built.
+    values = functools.cache(lambda: image.tag_values(image.git_info(spec.path.parent), spec.env))
+    labels = functools.cache(lambda: image.labels_for(values().get("git_sha", ""), image.source_url(spec.path.parent)))
     jobs = []
     running = {
         c["name"]: str(c.get("image", ""))
         for c in state.task_definition["taskDefinition"].get("containerDefinitions", [])
     }
     for index, img in enumerate(svc.images):
-        tag = ctx.args.image_tag or image.image_tag(img, values)
+        tag = ctx.args.image_tag or image.image_tag(img, values())
         host, path = registry.split_repository(img.repository)
         creds = registry.resolve_credentials(host, clients=clients, mask=ctx.out.mask)
         api = registry.RegistryAPI(host, creds)
@@ -99,7 +100,7 @@ def prepare(ctx: Context, spec: Spec, svc: ServiceSpec) -> Prepared:
             )
             for warning in flags.warnings:
                 ctx.out.warning(warning, svc.name)
-        jobs.append(ImageJob(img, tag, api, digest, labels, flags))
+        jobs.append(ImageJob(img, tag, api, digest, labels() if digest is None else {}, flags))
     trial = {j.spec.container: f"{j.spec.repository}@{j.digest or UNBUILT_DIGEST}" for j in jobs}
     plan.make_plan(svc, state, trial)
     return Prepared(svc, clients, state, tuple(jobs))
@@ -198,6 +199,11 @@ def execute(ctx: Context, p: Prepared) -> None:
     result["deployment-id"] = applied.deployment_id
     verb = "registered" if applied.registered else "reusing"
     say(f"{verb} {rev(applied.task_definition_arn)}; started deployment {applied.deployment_id}")
+    # The watch, the checks and the rollback are imported once the service is updated, not before: the first
+    # write does not wait for them, and ECS is already rolling out while they load.
+    from ..rollout import watch_deployment
+    from . import deploy_end
+
     d = deploy_end.Deployed(
         svc,
         clients,
