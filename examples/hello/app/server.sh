@@ -19,11 +19,19 @@ if [ "$CRASH" = "1" ]; then
     exit 3
 fi
 
+# Stop when asked, as a web app should: PID 1 ignores any signal it has no
+# handler for, so without this trap `docker stop` (ECS stopping the task)
+# would wait its whole timeout and then kill the container. The shell runs a
+# trap only between commands, hence `wait` on what runs in the background.
+server=""
+trap '[ -n "$server" ] && kill "$server" 2>/dev/null; exit 0' TERM INT
+
 if [ "$START_DELAY" -gt 0 ] 2>/dev/null; then
     # Announce the delay so a slow start is distinguishable from a hang in
     # the container log.
     echo "hello $VERSION starting in ${START_DELAY}s"
-    sleep "$START_DELAY"
+    sleep "$START_DELAY" &
+    wait "$!"
 fi
 
 echo "hello $VERSION listening on 127.0.0.1:$PORT"
@@ -42,4 +50,6 @@ done
 
 # The trailing address restricts the listener to loopback because the
 # container shares the host network namespace.
-exec busybox nc "$listen_flags" -p "$PORT" 127.0.0.1 -e /app/handler.sh
+busybox nc "$listen_flags" -p "$PORT" 127.0.0.1 -e /app/handler.sh &
+server=$!
+wait "$server"
