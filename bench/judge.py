@@ -29,6 +29,7 @@ from .truth import (
     first_write_at,
     rate,
     truth_at,
+    watch_rate,
 )
 
 
@@ -128,6 +129,7 @@ def judge(
         services=outcomes,
         calls=len(window),
         calls_per_second=rate(len(window), seconds),
+        watch_calls_per_second=watch_rate(window, end),
         throttled_calls=sum(1 for c in window if c.throttled),
         throttling_surfaced=any(THROTTLING_LINE.search(line.text) for line in lines),
         failure_noticed=min(failure_lines) - start if failure_lines and run.failure else None,

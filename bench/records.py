@@ -39,6 +39,7 @@ class RunRecord:
     by_action: dict[str, int] = field(default_factory=dict)
     throttled_by_action: dict[str, int] = field(default_factory=dict)  # which buckets ran dry
     output_tail: list[str] = field(default_factory=list)  # last lines, to see why a run ended as it did
+    watch_calls_per_second: float | None = None  # from the first UpdateService to the end
 
 
 def median(values: Sequence[float | None]) -> float | None:
@@ -75,6 +76,7 @@ class Summary:
     scale: float = 1.0  # AWS seconds per real second of the scenario's clock
     cap: float = 0.0
     wall_ratio_vs_one: float | None = None  # multi-service: this wall time / the 1-service run's
+    watch_calls_per_second_median: float | None = None
 
 
 def summarize(records: Sequence[RunRecord]) -> Summary:
@@ -113,6 +115,7 @@ def summarize(records: Sequence[RunRecord]) -> Summary:
         lag_unit="AWS s" if first.scale != 1.0 else "s",
         scale=first.scale,
         cap=first.cap,
+        watch_calls_per_second_median=median([r.watch_calls_per_second for r in records]),
     )
 
 

@@ -63,14 +63,15 @@ def main_table(summaries: Sequence[Summary], cap: float) -> list[str]:
 
 def ecs_ship_table(summaries: Sequence[Summary]) -> list[str]:
     rows = [
-        "| scenario | failure noticed | exit | first write | runner overhead |",
-        "|---|---|---|---|---|",
+        "| scenario | failure noticed | exit | first write | runner overhead | API calls/s from the switch |",
+        "|---|---|---|---|---|---|",
     ]
     mine = [s for s in summaries if s.tool == "ecs-ship"]
     for s in mine:
         rows.append(
             f"| {s.scenario} | {_s(s.failure_noticed_median)} | {_s(s.seconds_median)} | "
-            f"{_s(s.first_write_median)} | {_s(s.overhead_median)} |"
+            f"{_s(s.first_write_median)} | {_s(s.overhead_median)} | "
+            f"{'-' if s.watch_calls_per_second_median is None else f'{s.watch_calls_per_second_median:.1f}'} |"
         )
     return rows if mine else []
 

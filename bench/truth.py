@@ -24,7 +24,8 @@ TRUTHS = (NEW_TARGET_HEALTHY, NEW_TARGET_UNHEALTHY, NEW_TASK_STOPPED, DEPLOYMENT
 FAILED_LINE = re.compile(r"deployment failed", re.IGNORECASE)
 SERVING_LINE = re.compile(r"\bserving: ")
 # What a user would read as "AWS throttled me": botocore's error code or AWS's message.
-THROTTLING_LINE = re.compile(r"throttl|rate exceeded", re.IGNORECASE)
+# An error or warning about throttling; not ecs-ship's closing count of requests ("throttled 0").
+THROTTLING_LINE = re.compile(r"\bthrottling\b|throttlingexception|rate exceeded", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,16 @@ def calls_between(calls: Sequence[Call], start: float, end: float) -> list[Call]
 def first_write_at(calls: Iterable[Call]) -> float | None:
     writes = [c.at for c in calls if is_write(c.action)]
     return min(writes) if writes else None
+
+
+def watch_rate(calls: Sequence[Call], end: float) -> float | None:
+    """Calls a second from the first UpdateService (the switch) to the end: what following the rollout costs,
+    without the fixed reads and writes before it."""
+    switch = [c.at for c in calls if c.action == "UpdateService"]
+    if not switch:
+        return None
+    after = [c for c in calls if c.at >= min(switch)]
+    return rate(len(after), end - min(switch))
 
 
 def rate(count: int, seconds: float) -> float:

@@ -292,3 +292,15 @@ def test_a_scaled_scenario_shows_aws_seconds_and_its_own_cap() -> None:
     row = main_table(summarize_all([r]), cap=60)[2]
     assert "still waiting at cap (120 s)" in row
     assert "120.0 s (1200 AWS s)" in row
+
+
+def test_the_watch_rate_counts_from_the_switch_and_closing_counts_are_not_throttling_said() -> None:
+    from bench.truth import THROTTLING_LINE, watch_rate
+    from tests.sandbox.ledger import Call
+
+    calls = [Call(0.0, "ecs", "DescribeServices"), Call(0.1, "ecs", "RegisterTaskDefinition")]
+    calls += [Call(1.0, "ecs", "UpdateService")] + [Call(1.0 + n, "elbv2", "DescribeTargetHealth") for n in range(4)]
+    assert watch_rate(calls, end=5.0) == 5 / 4.0
+    assert watch_rate(calls[:2], end=5.0) is None
+    assert not THROTTLING_LINE.search("AWS API requests: ecs 14, elasticloadbalancing 4; throttled 0")
+    assert THROTTLING_LINE.search("An error occurred (ThrottlingException): Rate exceeded")
