@@ -45,12 +45,13 @@ class RateBudget:
 
     rate: float
     burst: float
-    floor: float = 0.5  # never slower than this many requests a second, however throttled
+    floor: float = 1.0  # never slower than this many requests a second, however throttled
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     nominal: float = field(init=False)
     tokens: float = field(init=False)
     updated: float | None = field(default=None, init=False)
+    decreased: float | None = field(default=None, init=False)  # when the rate was last halved
     sent: int = field(default=0, init=False)  # requests let through
     throttled: int = field(default=0, init=False)  # throttling answers seen
     waited: float = field(default=0.0, init=False)  # seconds spent waiting for tokens
@@ -88,6 +89,12 @@ class RateBudget:
     def on_throttled(self) -> None:
         with self.lock:
             self.throttled += 1
+            now = self.clock()
+            # The answers to one burst come back together: they are one signal, not many (TCP halves its window
+            # once per round trip for the same reason), so the rate halves at most once a second.
+            if self.decreased is not None and now - self.decreased < 1.0:
+                return
+            self.decreased = now
             self.rate = max(self.floor, self.rate / 2)
             # What is left in the bucket was sized for the old rate: spending it now would be throttled too.
             self.tokens = min(self.tokens, 0.0)

@@ -40,14 +40,17 @@ def test_the_burst_is_spent_at_once_then_requests_wait_for_the_rate() -> None:
     assert b.waited == 2.0
 
 
-def test_throttling_halves_the_rate_down_to_the_floor_and_success_earns_it_back() -> None:
+def test_throttling_halves_the_rate_once_a_second_down_to_the_floor_and_success_earns_it_back() -> None:
     b, t = budget(rate=4.0, burst=4.0)
     b.on_throttled()
     assert b.rate == 2.0 and b.tokens <= 0
+    b.on_throttled()  # the same burst's other answers: one signal
+    assert b.rate == 2.0
     for _ in range(5):
+        t.now += 1.0
         b.on_throttled()
-    assert b.rate == b.floor == 0.5
-    assert b.throttled == 6
+    assert b.rate == b.floor == 1.0
+    assert b.throttled == 7
     for _ in range(200):
         b.on_success()
     assert b.rate == 4.0  # never above what it was made with
