@@ -149,7 +149,7 @@ def progress(r: RunRecord) -> str:
 
 def notes(selected: list[Scenario], peers_at_20: bool) -> list[str]:
     out = [
-        f"ecs-ship runs with wait.until serving and wait.poll_interval {tools.POLL_INTERVAL:g} s (its default is 2 s); "
+        f"ecs-ship runs with wait.until serving and wait.poll_interval {tools.POLL_INTERVAL:g} s (its default); "
         "on a failure it rolls back (on_failure: rollback) and its lag is taken at its 'deployment failed' line.",
         "Peers are measured at their exit; tools that wait for a stable service against the rollout's completion "
         "(old tasks drained), ecs-ship against the new target turning healthy.",

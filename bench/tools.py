@@ -30,7 +30,7 @@ ECS_DEPLOY = "ecs deploy"
 TOOLS = (ECS_SHIP, AWS, ECS_DEPLOY)
 PEERS = (AWS, ECS_DEPLOY)
 
-POLL_INTERVAL = 1.0  # ecs-ship's wait.poll_interval here (its default is 2 s); kept in the results
+POLL_INTERVAL = 1.0  # ecs-ship's wait.poll_interval here (its default); kept in the results
 # Keys of a described task definition that register_task_definition takes back (the rest is read-only state).
 _REGISTER_KEYS = (
     "family",
