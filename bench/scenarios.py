@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 from tests.sandbox.bootstrap import HealthCheck
 from tests.sandbox.ledger import Ledger
@@ -54,24 +55,13 @@ def _multi(name: str, services: int, clusters: int, throttled: bool, aws_timings
     extra = (", AWS-like rate limits" if throttled else "") + (
         ", AWS default timings, scaled clock" if aws_timings else ""
     )
-    if aws_timings:
-        # Deploys as long as AWS's: what a run's fixed reads and writes cost is measured against minutes, not the
-        # sandbox's seconds. Compared with the one-service AWS-timings run.
-        return Scenario(
-            name=name,
-            what=f"{services} service(s) in {where}, one ecs-ship run{extra}",
-            image=GOOD,
-            truth=NEW_TARGET_HEALTHY,
-            peer_truth=DEPLOYMENT_COMPLETED,
-            services=services,
-            clusters=clusters,
-            multi=True,
-            throttled=throttled,
-            health=AWS_DEFAULT_HEALTH,
-            time_scale=TIME_SCALE,
-            cap_factor=2.0,
-            single="aws-timings",
-        )
+    # With AWS's timings a deploy lasts minutes: what a run's fixed reads and writes cost is weighed against that,
+    # not the sandbox's seconds. It is compared with the one-service AWS-timings run.
+    timings: dict[str, Any] = (
+        {"health": AWS_DEFAULT_HEALTH, "time_scale": TIME_SCALE, "cap_factor": 2.0, "single": "aws-timings"}
+        if aws_timings
+        else {"single": "throttled-1svc" if throttled else "1svc"}
+    )
     return Scenario(
         name=name,
         what=f"{services} service(s) in {where}, one ecs-ship run{extra}",
@@ -82,7 +72,7 @@ def _multi(name: str, services: int, clusters: int, throttled: bool, aws_timings
         clusters=clusters,
         multi=True,
         throttled=throttled,
-        single="throttled-1svc" if throttled else "1svc",
+        **timings,
     )
 
 

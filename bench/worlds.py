@@ -19,6 +19,7 @@ from tests.sandbox.bootstrap import (
     _target_group,
     clients,
     container_definition,
+    register_app,
     wait_rollout,
 )
 from tests.sandbox.sandbox import Sandbox
@@ -45,15 +46,9 @@ def add_service(endpoint: str, base: World, index: int, image: str, health: Heal
         DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}],
     )
     family = f"{name}-app"
-    td = ecs.register_task_definition(
-        family=family,
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="256",
-        memory="512",
-        executionRoleArn=base.execution_role_arn,
-        containerDefinitions=[container_definition(name, image, base.log_group, base.region, {})],
-    )["taskDefinition"]["taskDefinitionArn"]
+    td = register_app(
+        ecs, family, base.execution_role_arn, container_definition(name, image, base.log_group, base.region, {})
+    )
     service: dict[str, Any] = ecs.create_service(
         cluster=base.cluster,
         serviceName=f"{name}-svc",

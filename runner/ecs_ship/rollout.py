@@ -136,6 +136,18 @@ def start_rollback(
         record = deploy.describe_service_deployment(clients, service_deployment_arn)
         status = str((record or {}).get("status", ""))
         sd_id = service_deployment_arn.rsplit("/", 1)[-1]
+        if (
+            follow
+            and status in ("PENDING", "IN_PROGRESS")
+            and breaker_about_to_roll_back(record)
+            and _breaker_rolls_back(clients, svc)
+        ):
+            # The task that failed our watch is one ECS's own circuit breaker counts too, and that count trips it:
+            # ECS rolls back in a moment. Stopping the deployment ourselves would race it (and be one more
+            # write); a poll later ECS has usually begun. (A cancelled run has no poll to spare: it does not wait.)
+            ctx.sleep(svc.wait.poll_interval)
+            record = deploy.describe_service_deployment(clients, service_deployment_arn)
+            status = str((record or {}).get("status", ""))
         by_ecs = status in ECS_ROLLING_BACK
         if by_ecs:
             say(f"ECS is already rolling back service deployment {sd_id} ({status})")
@@ -174,6 +186,22 @@ def start_rollback(
         say(f"rolling back to {rev(target_arn)} (deployment {deployment_id})")
     ctx.result(svc.name)["rollback-deployment-id"] = deployment_id
     return RollbackStarted(deployment_id, target_arn, service)
+
+
+def breaker_about_to_roll_back(record: Mapping[str, Any] | None) -> bool:
+    """ECS's circuit breaker has tripped on this service deployment, or one more failed task (the one our
+    watch just saw, which ECS may not have counted yet) trips it."""
+    breaker = (record or {}).get("deploymentCircuitBreaker") or {}
+    threshold = int(breaker.get("threshold") or 0)
+    if breaker.get("status") == "TRIGGERED":
+        return True
+    return threshold > 0 and int(breaker.get("failureCount") or 0) + 1 >= threshold
+
+
+def _breaker_rolls_back(clients: aws.Clients, svc: ServiceSpec) -> bool:
+    service = deploy.describe_service(clients, svc.cluster, svc.service)
+    breaker = (service.get("deploymentConfiguration") or {}).get("deploymentCircuitBreaker") or {}
+    return bool(breaker.get("enable") and breaker.get("rollback"))
 
 
 def follow_rollback_deployment(

@@ -81,6 +81,21 @@ def clients(endpoint: str, region: str = REGION) -> dict[str, Any]:
     return {name: boto3.client(name, **kw) for name in ("acm", "autoscaling", "ec2", "ecs", "elbv2", "iam", "logs")}
 
 
+def register_app(ecs: Any, family: str, execution_role: str, container: dict[str, Any]) -> str:
+    """A Fargate revision of one container, as the sandbox's worlds run it; its ARN."""
+    return str(
+        ecs.register_task_definition(
+            family=family,
+            networkMode="awsvpc",
+            requiresCompatibilities=["FARGATE"],
+            cpu="256",
+            memory="512",
+            executionRoleArn=execution_role,
+            containerDefinitions=[container],
+        )["taskDefinition"]["taskDefinitionArn"]
+    )
+
+
 def container_definition(name: str, image: str, log_group: str, region: str, env: dict[str, str]) -> dict[str, Any]:
     return {
         "name": CONTAINER,
@@ -170,15 +185,7 @@ def bootstrap(endpoint: str, spec: WorldSpec, region: str = REGION) -> World:
         deployment.update(strategy="BLUE_GREEN", bakeTimeInMinutes=0)
 
     family = f"{n}-app"
-    td = ecs.register_task_definition(
-        family=family,
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="256",
-        memory="512",
-        executionRoleArn=role,
-        containerDefinitions=[container_definition(n, spec.image, log_group, region, spec.environment)],
-    )["taskDefinition"]["taskDefinitionArn"]
+    td = register_app(ecs, family, role, container_definition(n, spec.image, log_group, region, spec.environment))
     service = ecs.create_service(
         cluster=cluster,
         serviceName=f"{n}-svc",

@@ -251,3 +251,36 @@ def test_a_rollback_ecs_already_made_over_ours_is_not_a_newer_deployment(stubbed
     stub.add_response("describe_services", service(("ecs-svc/back", "PRIMARY", "td:1"), (NEW, "ACTIVE", "td:2")))
     back = rollout.start_rollback(context(), svc("hello"), clients, "td:1", (), None, NEW, follow=False)
     assert back.deployment_id == "ecs-svc/back"
+
+
+def test_ecs_breaker_about_to_trip_is_given_a_poll_rather_than_raced(stubbed: Any) -> None:
+    """The failed task that ended our watch is one ECS's circuit breaker (rollback on) counts as well, and it trips
+    the breaker: ECS rolls back itself a moment later. Stopping the deployment first would be a needless write."""
+    clients, stub = stubbed
+    monitoring = record("IN_PROGRESS")
+    monitoring["serviceDeployments"][0]["deploymentCircuitBreaker"] = {
+        "status": "MONITORING",
+        "failureCount": 0,
+        "threshold": 1,
+    }
+    stub.add_response("describe_service_deployments", monitoring)
+    with_breaker = service((NEW, "PRIMARY", "td:2"), (OLD, "ACTIVE", "td:1"))
+    with_breaker["services"][0]["deploymentConfiguration"] = {
+        "deploymentCircuitBreaker": {"enable": True, "rollback": True}
+    }
+    stub.add_response("describe_services", with_breaker)
+    stub.add_response("describe_service_deployments", record("ROLLBACK_IN_PROGRESS"))
+    stub.add_response("describe_services", service(("ecs-svc/back", "PRIMARY", "td:1"), (NEW, "ACTIVE", "td:2")))
+    ctx = context()
+    slept: list[float] = []
+    ctx.sleep = slept.append  # type: ignore[method-assign]
+    back = rollout.start_rollback(ctx, svc("hello"), clients, "td:1", (), SD, NEW)
+    assert back.service_deployment_arn == SD and back.deployment_id == "ecs-svc/back"
+    assert len(slept) == 1
+    stub.assert_no_pending_responses()  # and no StopServiceDeployment: the stub would refuse it
+
+
+def test_the_breaker_is_about_to_roll_back_when_tripped_or_one_failure_short() -> None:
+    assert rollout.breaker_about_to_roll_back({"deploymentCircuitBreaker": {"status": "TRIGGERED"}})
+    assert not rollout.breaker_about_to_roll_back({"deploymentCircuitBreaker": {"failureCount": 1, "threshold": 5}})
+    assert not rollout.breaker_about_to_roll_back({"status": "IN_PROGRESS"})
