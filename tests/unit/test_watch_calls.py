@@ -99,11 +99,14 @@ def start_running(clients: Clients, s_ecs: Stubber, s_elb: Stubber, clock: Clock
     s_ecs.add_response("describe_service_deployments", sd("PENDING"))
     assert assess(reader.snapshot(GOAL), GOAL).kind == "waiting"
     # The task runs: a counter moved, so ECS's record is read (it goes IN_PROGRESS as tasks launch), the tasks
-    # (only the running ones: nothing stopped), and the new task's target group.
+    # (a task not seen before may be a replacement: the stopped ones are listed too), and its target group.
     clock.now += 1
     s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 1)))
     s_ecs.add_response("describe_service_deployments", sd())
     s_ecs.add_response("list_tasks", {"taskArns": [TASK]}, {"cluster": "c", "startedBy": NEW})
+    s_ecs.add_response(
+        "list_tasks", {"taskArns": []}, {"cluster": "c", "serviceName": "web", "desiredStatus": "STOPPED"}
+    )
     s_ecs.add_response("describe_tasks", tasks())
     s_elb.add_response("describe_target_health", health("initial"), {"TargetGroupArn": TG})
     assert assess(reader.snapshot(GOAL), GOAL).kind == "waiting"
@@ -280,3 +283,25 @@ def test_services_prepared_in_parallel_read_a_shared_load_balancer_once() -> Non
     for th in threads:
         th.join()
     assert len(reads) == 1 and clients.once(("lb", "arn"), read) == "routes"
+
+
+def test_a_task_replaced_between_two_polls_is_still_seen_stopped(world: Any) -> None:
+    """A Spot interruption: ECS stops our task and its replacement runs before the next poll, so every counter
+    reads as before. The target that went away says so, and the task no longer listed is looked for among the
+    stopped ones."""
+    clients, s_ecs, s_elb, clock = world
+    reader = start_running(clients, s_ecs, s_elb, clock)
+    clock.now += 1
+    s_elb.add_response("describe_target_health", {"TargetHealthDescriptions": []})
+    s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 1)))
+    s_ecs.add_response("list_tasks", {"taskArns": [TASK + "b"]}, {"cluster": "c", "startedBy": NEW})
+    s_ecs.add_response(
+        "list_tasks", {"taskArns": [TASK]}, {"cluster": "c", "serviceName": "web", "desiredStatus": "STOPPED"}
+    )
+    interrupted = tasks("STOPPED", "STOPPED")["tasks"][0]
+    interrupted.update(stopCode="SpotInterruption", stoppedReason="Your Spot Task was interrupted.")
+    replacement = {**tasks()["tasks"][0], "taskArn": TASK + "b"}
+    s_ecs.add_response("describe_tasks", {"tasks": [replacement, interrupted], "failures": []})
+    snap = reader.snapshot(GOAL)
+    assert {t.arn: t.stop_code for t in snap.tasks} == {TASK + "b": None, TASK: "SpotInterruption"}
+    assert assess(snap, GOAL).kind == "waiting"

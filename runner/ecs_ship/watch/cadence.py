@@ -112,6 +112,14 @@ def target_news(last: Snapshot, goal: Goal, targets: tuple[TargetState, ...]) ->
     return any(state != "initial" and before.get(key) != state for key, state in now.items())
 
 
+def target_gone(last: Snapshot, goal: Goal, targets: tuple[TargetState, ...]) -> bool:
+    """A target of one of our running tasks is no longer registered: ECS is stopping that task."""
+    mine = [t for t in own_tasks(last, goal) if t.running]
+    before = {(tg.target_group, tg.id, tg.port) for t in mine for tg in targets_of(t, goal, last.targets)}
+    now = {(tg.target_group, tg.id, tg.port) for t in mine for tg in targets_of(t, goal, targets)}
+    return bool(before - now)
+
+
 def read_service_deployment(goal: Goal, seen: Seen, deployments: tuple[DeploymentState, ...], now: float) -> bool:
     if goal.service_deployment_arn is None:
         return False

@@ -242,7 +242,10 @@ class Reader:
                 self._service = self._describe_service()
                 snap = self._from_service(self._service, last, targets)
             snap = replace(snap, service_deployment=sd)
-        if read_service and cadence.read_tasks(goal, self.seen, snap, now):
+        # A target of ours that went away says a task stopped, which the counters may not (its replacement can
+        # have started already): the tasks are read too.
+        target_gone = targets_read and last is not None and cadence.target_gone(last, goal, targets)
+        if read_service and (target_gone or cadence.read_tasks(goal, self.seen, snap, now)):
             before = last.deployments if last is not None else None
             stopped = before is None or cadence.lost_tasks(before, snap.deployments)
             tasks, stopping = self._read_tasks(goal, stopped)
@@ -277,7 +280,10 @@ class Reader:
         # tasks only; stopped ones come from the service's tasks whose desired status is STOPPED, listed when a
         # counter says a task stopped (other deployments' are read again only while on their way to STOPPED).
         arns = self._list(startedBy=goal.deployment_id)
-        if stopped:
+        # Our running tasks are not the ones last seen: one may have stopped even when every counter reads as
+        # before, its replacement started already (a Spot interruption, say), perhaps before we ever saw it run.
+        known = {t.arn for t in (self.last.tasks if self.last is not None else ()) if t.desired_status == "RUNNING"}
+        if stopped or known != set(arns):
             listed = self._list(serviceName=self.service, desiredStatus="STOPPED")
             self._stopping_arns = [a for a in listed if a not in self._foreign]
         arns += [a for a in self._stopping_arns if a not in arns and a not in self._foreign]
