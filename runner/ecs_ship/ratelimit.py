@@ -52,7 +52,6 @@ class RateBudget:
     tokens: float = field(init=False)
     updated: float | None = field(default=None, init=False)
     decreased: float | None = field(default=None, init=False)  # when the rate was last halved
-    sent: int = field(default=0, init=False)  # requests let through
     throttled: int = field(default=0, init=False)  # throttling answers seen
     waited: float = field(default=0.0, init=False)  # seconds spent waiting for tokens
     lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -72,7 +71,6 @@ class RateBudget:
             self._refill(self.clock())
             if self.tokens >= 1:
                 self.tokens -= 1
-                self.sent += 1
                 return 0.0
             return (1 - self.tokens) / self.rate
 

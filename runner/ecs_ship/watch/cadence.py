@@ -102,22 +102,23 @@ def health_phase(last: Snapshot | None, goal: Goal) -> bool:
     return not all(healthy_in_groups(t, goal, last.targets) for t in running)
 
 
-def target_news(last: Snapshot, goal: Goal, targets: tuple[TargetState, ...]) -> bool:
-    """Did a target of ours do anything but stay `initial`? Then the service is read in the same poll."""
-    mine = [t for t in own_tasks(last, goal) if t.running]
-    before = {(tg.target_group, tg.id, tg.port): tg.state for t in mine for tg in targets_of(t, goal, last.targets)}
-    now = {(tg.target_group, tg.id, tg.port): tg.state for t in mine for tg in targets_of(t, goal, targets)}
-    if before.keys() - now.keys():
-        return True  # deregistered: ECS is stopping the task
-    return any(state != "initial" and before.get(key) != state for key, state in now.items())
+def _our_targets(snap: Snapshot, goal: Goal, targets: tuple[TargetState, ...]) -> dict[tuple[str, str, int], str]:
+    """The state of each target of our running tasks (as `snap` knows them) in `targets`."""
+    mine = [t for t in own_tasks(snap, goal) if t.running]
+    return {(tg.target_group, tg.id, tg.port): tg.state for t in mine for tg in targets_of(t, goal, targets)}
 
 
 def target_gone(last: Snapshot, goal: Goal, targets: tuple[TargetState, ...]) -> bool:
     """A target of one of our running tasks is no longer registered: ECS is stopping that task."""
-    mine = [t for t in own_tasks(last, goal) if t.running]
-    before = {(tg.target_group, tg.id, tg.port) for t in mine for tg in targets_of(t, goal, last.targets)}
-    now = {(tg.target_group, tg.id, tg.port) for t in mine for tg in targets_of(t, goal, targets)}
-    return bool(before - now)
+    return bool(_our_targets(last, goal, last.targets).keys() - _our_targets(last, goal, targets).keys())
+
+
+def target_news(last: Snapshot, goal: Goal, targets: tuple[TargetState, ...]) -> bool:
+    """Did a target of ours do anything but stay `initial`? Then the service is read in the same poll."""
+    before, now = _our_targets(last, goal, last.targets), _our_targets(last, goal, targets)
+    if before.keys() - now.keys():
+        return True
+    return any(state != "initial" and before.get(key) != state for key, state in now.items())
 
 
 def read_service_deployment(goal: Goal, seen: Seen, deployments: tuple[DeploymentState, ...], now: float) -> bool:
