@@ -116,6 +116,7 @@ def judge(
             truths.append(truth)
     seconds = end - start
     first_write = first_write_at(window)
+    switches = [c.at for c in window if c.action == "UpdateService"]
     overhead = None
     # The rollout's own time runs from the first write to the last truth; the rest of the wall time is the tool's.
     if first_write is not None and truths and len(truths) == len(run.services) and not run.failure:
@@ -140,4 +141,5 @@ def judge(
         by_action=dict(Counter(c.action for c in window).most_common()),
         throttled_by_action=dict(Counter(c.action for c in window if c.throttled).most_common()),
         output_tail=[f"{line.source} {line.text}".strip() for line in lines[-12:]],
+        last_switch=max(switches) - start if switches else None,
     )

@@ -40,6 +40,7 @@ class RunRecord:
     throttled_by_action: dict[str, int] = field(default_factory=dict)  # which buckets ran dry
     output_tail: list[str] = field(default_factory=list)  # last lines, to see why a run ended as it did
     watch_calls_per_second: float | None = None  # from the first UpdateService to the end
+    last_switch: float | None = None  # the last UpdateService (several services: when the last one started)
 
 
 def median(values: Sequence[float | None]) -> float | None:
@@ -77,6 +78,11 @@ class Summary:
     cap: float = 0.0
     wall_ratio_vs_one: float | None = None  # multi-service: this wall time / the 1-service run's
     watch_calls_per_second_median: float | None = None
+    last_switch_median: float | None = None
+    # When the last service's truth came (since the start), and that against the 1-service run's: how much
+    # longer the world itself took, whatever the tool.
+    last_truth_median: float | None = None
+    truth_ratio_vs_one: float | None = None
 
 
 def summarize(records: Sequence[RunRecord]) -> Summary:
@@ -116,7 +122,14 @@ def summarize(records: Sequence[RunRecord]) -> Summary:
         scale=first.scale,
         cap=first.cap,
         watch_calls_per_second_median=median([r.watch_calls_per_second for r in records]),
+        last_switch_median=median([r.last_switch for r in records]),
+        last_truth_median=median([last_truth(r) for r in records]),
     )
+
+
+def last_truth(record: RunRecord) -> float | None:
+    truths = [s.truth for s in record.services]
+    return None if not truths or any(t is None for t in truths) else max(t for t in truths if t is not None)
 
 
 def summarize_all(records: Sequence[RunRecord], single_of: dict[str, str] | None = None) -> list[Summary]:
@@ -132,4 +145,6 @@ def summarize_all(records: Sequence[RunRecord], single_of: dict[str, str] | None
         base = by_key.get(((single_of or {}).get(s.scenario, ""), s.tool))
         if base is not None and base.seconds_median > 0:
             s.wall_ratio_vs_one = s.seconds_median / base.seconds_median
+        if base is not None and base.last_truth_median and s.last_truth_median is not None:
+            s.truth_ratio_vs_one = s.last_truth_median / base.last_truth_median
     return out

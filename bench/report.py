@@ -81,16 +81,21 @@ def multi_table(summaries: Sequence[Summary]) -> list[str]:
     if not multi:
         return []
     rows = [
-        "| scenario | tool | services | wall time | vs 1 service | API calls/s | throttled (answered / said so) |",
-        "|---|---|---|---|---|---|---|",
+        "| scenario | tool | services | wall time | vs 1 service | last UpdateService | last truth | "
+        "last truth vs 1 service | API calls/s | throttled (answered / said so) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in multi:
-        ratio = "-" if s.wall_ratio_vs_one is None else f"{s.wall_ratio_vs_one:.2f}x"
         rows.append(
-            f"| {s.scenario} | {s.tool} | {s.services} | {_s(s.seconds_median)} | {ratio} | "
+            f"| {s.scenario} | {s.tool} | {s.services} | {_s(s.seconds_median)} | {_x(s.wall_ratio_vs_one)} | "
+            f"{_s(s.last_switch_median)} | {_s(s.last_truth_median)} | {_x(s.truth_ratio_vs_one)} | "
             f"{s.calls_per_second_median:.1f} | {throttled_cell(s)} |"
         )
     return rows
+
+
+def _x(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.2f}x"
 
 
 @dataclass(frozen=True)

@@ -79,12 +79,26 @@ class Clients:
                 self._once[key] = read()
             return cast(T, self._once[key])
 
+    def forget(self) -> None:
+        """Drop what `once` kept: a new run reads it again."""
+        with self._lock:
+            self._once.clear()
+            self._once_locks.clear()
+
+    def client(self, name: str) -> Any:
+        """A client of any other API of the Region (the pre-flight checks read IAM, SSM, EC2, …)."""
+        return self._get(name)
+
+    def for_region(self, region: str | None) -> Clients:
+        """These clients, or another Region's (a secret or log group may live elsewhere)."""
+        return self if region in (None, "", self.region) else make_clients(region)
+
     def _get(self, name: str) -> Any:
-        made = self._made[name]
+        made = self._made.get(name)
         if made is not None or self._factory is None:
             return made
         with self._lock:
-            if self._made[name] is None:
+            if self._made.get(name) is None:
                 self._made[name] = self._factory(name)
             return self._made[name]
 
@@ -138,6 +152,14 @@ def _session(region: str | None) -> botocore.session.Session:
     if region is not None:
         session.set_config_variable("region", region)
     return session
+
+
+def forget_reads() -> None:
+    """A new run begins in this process (a test, an embedding): what earlier runs read once is read again."""
+    with _made_lock:
+        made = list(_made.values())
+    for clients in made:
+        clients.forget()
 
 
 def make_clients(region: str | None) -> Clients:

@@ -7,6 +7,7 @@ stops them all) and the record of images already shipped (services that share an
 from __future__ import annotations
 
 import argparse
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +39,13 @@ class Context:
     interrupts: int = 0  # SIGINT/SIGTERM received; the second one ends the grace given to running services
     _board: ServiceBoard | None = field(default=None, init=False, repr=False)
     _board_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # What an earlier run in this process read once (aws.Clients.once: target groups, listener rules) may
+        # have changed since. No clients exist when the AWS module was never loaded: nothing to forget.
+        made = sys.modules.get("ecs_ship.aws")
+        if made is not None:
+            made.forget_reads()
 
     @property
     def board(self) -> ServiceBoard:

@@ -7,7 +7,8 @@ deploy has succeeded, never part of applying its plan.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,30 +79,84 @@ def _routes(clients: Clients, lb_arn: str) -> tuple[str, list[Any], dict[str, li
     return str(lb["DNSName"]), listeners, rules
 
 
+def target_group_arns(service: Mapping[str, Any]) -> list[str]:
+    return [str(lb["targetGroupArn"]) for lb in service.get("loadBalancers") or [] if lb.get("targetGroupArn")]
+
+
+# Target groups per DescribeTargetGroups call when the services of a run are read together.
+TARGET_GROUP_BATCH = 20
+
+
+def describe_target_groups(clients: Clients, arns: Sequence[str], others: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """The target groups `arns`, in one call with those of the run's other services (`others`): a spec of twenty
+    services prepares them with one DescribeTargetGroups instead of twenty. What was read is kept for the run,
+    so the other services' preparations find theirs. A group of another service that is gone fails the whole
+    call: then ours are read alone, and that service's own preparation reports its group."""
+    if not arns:
+        return []
+    lock, cache = clients.once(("target groups",), _group_cache)
+    with lock:  # parallel preparations wait for the one read that answers for them all
+        _read_target_groups(clients, cache, arns, others)
+    return [cache[a] for a in dict.fromkeys(arns) if a in cache]
+
+
+def _group_cache() -> tuple[threading.Lock, dict[str, dict[str, Any]]]:
+    return threading.Lock(), {}
+
+
+def _read_target_groups(
+    clients: Clients, cache: dict[str, dict[str, Any]], arns: Sequence[str], others: Sequence[str]
+) -> None:
+    missing = [a for a in dict.fromkeys(arns) if a not in cache]
+    if missing:
+        extra = [a for a in dict.fromkeys(others) if a not in cache and a not in missing]
+        batch = (missing + extra)[: max(TARGET_GROUP_BATCH, len(missing))]
+        try:
+            found = clients.elbv2.describe_target_groups(TargetGroupArns=batch).get("TargetGroups", [])
+        except botocore.exceptions.ClientError as exc:
+            if len(batch) == len(missing) or error_code(exc) != "TargetGroupNotFound":
+                raise
+            found = clients.elbv2.describe_target_groups(TargetGroupArns=missing).get("TargetGroups", [])
+        for tg in found:
+            cache[str(tg["TargetGroupArn"])] = dict(tg)
+
+
 def read_state(
-    clients: Clients, cluster: str, service: str, url_override: str | None = None, board: ServiceBoard | None = None
+    clients: Clients,
+    cluster: str,
+    service: str,
+    url_override: str | None = None,
+    board: ServiceBoard | None = None,
+    find_url: bool = True,
 ) -> CurrentState:
+    """The service, its task definition and target groups; and its URL (``find_url``: the load balancer's
+    listeners and rules, which a deploy without a smoke check reads after its writes instead)."""
     svc = describe_service(clients, cluster, service, board)
     td = clients.ecs.describe_task_definition(taskDefinition=svc["taskDefinition"], include=["TAGS"])
     td.pop("ResponseMetadata", None)
     groups: list[TargetGroupInfo] = []
-    arns = [lb["targetGroupArn"] for lb in svc.get("loadBalancers", []) if lb.get("targetGroupArn")]
-    if arns:
-        for tg in clients.elbv2.describe_target_groups(TargetGroupArns=arns).get("TargetGroups", []):
-            groups.append(
-                TargetGroupInfo(
-                    arn=tg["TargetGroupArn"],
-                    name=tg.get("TargetGroupName", ""),
-                    health_check_path=tg.get("HealthCheckPath"),
-                    load_balancer_arns=tuple(tg.get("LoadBalancerArns", [])),
-                )
+    arns = target_group_arns(svc)
+    others = [arn for other in (board.answers(clients.region) if board else []) for arn in target_group_arns(other)]
+    for tg in describe_target_groups(clients, arns, others):
+        groups.append(
+            TargetGroupInfo(
+                arn=tg["TargetGroupArn"],
+                name=tg.get("TargetGroupName", ""),
+                health_check_path=tg.get("HealthCheckPath"),
+                load_balancer_arns=tuple(tg.get("LoadBalancerArns", [])),
             )
-    url = url_override
-    for group in groups if url is None else []:
+        )
+    url = url_override if url_override is not None or not find_url else find_service_url(clients, groups)
+    return CurrentState(service=svc, task_definition=td, target_groups=tuple(groups), url=url)
+
+
+def find_service_url(clients: Clients, groups: Sequence[TargetGroupInfo]) -> str | None:
+    """The URL of the first target group that a listener routes to."""
+    for group in groups:
         url = service_url(clients, group.arn, group.load_balancer_arns)
         if url:
-            break
-    return CurrentState(service=svc, task_definition=td, target_groups=tuple(groups), url=url)
+            return url
+    return None
 
 
 @dataclass(frozen=True)
@@ -113,6 +168,7 @@ class Applied:
     registered: bool
     undo: tuple[ApiCall, ...] = ()  # the plan's undo calls for the changes that were made
     service_deployment_arn: str | None = None  # see Started
+    service: Mapping[str, Any] | None = None  # see Started
 
 
 @dataclass(frozen=True)
@@ -120,6 +176,8 @@ class Started:
     deployment_id: str
     # ECS's service deployment for it (UpdateService's currentServiceDeployment), where the API has them.
     service_deployment_arn: str | None
+    # The service as UpdateService answered: the watch's first poll, with no DescribeServices of its own.
+    service: Mapping[str, Any] | None = None
 
 
 def start_deployment(
@@ -144,7 +202,7 @@ def start_deployment(
     current = resp["service"].get("currentServiceDeployment")
     if current == before:
         current = None
-    return Started(str(primary[0]["id"]), str(current) if current else None)
+    return Started(str(primary[0]["id"]), str(current) if current else None, dict(resp["service"]))
 
 
 def stop_service_deployment(clients: Clients, arn: str) -> bool:
@@ -253,6 +311,7 @@ def apply(
                     plan.register,
                     tuple(made),
                     started.service_deployment_arn,
+                    started.service,
                 )
     except BaseException as exc:
         try:

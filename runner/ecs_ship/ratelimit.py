@@ -8,13 +8,18 @@ answers ThrottlingException anyway (others are spending the bucket too), the bud
 earns it back a little with each request that succeeds (additive increase, multiplicative decrease, as TCP and
 botocore's adaptive retry mode do), so parallel deploys back off together rather than retrying into the limit.
 botocore's own retries still retry the throttled request; the budget only paces what is sent.
+
+A watch's polls are the run's background: twenty services in their health checks would take every token as it
+comes, and the preparations and writes of the services still starting would queue behind them. So requests
+made in ``background()`` leave the last ``RESERVE`` tokens of the bucket to the others.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,19 +70,19 @@ class RateBudget:
             self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
 
-    def delay(self) -> float:
-        """Take a token if one is there (0.0), else how long until one will be."""
+    def delay(self, reserve: float = 0.0) -> float:
+        """Take a token if one is there beyond the `reserve` (0.0), else how long until one will be."""
         with self.lock:
             self._refill(self.clock())
-            if self.tokens >= 1:
+            if self.tokens >= 1 + reserve:
                 self.tokens -= 1
                 return 0.0
-            return (1 - self.tokens) / self.rate
+            return (1 + reserve - self.tokens) / self.rate
 
-    def take(self) -> float:
-        """Wait for a token; the seconds waited."""
+    def take(self, reserve: float = 0.0) -> float:
+        """Wait for a token beyond the `reserve`; the seconds waited."""
         waited = 0.0
-        while (wait := self.delay()) > 0:
+        while (wait := self.delay(reserve)) > 0:
             waited += wait
             self.sleep(wait)
         with self.lock:
@@ -124,6 +129,27 @@ class RateBudget:
 # writes that start a few deploys at once.
 DEFAULT_RATE = 10.0
 DEFAULT_BURST = 40.0
+# Tokens a background request leaves in the bucket: a second's worth, for what a service starting needs now.
+RESERVE = 10.0
+
+_where = threading.local()
+
+
+@contextlib.contextmanager
+def background() -> Iterator[None]:
+    """The requests this thread sends meanwhile make way for the run's others (see the module's note)."""
+    before = getattr(_where, "background", False)
+    _where.background = True
+    try:
+        yield
+    finally:
+        _where.background = before
+
+
+def in_background() -> bool:
+    return bool(getattr(_where, "background", False))
+
+
 PACED_APIS = frozenset({"ecs", "elasticloadbalancing", "logs", "ecr"})
 
 
@@ -154,7 +180,7 @@ class Budgets:
             usage = self._usage.setdefault(api, [0, 0, 0.0])
 
         def before_send(**_: Any) -> None:
-            waited = budget.take()
+            waited = budget.take(RESERVE if in_background() else 0.0)
             with self._lock:
                 usage[0] += 1
                 usage[2] += waited

@@ -262,6 +262,28 @@ class RegistryAPI:
             raise DeployError(f"failed to read {path}:{reference} from registry {self.host}: HTTP {resp.status_code}")
         return str(resp.headers["Docker-Content-Digest"])
 
+    def platforms(self, path: str, reference: str) -> list[str]:
+        """The "os/arch" an image offers: each of an index's manifests, or a single image's config. Empty when
+        the registry's answer says nothing of it (an attestation-only index, a config that names no OS)."""
+        resp = self._request("GET", f"{self.base}/v2/{path}/manifests/{reference}", path)
+        if resp.status_code != 200:
+            return []
+        body = resp.json()
+        if body.get("manifests"):
+            return [
+                f"{m['platform'].get('os', '')}/{m['platform'].get('architecture', '')}"
+                for m in body["manifests"]
+                if (m.get("platform") or {}).get("architecture") not in (None, "unknown")
+            ]
+        config = (body.get("config") or {}).get("digest")
+        if not config:
+            return []
+        blob = self._request("GET", f"{self.base}/v2/{path}/blobs/{config}", path)
+        if blob.status_code != 200:
+            return []
+        data = blob.json()
+        return [f"{data.get('os', '')}/{data['architecture']}"] if data.get("architecture") else []
+
     def _request(self, method: str, url: str, path: str) -> requests.Response:
         headers = {"Accept": MANIFEST_TYPES, **self._headers}
         resp = self.session.request(method, url, headers=headers, timeout=30)

@@ -67,8 +67,10 @@ def watch_deployment(
     since: float,
     service_deployment_arn: str | None = None,
     ecs_rollback: bool = False,
+    seed: Mapping[str, Any] | None = None,
 ) -> watch.Outcome:
-    """Follow one deployment; `service` is a describe_services entry already read (its target groups)."""
+    """Follow one deployment; `service` is a describe_services entry already read (its target groups); `seed`
+    the service as the UpdateService that started the deployment answered (the first poll's reading)."""
     goal = watch.Goal(
         deployment_id,
         svc.wait.until,
@@ -79,9 +81,12 @@ def watch_deployment(
         digests=watch.digests_of(task_definition),
         strategy=watch.strategy_of(service),
     )
+    # Another watch's batched read of this service is as good as our own while it is under half a poll old.
+    reader = watch.Reader(clients, svc.cluster, svc.service, ctx.clock, ctx.board, svc.wait.poll_interval / 2)
+    if seed is not None:
+        reader.seed(seed)
     watcher = watch.Watcher(
-        # Another watch's batched read of this service is as good as our own while it is under half a poll old.
-        reader=watch.Reader(clients, svc.cluster, svc.service, ctx.clock, ctx.board, svc.wait.poll_interval / 2),
+        reader=reader,
         goal=goal,
         timeout=timeout,
         interval=svc.wait.poll_interval,

@@ -222,7 +222,7 @@ def test_spot_interruption_of_a_new_task_mid_rollout_is_not_a_failure(
             proc.communicate()
     assert proc.returncode == 0, out + err
     short = victim.rsplit("/", 1)[-1]
-    assert f"task {short} stopped, interrupted (SpotInterruption)" in out
+    assert f"task {short} stopped, interrupted (SpotInterruption)" in out, out
     t = ecs.describe_tasks(cluster=w.cluster, tasks=[victim])["tasks"][0]
     assert t["stopCode"] == "SpotInterruption" and t["stoppedReason"] == "Your Spot Task was interrupted."
     assert t["capacityProviderName"] == "FARGATE_SPOT" and t["launchType"] == "FARGATE"

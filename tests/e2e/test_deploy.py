@@ -62,7 +62,7 @@ def test_first_deploy_then_redeploy_of_same_commit(
     revision = sd["serviceDeployments"][0]["targetServiceRevision"]["arn"]
     resolved = ecs.describe_service_revisions(serviceRevisionArns=[revision])["serviceRevisions"][0]
     assert [i["imageDigest"] for i in resolved["containerImages"]] == [image.split("@", 1)[1]]
-    assert "ECS resolved web to the digests pushed" in run.text
+    assert "the new tasks run web at the digests pushed" in run.text
     first_deployment = svc["deployments"][0]["id"]
 
     # Same commit again: nothing to build or push, no new revision, but still a forced deployment.

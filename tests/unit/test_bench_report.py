@@ -242,6 +242,22 @@ def test_summarize_per_service_and_the_wall_ratio_against_one_service() -> None:
     assert summaries[0].wall_ratio_vs_one is None
 
 
+def test_the_world_s_own_slowdown_is_told_apart_from_the_tool_s() -> None:
+    """The last truth of several services against one service's: what the world took longer by itself; and when
+    the tool's last UpdateService went out."""
+    one = record("1svc", "ecs-ship", 4, [1.0])
+    one.services[0].truth = 3.0
+    many = [record("4svc", "ecs-ship", 8, [1.0] * 4) for _ in range(2)]
+    for r, last in zip(many, (5.0, 7.0), strict=True):
+        r.services[2].truth = last
+        r.last_switch = last - 4
+    summaries = summarize_all([one, *many], {"4svc": "1svc"})
+    four = summaries[1]
+    assert four.last_truth_median == 6.0 and four.truth_ratio_vs_one == 2.0 and four.last_switch_median == 2.0
+    rows = multi_table(summaries)
+    assert rows[2] == "| 4svc | ecs-ship | 4 | 8.0 s | 2.00x | 2.0 s | 6.0 s | 2.00x | 2.0 | 2 / 0 of 2 runs |"
+
+
 def test_markdown_table_says_still_waiting_at_the_cap_and_never_noticed() -> None:
     summaries = summarize_all(
         [

@@ -7,6 +7,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ecs_ship import consistency
+from ecs_ship.watch import ContainerState, TaskState
 from tests.unit.test_service_deployments import stubbed
 
 __all__ = ["stubbed"]  # the fixture, used by name
@@ -70,3 +71,40 @@ def test_without_service_deployments_or_revisions_nothing_is_read_or_failed(stub
         assert exc.response["Error"]["Code"] == "ThrottlingException"
     else:
         raise AssertionError("a throttled read must not pass as consistent")
+
+
+def task(*containers: tuple[str, str | None], last: str = "RUNNING") -> TaskState:
+    return TaskState(
+        arn="arn:aws:ecs:us-east-1:1:task/c/t1",
+        last_status=last,
+        desired_status="RUNNING",
+        started_by="ecs-svc/1",
+        task_definition="td:2",
+        stopped_reason=None,
+        stop_code=None,
+        started_at=None,
+        ip=None,
+        ports=frozenset(),
+        containers=tuple(ContainerState(name, last, None, None, image_digest=d) for name, d in containers),
+    )
+
+
+def test_the_running_tasks_answer_without_a_call_when_they_name_every_container_pushed(stubbed: Any) -> None:
+    clients, _ = stubbed  # no response is queued: any call fails the test
+    said: list[str] = []
+    tasks = [task(("web", PUSHED), ("sidecar", OTHER))]
+    assert consistency.check(clients, REVISION, {"web": PUSHED}, said.append, tasks) is None
+    assert said == ["the new tasks run web at the digests pushed"]
+    failure = consistency.check(clients, REVISION, {"web": OTHER}, said.append, tasks)
+    assert failure == f"version consistency: container web: a task runs {PUSHED}, ecs-ship pushed {OTHER}"
+
+
+def test_tasks_that_name_no_digest_for_a_container_pushed_leave_it_to_the_revision(stubbed: Any) -> None:
+    clients, stub = stubbed
+    expect_revision(stub, images(("web", PUSHED), ("worker", OTHER)))
+    # web's digest is known from the task, worker's is not (not pulled yet, or an endpoint without the field);
+    # a task still PENDING says nothing either.
+    tasks = [task(("web", PUSHED), ("worker", None)), task(("worker", PUSHED), last="PENDING")]
+    failure = consistency.check(clients, REVISION, {"web": PUSHED, "worker": PUSHED}, print, tasks)
+    assert failure is not None and "container worker: ECS resolved" in failure
+    stub.assert_no_pending_responses()

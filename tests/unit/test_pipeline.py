@@ -14,14 +14,16 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from ecs_ship import aws, cli, deploy, fanout
 from ecs_ship.commands import Command, deploy_end
+from ecs_ship.commands import deploy as deploy_command
 from ecs_ship.context import Context
 from ecs_ship.errors import DeploymentFailed, InputError, Interrupted
 from ecs_ship.fanout import InterruptedRun, run_services
 from ecs_ship.gha import Reporter
-from ecs_ship.plan import ApiCall, rollback_target
+from ecs_ship.plan import ApiCall, TargetGroupInfo, rollback_target
 from ecs_ship.rollout import RollbackStarted, decide_rollback
 from ecs_ship.spec import OneOffSpec, ServiceSpec, SmokeSpec
 from ecs_ship.summary import summarise
@@ -493,7 +495,9 @@ def test_credentials_that_stop_working_at_the_checks_are_exit_1_not_2(monkeypatc
     e.aws.ecs_stub.add_client_error(
         "describe_service_revisions", service_error_code="ExpiredTokenException", http_status_code=400
     )
-    last = SimpleNamespace(service_deployment=SimpleNamespace(target_revision="arn:aws:ecs:eu-west-1:1:rev/1"))
+    last = SimpleNamespace(
+        service_deployment=SimpleNamespace(target_revision="arn:aws:ecs:eu-west-1:1:rev/1"), tasks=()
+    )
     d = replace(e.deployed, pushed={"web": "sha256:" + "a" * 64})
     with pytest.raises(DeploymentFailed) as caught, e.aws.ecs_stub, e.aws.logs_stub:
         deploy_end.finish(e.ctx, d, replace(SERVING, last=last))  # type: ignore[arg-type]
@@ -502,3 +506,34 @@ def test_credentials_that_stop_working_at_the_checks_are_exit_1_not_2(monkeypatc
         caught.value
     )
     assert e.rollbacks == []
+
+
+def test_a_url_read_after_the_writes_is_a_warning_when_it_fails_and_the_url_when_it_does_not() -> None:
+    """Without a smoke check the URL is only output: a deploy reads it while ECS rolls out, and a load balancer
+    it may not read costs it the URL line, never the deploy."""
+
+    class Elbv2:
+        def __init__(self, fail: bool) -> None:
+            self.fail = fail
+
+        def describe_load_balancers(self, **_: Any) -> dict[str, Any]:
+            if self.fail:
+                raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "DescribeLoadBalancers")
+            return {"LoadBalancers": [{"DNSName": "alb.example"}]}
+
+        def get_paginator(self, name: str) -> Any:
+            pages = {
+                "describe_listeners": [
+                    {"Listeners": [{"ListenerArn": "l", "Protocol": "HTTP", "Port": 80, "DefaultActions": []}]}
+                ],
+                "describe_rules": [{"Rules": [{"IsDefault": True, "Actions": [{"TargetGroupArn": "tg"}]}]}],
+            }[name]
+            return SimpleNamespace(paginate=lambda **_: pages)
+
+    group = TargetGroupInfo("tg", "web-tg", "/", ("lb",))
+    for fail, want in ((True, None), (False, "http://alb.example")):
+        c = ctx()
+        clients = aws.Clients("eu-west-1", None, Elbv2(fail))
+        p = deploy_command.Prepared(svc("web"), clients, replace(state(), target_groups=(group,)), ())
+        assert deploy_command.read_url_meanwhile(c, p).result(timeout=5) == want
+        assert ("failed to read the service URL" in c.out.stream.getvalue()) == fail  # type: ignore[attr-defined]

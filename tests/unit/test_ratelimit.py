@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 import botocore.awsrequest
 
+from ecs_ship import ratelimit
 from ecs_ship.ratelimit import Budgets, RateBudget
 
 
@@ -128,3 +129,22 @@ def test_a_run_says_what_it_spent_of_each_api(monkeypatch: Any) -> None:
     stream = io.StringIO()
     api_usage(Context(args=argparse.Namespace(), out=Reporter(stream=stream, environ={})), before)
     assert "AWS API requests: ecs 7, elasticloadbalancing 4; throttled 2; 1.5s spent within" in stream.getvalue()
+
+
+def test_background_requests_leave_the_reserve_to_the_others() -> None:
+    b, t = budget(rate=2.0, burst=6.0)
+    for _ in range(4):
+        assert b.take(reserve=2.0) == 0.0  # six tokens: four may go to the background, two stay
+    assert b.take(reserve=2.0) == 0.5 and t.now == 0.5  # the fifth waits for a token beyond the reserve
+    assert b.take() == 0.0 and b.take() == 0.0  # a foreground request spends the reserve at once
+    assert b.take() == 0.5
+
+
+def test_a_watch_poll_is_a_background_request_only_while_it_polls() -> None:
+    assert not ratelimit.in_background()
+    with ratelimit.background():
+        assert ratelimit.in_background()
+        with ratelimit.background():
+            pass
+        assert ratelimit.in_background()
+    assert not ratelimit.in_background()

@@ -10,10 +10,12 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
+from ecs_ship import deploy
 from ecs_ship.aws import Clients
-from ecs_ship.watch import Goal, LoadBalancerBinding, Reader, assess, cadence
+from ecs_ship.watch import DeploymentState, Goal, LoadBalancerBinding, Reader, assess, cadence
 from ecs_ship.watch.board import ServiceBoard
 
 TG = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web-tg/abc"
@@ -91,6 +93,18 @@ def health(state: str) -> dict[str, Any]:
     return {"TargetHealthDescriptions": [{"Target": {"Id": "10.0.0.1", "Port": 8080}, "TargetHealth": th}]}
 
 
+def expect_first_task_read(s_ecs: Stubber, s_elb: Stubber) -> None:
+    """The poll in which our task is first seen running: the service, our tasks, the stopped ones (this first
+    time only), and the new task's target group."""
+    s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 1)))
+    s_ecs.add_response("list_tasks", {"taskArns": [TASK]}, {"cluster": "c", "startedBy": NEW})
+    s_ecs.add_response(
+        "list_tasks", {"taskArns": []}, {"cluster": "c", "serviceName": "web", "desiredStatus": "STOPPED"}
+    )
+    s_ecs.add_response("describe_tasks", tasks())
+    s_elb.add_response("describe_target_health", health("initial"), {"TargetGroupArn": TG})
+
+
 def start_running(clients: Clients, s_ecs: Stubber, s_elb: Stubber, clock: Clock) -> Reader:
     """A reader that has seen the deployment start, its task run, and its target `initial`."""
     reader = Reader(clients, "c", "web", clock)
@@ -98,17 +112,11 @@ def start_running(clients: Clients, s_ecs: Stubber, s_elb: Stubber, clock: Clock
     s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 0)))
     s_ecs.add_response("describe_service_deployments", sd("PENDING"))
     assert assess(reader.snapshot(GOAL), GOAL).kind == "waiting"
-    # The task runs: a counter moved, so ECS's record is read (it goes IN_PROGRESS as tasks launch), the tasks
-    # (a task not seen before may be a replacement: the stopped ones are listed too), and its target group.
+    # The task runs: a counter moved, so the tasks are read, the stopped ones too this first time (a task placed
+    # and stopped before ours were ever read), and its target group. ECS's record of a rolling update has no
+    # news for it.
     clock.now += 1
-    s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 1)))
-    s_ecs.add_response("describe_service_deployments", sd())
-    s_ecs.add_response("list_tasks", {"taskArns": [TASK]}, {"cluster": "c", "startedBy": NEW})
-    s_ecs.add_response(
-        "list_tasks", {"taskArns": []}, {"cluster": "c", "serviceName": "web", "desiredStatus": "STOPPED"}
-    )
-    s_ecs.add_response("describe_tasks", tasks())
-    s_elb.add_response("describe_target_health", health("initial"), {"TargetGroupArn": TG})
+    expect_first_task_read(s_ecs, s_elb)
     assert assess(reader.snapshot(GOAL), GOAL).kind == "waiting"
     return reader
 
@@ -305,3 +313,110 @@ def test_a_task_replaced_between_two_polls_is_still_seen_stopped(world: Any) -> 
     snap = reader.snapshot(GOAL)
     assert {t.arn: t.stop_code for t in snap.tasks} == {TASK + "b": None, TASK: "SpotInterruption"}
     assert assess(snap, GOAL).kind == "waiting"
+
+
+def test_a_watch_seeded_with_the_update_service_answer_reads_nothing_until_a_counter_moves(world: Any) -> None:
+    """UpdateService answered with the service and its new deployment, and created ECS's service deployment
+    PENDING: the first poll is that answer, and neither DescribeServices nor DescribeServiceDeployments is called
+    until our deployment's tasks move. A task only placed is no news to a rolling update: the tasks are read
+    when it runs, and ECS's record of a rolling update is not read for either."""
+    clients, s_ecs, s_elb, clock = world
+    reader = Reader(clients, "c", "web", clock)
+    reader.seed(service(deployment(NEW, "PRIMARY", 0))["services"][0])
+    assert assess(reader.snapshot(GOAL), GOAL).kind == "waiting"  # no call: the stubs have nothing queued
+    clock.now += 1
+    s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 0)))
+    assert assess(reader.snapshot(GOAL), GOAL).kind == "waiting"
+    clock.now += 1
+    s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 0, pending=1)))
+    assert reader.snapshot(GOAL).tasks == ()
+    clock.now += 1
+    expect_first_task_read(s_ecs, s_elb)
+    assert [t.last_status for t in reader.snapshot(GOAL).tasks] == ["RUNNING"]
+
+
+def test_a_staged_strategy_reads_ecs_record_as_its_green_tasks_are_placed() -> None:
+    """Blue/green, linear and canary deployments pass lifecycle stages as the green tasks scale up: a change
+    in our placed tasks is a reason to read ECS's record; for a rolling update it is not."""
+    placed = (
+        DeploymentState(NEW, "PRIMARY", "td:2", 1, 0, 1, 0, "IN_PROGRESS", None),
+        DeploymentState(OLD, "ACTIVE", "td:1", 1, 1, 0, 0, "COMPLETED", None),
+    )
+    none = (replace(placed[0], pending=0), placed[1])
+    green = replace(GOAL, strategy="BLUE_GREEN")
+    assert cadence.lifecycle(GOAL, placed) == cadence.lifecycle(GOAL, none)
+    assert cadence.lifecycle(green, placed) != cadence.lifecycle(green, none)
+
+
+def test_a_placed_task_that_stops_before_it_runs_is_read() -> None:
+    placed = frozenset({(NEW, "PRIMARY", 1, 0, 1, 0)})
+    assert not cadence.moved(frozenset({(NEW, "PRIMARY", 1, 0, 0, 0)}), placed)  # placed: not news
+    assert cadence.moved(placed, frozenset({(NEW, "PRIMARY", 1, 0, 0, 0)}))  # gone again: it stopped
+    assert cadence.moved(placed, frozenset({(NEW, "PRIMARY", 1, 0, 1, 1)}))  # replaced, one failed
+    assert cadence.moved(placed, frozenset({(NEW, "PRIMARY", 1, 1, 0, 0)}))  # runs
+    assert cadence.moved(placed, placed | {(OLD, "ACTIVE", 1, 1, 0, 0)})  # another deployment appeared
+    assert cadence.moved(None, placed)
+
+
+def test_the_target_groups_of_a_runs_services_are_read_in_one_call(world: Any) -> None:
+    """Twenty services of a spec, one DescribeTargetGroups: the first preparation reads the groups of every
+    service the board knows, the others find theirs kept. A group of another service that is gone does not
+    fail this one's preparation: ours are read alone."""
+    clients, _, s_elb, clock = world
+    board = ServiceBoard(clock)
+
+    class Ecs:
+        def describe_services(self, cluster: str, services: list[str]) -> dict[str, Any]:
+            return {
+                "services": [{"serviceName": s, "loadBalancers": [{"targetGroupArn": f"{TG}-{s}"}]} for s in services]
+            }
+
+    for name in ("a", "b", "c"):
+        board.watch("us-east-1", "c", name)
+    board.describe(Ecs(), "us-east-1", "c", "a", max_age=5.0)
+
+    def group(name: str) -> dict[str, Any]:
+        return {"TargetGroupArn": f"{TG}-{name}", "TargetGroupName": name}
+
+    others = [f"{TG}-{s}" for s in ("a", "b", "c")]
+    s_elb.add_response(
+        "describe_target_groups", {"TargetGroups": [group(s) for s in "abc"]}, {"TargetGroupArns": others}
+    )
+    assert deploy.describe_target_groups(clients, [f"{TG}-a"], others) == [group("a")]
+    assert deploy.describe_target_groups(clients, [f"{TG}-c"], others) == [group("c")]  # no call
+    clients.forget()  # the next run reads again; this time another service's group is gone
+    s_elb.add_client_error("describe_target_groups", "TargetGroupNotFound", http_status_code=400)
+    s_elb.add_response("describe_target_groups", {"TargetGroups": [group("b")]}, {"TargetGroupArns": [f"{TG}-b"]})
+    assert deploy.describe_target_groups(clients, [f"{TG}-b"], others) == [group("b")]
+    s_elb.add_client_error("describe_target_groups", "TargetGroupNotFound", http_status_code=400)
+    with pytest.raises(ClientError):  # our own group gone: the preparation's error, as before
+        deploy.describe_target_groups(clients, [f"{TG}-x"])
+
+
+def test_a_new_run_in_the_same_process_reads_what_the_last_one_kept() -> None:
+    clients = Clients("us-east-1")
+    assert clients.once("k", lambda: 1) == 1 and clients.once("k", lambda: 2) == 1
+    clients.forget()
+    assert clients.once("k", lambda: 3) == 3
+
+
+def test_a_task_placed_and_interrupted_before_ours_were_ever_read_is_found_at_the_first_read(world: Any) -> None:
+    """A Spot task stopped before the watch read any task of ours, its replacement placed at once: no counter
+    says so. The first read of our tasks lists the stopped ones too."""
+    clients, s_ecs, s_elb, clock = world
+    reader = Reader(clients, "c", "web", clock)
+    reader.seed(service(deployment(NEW, "PRIMARY", 0))["services"][0])
+    reader.snapshot(GOAL)
+    clock.now += 1
+    s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 1)))
+    s_ecs.add_response("list_tasks", {"taskArns": [TASK + "b"]}, {"cluster": "c", "startedBy": NEW})
+    s_ecs.add_response(
+        "list_tasks", {"taskArns": [TASK]}, {"cluster": "c", "serviceName": "web", "desiredStatus": "STOPPED"}
+    )
+    interrupted = tasks("STOPPED", "STOPPED")["tasks"][0]
+    interrupted.update(stopCode="SpotInterruption")
+    s_ecs.add_response(
+        "describe_tasks", {"tasks": [{**tasks()["tasks"][0], "taskArn": TASK + "b"}, interrupted], "failures": []}
+    )
+    s_elb.add_response("describe_target_health", health("initial"), {"TargetGroupArn": TG})
+    assert {t.arn: t.stop_code for t in reader.snapshot(GOAL).tasks} == {TASK + "b": None, TASK: "SpotInterruption"}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -52,7 +54,10 @@ def prepare(ctx: Context, spec: Spec, svc: ServiceSpec) -> Prepared:
     for other in spec.services:
         if other.region in (svc.region, None):
             ctx.board.watch(clients.region, other.cluster, other.service)  # read ten at a time (board.py)
-    state = deploy.read_state(clients, svc.cluster, svc.service, svc.load_balancer.url, ctx.board)
+    # The URL is output, and the smoke check's target: without a smoke check it is read after the writes.
+    state = deploy.read_state(
+        clients, svc.cluster, svc.service, svc.load_balancer.url, ctx.board, find_url=svc.smoke is not None
+    )
     build_allowed = not (ctx.args.image_tag or getattr(ctx.args, "skip_build", False))
     # git is asked (up to three processes) only for what this deploy uses: the tag's placeholders when no
     # --image-tag names the tag, the image labels when something is built.
@@ -137,6 +142,23 @@ def ship_images(ctx: Context, p: Prepared) -> dict[str, str]:
     return refs
 
 
+def read_url_meanwhile(ctx: Context, p: Prepared) -> Future[str | None]:
+    """The service URL (the load balancer's listeners and rules: a read per listener), read while ECS rolls out
+    rather than before the first write. It is the closing line's and the outputs', so a read that fails is a
+    warning, never the deploy's failure."""
+    found: Future[str | None] = Future()
+
+    def read() -> None:
+        try:
+            found.set_result(deploy.find_service_url(p.clients, p.state.target_groups))
+        except Exception as exc:
+            ctx.out.warning(f"failed to read the service URL from its load balancer: {exc}", p.svc.name)
+            found.set_result(None)
+
+    threading.Thread(target=read, name="ecs-ship-url", daemon=True).start()
+    return found
+
+
 def detect_once(ctx: Context, label: str) -> Builder:
     """The builder, asked for once per run (callers hold ctx.ship_lock) and said once."""
     from ..builder import detect_builder
@@ -213,6 +235,7 @@ def execute(ctx: Context, p: Prepared) -> None:
         {c: ref.split("@", 1)[1] for c, ref in refs.items() if "@" in ref},
         ctx.args.timeout if ctx.args.timeout is not None else svc.wait.timeout,
         started,
+        None if state.url or svc.smoke is not None or not state.target_groups else read_url_meanwhile(ctx, p),
     )
     try:
         # Inside the try: a cancel that lands just after update_service is handled like one during the watch.
@@ -228,6 +251,7 @@ def execute(ctx: Context, p: Prepared) -> None:
             d.timeout,
             started,
             service_deployment_arn=applied.service_deployment_arn,
+            seed=applied.service,
         )
     except (Interrupted, KeyboardInterrupt):
         ctx.cancel.set()

@@ -8,7 +8,8 @@ but did not do what the deploy promised, so the same rollback decision applies.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -30,10 +31,16 @@ class Deployed:
     clients: aws.Clients
     plan: plan.Plan
     applied: deploy.Applied
-    url: str | None  # the service URL, for the smoke check and the closing line
+    found_url: str | None  # the service URL as the preparation found it, for the smoke check and the closing line
     pushed: Mapping[str, str]  # container -> the digest pushed for it
     timeout: float  # how long a rollback is watched
     started: float  # ctx.clock() when the deploy began
+    # The URL being read meanwhile, when the preparation left it for after the writes (see deploy.py).
+    later_url: Future[str | None] | None = None
+
+    @property
+    def url(self) -> str | None:
+        return self.later_url.result() if self.later_url is not None else self.found_url
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,8 @@ def finish(ctx: Context, d: Deployed, outcome: watch.Outcome) -> None:
     svc = d.svc
     result = ctx.result(svc.name)
     result["milestones"] = outcome.milestones
+    if d.url:
+        result["service-url"] = d.url
     if outcome.verdict.kind == "paused":
         # Not serving yet: the checks and post_deploy tasks wait for it, and `continue` does not run them.
         paused(ctx, svc, result, outcome.verdict)
@@ -57,7 +66,9 @@ def finish(ctx: Context, d: Deployed, outcome: watch.Outcome) -> None:
         failed(ctx, d, Failure(outcome.verdict.reason, outcome.diagnosis), outcome.verdict)
     sd = outcome.last.service_deployment if outcome.last is not None else None
     try:
-        failure = serving(ctx, d, sd.target_revision if sd is not None else None)
+        failure = serving(
+            ctx, d, sd.target_revision if sd is not None else None, outcome.last.tasks if outcome.last else ()
+        )
     except Exception as exc:
         # Writes were made: credentials that stopped working now are exit 1 with the state said, never 2.
         if not aws.is_credential_error(exc):
@@ -76,11 +87,12 @@ def finish(ctx: Context, d: Deployed, outcome: watch.Outcome) -> None:
     summarise(ctx, svc, result)
 
 
-def serving(ctx: Context, d: Deployed, revision: str | None) -> Failure | None:
-    """The new revision serves: check it (the digests ECS resolved for service revision ``revision``, the smoke
-    check), then run the post_deploy tasks in order; the first failure, or None."""
+def serving(ctx: Context, d: Deployed, revision: str | None, tasks: Iterable[watch.TaskState] = ()) -> Failure | None:
+    """The new revision serves: check it (the digests its running ``tasks`` report, else those ECS resolved for
+    service revision ``revision``; the smoke check), then run the post_deploy tasks in order; the first failure,
+    or None."""
     say = ctx.sayer(d.svc.name)
-    found = consistency.check(d.clients, revision, d.pushed, say) or smoke.check(d.svc, d.url, say)
+    found = consistency.check(d.clients, revision, d.pushed, say, tasks) or smoke.check(d.svc, d.url, say)
     if found:
         return Failure(found, [found])
     return post_deploy(ctx, d)

@@ -46,6 +46,11 @@ class ServiceBoard:
     def now(self) -> float:
         return self._clock()
 
+    def answers(self, region: str) -> list[Mapping[str, Any]]:
+        """Every service of the Region as last read (the deploy's preparation reads what they share at once)."""
+        with self._lock:
+            return [a for (r, _, _), (_, a) in self._answers.items() if r == region and a is not None]
+
     def describe(
         self, ecs: Any, region: str, cluster: str, service: str, max_age: float, not_before: float | None = None
     ) -> Mapping[str, Any] | None:

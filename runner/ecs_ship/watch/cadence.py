@@ -4,11 +4,12 @@ ECS and ELBv2 throttle per account and Region, and every pipeline of a team draw
 poll reads the service (DescribeServices: deployments with their counters, events) and from its answer decides
 what else is worth a call:
 
-* the deployment's tasks (ListTasks, DescribeTasks) when a deployment's counters moved (a task was placed,
-  started, stopped or failed), while a placement stall or a container health check is being judged (neither
-  moves a counter), and at least every ``TASKS_REFRESH`` seconds;
+* the deployment's tasks (ListTasks, DescribeTasks) when a deployment's counters moved (a task started, stopped
+  or failed; one only placed is read when it runs or stops), while a placement stall or a container health
+  check is being judged (neither moves a counter), and at least every ``TASKS_REFRESH`` seconds;
 * ECS's service deployment (DescribeServiceDeployments) when a deployment appeared, went, or changed its
-  status, rollout state or failed count, or as our tasks are placed and start (it goes IN_PROGRESS then);
+  status, rollout state or failed count, or, for a strategy with lifecycle stages, as our tasks are placed and
+  start;
   every poll while traffic shifts or ECS rolls back (lifecycle stages move with no counter); and at least
   every ``SERVICE_DEPLOYMENT_REFRESH`` seconds;
 * target health (DescribeTargetHealth, one call per target group) while a running task of ours is not yet
@@ -50,12 +51,41 @@ def counters(goal: Goal, deployments: tuple[DeploymentState, ...]) -> frozenset[
     )
 
 
+def moved(
+    before: frozenset[tuple[str, str, int, int, int, int]] | None, now: frozenset[tuple[str, str, int, int, int, int]]
+) -> bool:
+    """Did a counter that matters move since the tasks were last read? A task that was only placed (pending up)
+    is not news: what a verdict needs of it comes when it runs or stops, which moves a counter again (running,
+    failed, or running + pending down); the periodic refresh shows one that stays PENDING."""
+    if before is None:
+        return True
+    was = {c[0]: c for c in before}
+    for dep_id, status, desired, running, pending, failed in now:
+        old = was.pop(dep_id, None)
+        if old is None:
+            return True
+        _, o_status, o_desired, o_running, o_pending, o_failed = old
+        if (status, desired, running, failed) != (o_status, o_desired, o_running, o_failed):
+            return True
+        if running + pending < o_running + o_pending:
+            return True
+    return bool(was)
+
+
 def lifecycle(goal: Goal, deployments: tuple[DeploymentState, ...]) -> frozenset[tuple[str, str, str, int, int]]:
     """What moves when ECS's service deployment can have changed: a deployment created or gone, its status,
-    rollout state or failed count (the circuit breaker counts failed tasks), or our tasks' progress (the
-    service deployment goes IN_PROGRESS as ECS launches them)."""
+    rollout state or failed count (the circuit breaker counts failed tasks), or, where the strategy has
+    lifecycle stages (blue/green, linear, canary: the green revision scales up, then traffic moves), our tasks'
+    progress. A rolling update's record says nothing a verdict needs as its tasks start, so it is not read then."""
+    staged = goal.strategy != "ROLLING"
     return frozenset(
-        (d.id, d.status, d.rollout_state or "", d.failed, d.running + d.pending if d.id == goal.deployment_id else 0)
+        (
+            d.id,
+            d.status,
+            d.rollout_state or "",
+            d.failed,
+            d.running + d.pending if staged and d.id == goal.deployment_id else 0,
+        )
         for d in deployments
     )
 
@@ -140,7 +170,7 @@ def read_tasks(goal: Goal, seen: Seen, snap: Snapshot, now: float) -> bool:
         return True
     if ours is not None and not mine and not (ours.running or ours.pending or ours.failed):
         return False  # nothing of ours to read yet
-    if counters(goal, snap.deployments) != seen.tasks_counters or stale(seen.tasks_at, now, TASKS_REFRESH):
+    if moved(seen.tasks_counters, counters(goal, snap.deployments)) or stale(seen.tasks_at, now, TASKS_REFRESH):
         return True
     # ECS's container health verdict moves no counter either.
     return bool(goal.essential_checks) and any(t.running and t.health_status != "HEALTHY" for t in mine)

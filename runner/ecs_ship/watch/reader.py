@@ -8,6 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from .. import ratelimit
 from ..aws import Clients, error_code, timestamp, unsupported
 from ..errors import DeployError
 from . import cadence
@@ -191,6 +192,13 @@ class Reader:
         self._service_deployment: ServiceDeploymentState | None = None
         self._stopped: dict[str, Mapping[str, Any]] = {}  # our STOPPED tasks: they never change again
         self._stopping_arns: list[str] = []  # the service's tasks with desired status STOPPED, as last listed
+        self._seed: Mapping[str, Any] | None = None
+
+    def seed(self, service: Mapping[str, Any]) -> None:
+        """The service as UpdateService answered, the moment our deployment was made: the first poll reads
+        from it instead of calling DescribeServices again. ECS's service deployment was created PENDING by that
+        same call, so it is first read when the deployment's tasks move (or after the refresh), not now."""
+        self._seed = service
 
     def close(self) -> None:
         if self.board is not None:
@@ -214,6 +222,11 @@ class Reader:
         return found
 
     def snapshot(self, goal: Goal) -> Snapshot:
+        # A poll waits for the budget behind the writes and preparations of the run's other services.
+        with ratelimit.background():
+            return self._snapshot(goal)
+
+    def _snapshot(self, goal: Goal) -> Snapshot:
         last = self.last
         targets = last.targets if last is not None else ()
         targets_read, read_service = False, True
@@ -223,7 +236,21 @@ class Reader:
             read_service = cadence.target_news(last, goal, targets) or cadence.stale(
                 self.seen.service_at, self.clock(), cadence.HEALTH_PHASE_SERVICE_EVERY
             )
-        if read_service or self._service is None:
+        if self._seed is not None:
+            # Nothing of the new deployment has happened yet: its tasks and ECS's record of it are read when
+            # its counters first move, as if they had been read now.
+            self._service, self._seed, read_service = self._seed, None, True
+            now = self.clock()
+            deployments = tuple(parse_deployment(d) for d in self._service.get("deployments", []))
+            self.seen = replace(
+                self.seen,
+                service_at=now,
+                service_deployment_at=now,
+                service_deployment_lifecycle=cadence.lifecycle(goal, deployments),
+                tasks_at=now,
+                tasks_counters=cadence.counters(goal, deployments),
+            )
+        elif read_service or self._service is None:
             self._service, read_service = self._describe_service(), True
         snap = self._from_service(self._service, last, targets)
         now = snap.at
@@ -280,10 +307,12 @@ class Reader:
         # tasks only; stopped ones come from the service's tasks whose desired status is STOPPED, listed when a
         # counter says a task stopped (other deployments' are read again only while on their way to STOPPED).
         arns = self._list(startedBy=goal.deployment_id)
-        # Our running tasks are not the ones last seen: one may have stopped even when every counter reads as
-        # before, its replacement started already (a Spot interruption, say), perhaps before we ever saw it run.
-        known = {t.arn for t in (self.last.tasks if self.last is not None else ()) if t.desired_status == "RUNNING"}
-        if stopped or known != set(arns):
+        # A task of ours last seen on its way to RUNNING is no longer listed: it stopped even when every counter
+        # reads as before, its replacement started already (a Spot interruption, say). Our tasks are first read
+        # when one runs, so one placed, run and stopped before that is looked for then, once a deploy.
+        seen = self.last.tasks if self.last is not None else ()
+        known = {t.arn for t in seen if t.desired_status == "RUNNING"}
+        if stopped or not seen or known - set(arns):
             listed = self._list(serviceName=self.service, desiredStatus="STOPPED")
             self._stopping_arns = [a for a in listed if a not in self._foreign]
         arns += [a for a in self._stopping_arns if a not in arns and a not in self._foreign]
