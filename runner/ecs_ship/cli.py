@@ -99,10 +99,19 @@ def parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="print environment values (and other values that may be credentials) instead of ***",
             )
+        if name in ("plan", "deploy"):
+            sp.add_argument(
+                "--no-verify",
+                action="store_true",
+                help="skip the pre-flight checks (roles, secrets, log groups, images, network, target groups)",
+            )
         if name == "deploy":
             sp.add_argument("--dry-run", action="store_true", help="same as `ecs-ship plan`")
             sp.add_argument("--timeout", type=seconds, default=None, help="seconds to wait (overrides wait.timeout)")
             sp.add_argument("--no-rollback", action="store_true", help="on failure leave the service as it is")
+    sp = sub.add_parser("verify", help="check, read-only, what would make a deploy fail before it writes anything")
+    common(sp)
+    sp.add_argument("--image-tag", type=image_tag, default=None, help="check a deploy of this existing tag")
     sp = sub.add_parser("rollback", help="point the service back at a previous revision and watch it")
     common(sp)
     sp.add_argument("--to-revision", type=int, default=None, help="revision number (default: the previous one)")

@@ -144,6 +144,7 @@ def read_state(
                 name=tg.get("TargetGroupName", ""),
                 health_check_path=tg.get("HealthCheckPath"),
                 load_balancer_arns=tuple(tg.get("LoadBalancerArns", [])),
+                target_type=str(tg.get("TargetType") or "instance"),
             )
         )
     url = url_override if url_override is not None or not find_url else find_service_url(clients, groups)

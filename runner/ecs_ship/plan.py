@@ -23,6 +23,7 @@ class TargetGroupInfo:
     name: str
     health_check_path: str | None
     load_balancer_arns: tuple[str, ...]
+    target_type: str = "instance"  # ELBv2's default; awsvpc tasks need "ip"
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,14 @@ def rollback_target(service: Mapping[str, Any]) -> str | None:
 
 def require_ecs_controller(service: Mapping[str, Any], name: str, verb: str) -> None:
     """CODE_DEPLOY and EXTERNAL services take their deployments from another controller: update_service with a
-    new task definition is refused by ECS (or bypasses that controller), so ecs-ship stops before writing."""
+    new task definition is refused by ECS (or bypasses that controller), so ecs-ship stops before writing. An ECS
+    Express Mode service (resourceManagementType ECS) has ECS manage its load balancer, scaling and deployments."""
+    if service.get("resourceManagementType") == "ECS":
+        raise InputError(
+            f"failed to {verb} service {name}: it is an ECS Express Mode service, whose deployments ECS manages",
+            fix="deploy it with UpdateExpressGatewayService (or Express Mode in the console); ecs-ship deploys "
+            "services you manage",
+        )
     controller = (service.get("deploymentController") or {}).get("type", "ECS")
     if controller != "ECS":
         raise InputError(
@@ -152,7 +160,7 @@ def base_document(spec: ServiceSpec, state: CurrentState) -> dict[str, Any]:
 
 
 # ECS's runtimePlatform names, as `docker build --platform` (os/arch) spells them.
-_ARCHITECTURES = {"X86_64": "amd64", "ARM64": "arm64"}
+ARCHITECTURES = {"X86_64": "amd64", "ARM64": "arm64"}
 
 
 def _runs_on_fargate(document: Mapping[str, Any], service: Mapping[str, Any]) -> bool:
@@ -175,7 +183,7 @@ def check_runtime_platform(spec: ServiceSpec, document: Mapping[str, Any], servi
     defaulted = arch is None and fargate
     arch = "X86_64" if defaulted else arch
     wanted_os = ("linux" if family == "LINUX" else "windows") if family else ("linux" if fargate else None)
-    wanted_arch = _ARCHITECTURES.get(str(arch)) if arch else None
+    wanted_arch = ARCHITECTURES.get(str(arch)) if arch else None
     if wanted_os is None and wanted_arch is None:
         return
     shown = "/".join(str(v) for v in (arch, family) if v is not None)
@@ -186,7 +194,7 @@ def check_runtime_platform(spec: ServiceSpec, document: Mapping[str, Any], servi
         if any((wanted_os in (None, os)) and (wanted_arch in (None, cpu)) for os, cpu in built):
             continue
         needed = f"{wanted_os or built[0][0]}/{wanted_arch or built[0][1]}"
-        theirs = {cpu: name for name, cpu in _ARCHITECTURES.items()}.get(built[0][1])
+        theirs = {cpu: name for name, cpu in ARCHITECTURES.items()}.get(built[0][1])
         other = "change the task definition's runtimePlatform to match the image"
         if theirs and wanted_os in (None, built[0][0]):
             other = f"set runtimePlatform.cpuArchitecture to {theirs} in the task definition"

@@ -18,7 +18,7 @@ import yaml
 from botocore.exceptions import ClientError
 
 from tests.conftest import App, HelloImages
-from tests.e2e.conftest import ecs_ship, poll, start_ecs_ship
+from tests.e2e.conftest import ecs_ship, execution_role, poll, start_ecs_ship
 from tests.sandbox.bootstrap import REGION, wait_rollout
 from tests.sandbox.sandbox import Sandbox
 
@@ -87,6 +87,8 @@ def make_worker(
         requiresCompatibilities=["FARGATE"],
         cpu="256",
         memory="512",
+        # Fargate sends awslogs output with the task execution role, as AWS requires.
+        executionRoleArn=execution_role(c["iam"], f"{n}-exec"),
         containerDefinitions=[container],
     )["taskDefinition"]["taskDefinitionArn"]
     service = ecs.create_service(

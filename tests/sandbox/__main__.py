@@ -53,7 +53,8 @@ def up(state_dir: Path, with_world: bool) -> int:
     try:
         print("starting sandbox: docker engine, registry, moto server, ECS/ALB simulator…", file=sys.stderr)
         sb.start()
-        env = sb.env()
+        # A shell that sources env.sh trusts the certificates ACM issues in the sandbox, as one trusts AWS's.
+        env = {**sb.env(), **sb.trust_env()}
         env["ECS_SHIP_SANDBOX_RUN"] = sb.sim_config.run_label
         if with_world:
             image = sb.build_and_push("hello", "v1")

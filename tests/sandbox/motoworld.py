@@ -44,6 +44,8 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.secretsmanager import models as sm_models
+from moto.ssm import models as ssm_models
 from werkzeug.serving import ThreadedWSGIServer
 
 from . import bluegreen, capacity, service_deployments, taskdefs
@@ -546,6 +548,49 @@ class MotoWorld:
     def put_task(self, region: str, task: SimTask) -> None:
         self._ecs(region).tasks.setdefault(task.cluster_name, {})[task.task_arn] = task
 
+    def secret_value(self, region: str, value_from: str) -> str:
+        """What ECS injects for a container's `secrets[].valueFrom` (or a log option's `secretOptions`): an SSM
+        parameter by name or ARN, or a Secrets Manager secret by ARN with an optional
+        ``:json-key:version-stage:version-id``. Raises SecretUnavailable with the error ECS stops the task with."""
+        parts = value_from.split(":")
+        if value_from.startswith("arn:") and len(parts) >= 7 and parts[2] == "secretsmanager":
+            backend = sm_models.secretsmanager_backends[ACCOUNT_ID][parts[3] or region]
+            arn, extra = ":".join(parts[:7]), parts[7:]
+            key, stage, version = extra if len(extra) == 3 else ("", "", "")
+            if extra and len(extra) != 3:
+                raise SecretUnavailable(f"invalid secret ARN {value_from}: expected json-key:version-stage:version-id")
+            try:
+                found = backend.get_secret_value(arn, version or None, stage or None)
+            except Exception as exc:  # moto's ResourceNotFound and friends
+                raise SecretUnavailable(
+                    f"unable to retrieve secret from asm: failed to fetch secret {arn} from secrets manager: "
+                    f"ResourceNotFoundException: {getattr(exc, 'message', exc)}"
+                ) from None
+            text = str(found.get("SecretString") or "")
+            if not key:
+                return text
+            try:
+                return str(json.loads(text)[key])
+            except (ValueError, KeyError, TypeError):
+                raise SecretUnavailable(
+                    f"unable to retrieve secret from asm: retrieved secret from Secrets Manager did not contain json "
+                    f"key {key}"
+                ) from None
+        name, where = value_from, region
+        if value_from.startswith("arn:") and len(parts) >= 6 and parts[2] == "ssm":
+            path = value_from.split(":", 5)[5].removeprefix("parameter")
+            name, where = (path if path.count("/") > 1 else path.removeprefix("/")), parts[3] or region
+        parameter = ssm_models.ssm_backends[ACCOUNT_ID][where].get_parameter(name)
+        if parameter is None:
+            raise SecretUnavailable(
+                f"unable to retrieve secrets from ssm: service call has been retried 1 time(s): invalid ssm "
+                f"parameters: {name}"
+            )
+        return str(parameter.decrypt(parameter.value) or "")  # ECS reads SecureStrings decrypted
+
+    def log_group_exists(self, region: str, group: str) -> bool:
+        return group in self._logs(region).groups
+
     def ensure_log_stream(self, region: str, group: str, stream: str, create_group: bool) -> bool:
         logs = self._logs(region)
         if group not in logs.groups:
@@ -572,6 +617,10 @@ class MotoWorld:
         self.hooks = None
         if _current is self:
             _current = None
+
+
+class SecretUnavailable(Exception):
+    """A task's secret ECS could not read: the task stops before its containers start."""
 
 
 # --------------------------------------------------------------------------------------------

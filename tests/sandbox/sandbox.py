@@ -142,6 +142,13 @@ class Sandbox:
         """AWS seconds that pass in `real_seconds` of this world: real_seconds * time_scale."""
         return self.sim_config.aws_seconds(real_seconds)
 
+    def trust_env(self) -> dict[str, str]:
+        """Environment that makes clients trust the sandbox's certificates as they trust ACM's on AWS: the system
+        store plus the sandbox CA, for requests (ecs-ship's smoke check), curl and OpenSSL-based tools."""
+        assert self.ca is not None, "sandbox not started"
+        store = str(self.ca.trust_store())
+        return {"REQUESTS_CA_BUNDLE": store, "CURL_CA_BUNDLE": store, "SSL_CERT_FILE": store}
+
     @property
     def ca_bundle(self) -> Path:
         """The CA that issues the sandbox's certificates (``ca.issue``), for clients that verify them."""

@@ -32,6 +32,7 @@ from .ledger import Ledger
 from .motoworld import (
     MotoWorld,
     RunRequest,
+    SecretUnavailable,
     ServiceKey,
     ServiceView,
     SimTask,
@@ -1200,12 +1201,16 @@ class Simulator:
                 raise _Abort()
             if task.kill.is_set():
                 raise _Abort()
+            # What ECS does before any container starts: read the secrets (with the execution role) and set up
+            # each awslogs stream; either failing stops the task with ResourceInitializationError.
+            secrets = self._initialize(task, defs)
             sibling_env = {f"PORT_{n.upper().replace('-', '_')}": str(p) for n, p in task.ports.items()}
             # versionConsistency "disabled": ECS resolves no digest for the revision; each task pulls the tag.
             unresolved = {d["name"] for d in defs if d.get("versionConsistency") == "disabled"}
             for d in defs:
                 name = d["name"]
                 env = {e["name"]: e["value"] for e in d.get("environment") or []}
+                env.update(secrets.get(name, {}))
                 env.update(sibling_env)
                 if name in task.ports:
                     env["PORT"] = str(task.ports[name])
@@ -1256,6 +1261,8 @@ class Simulator:
             self._watch(task, started)
         except _Abort:
             pass
+        except _InitializationFailed as exc:
+            self._early_failure(task, f"ResourceInitializationError: {exc}")
         except docker.errors.ImageNotFound as exc:
             self._early_failure(task, f"CannotPullContainerError: {_short(exc)}")
         except docker.errors.APIError as exc:
@@ -1369,6 +1376,32 @@ class Simulator:
             except (docker.errors.APIError, requests.exceptions.RequestException):
                 pass  # the engine is gone (session teardown) or the container with it: no exit code to read
         return codes
+
+    def _initialize(self, task: Task, defs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+        """Each container's secrets as environment values; raises _InitializationFailed as ECS stops the task."""
+        out: dict[str, dict[str, str]] = {}
+        for d in defs:
+            for secret in d.get("secrets") or []:
+                try:
+                    value = self.world.secret_value(task.key.region, str(secret.get("valueFrom", "")))
+                except SecretUnavailable as exc:
+                    raise _InitializationFailed(
+                        f"unable to pull secrets or registry auth: execution resource retrieval failed: {exc}"
+                    ) from None
+                out.setdefault(d["name"], {})[str(secret.get("name", ""))] = value
+            conf = d.get("logConfiguration") or {}
+            opts = conf.get("options") or {}
+            if conf.get("logDriver") == "awslogs" and opts.get("awslogs-group"):
+                group = str(opts["awslogs-group"])
+                region = str(opts.get("awslogs-region") or task.key.region)
+                create = str(opts.get("awslogs-create-group", "")).lower() == "true"
+                if not create and not self.world.log_group_exists(region, group):
+                    self.ledger.fact("log_group_missing", task.arn, group)
+                    raise _InitializationFailed(
+                        "failed to validate logger args: create stream has been retried 1 times: failed to create "
+                        "Cloudwatch log stream: ResourceNotFoundException: The specified log group does not exist."
+                    )
+        return out
 
     def _early_failure(self, task: Task, reason: str) -> None:
         with self.world.lock:
@@ -1598,6 +1631,10 @@ def _pair(view: ServiceView) -> tuple[str, str, str, str | None] | None:
         if main and alternate and rule:
             return str(main), str(alternate), str(rule), advanced.get("testListenerRule")
     return None
+
+
+class _InitializationFailed(Exception):
+    """What ECS reports as ResourceInitializationError: the task never starts its containers."""
 
 
 class _Abort(Exception):

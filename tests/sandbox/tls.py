@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 _DAY = datetime.timedelta(days=1)
+# Where Debian (and derivatives) and Fedora keep the system's trusted CAs.
+SYSTEM_STORES = (Path("/etc/ssl/certs/ca-certificates.crt"), Path("/etc/pki/tls/certs/ca-bundle.crt"))
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
@@ -70,6 +72,15 @@ class SandboxCA:
         )
         directory.mkdir(parents=True, exist_ok=True)
         self.bundle.write_text(self.pem)
+
+    def trust_store(self, system: Path | None = None) -> Path:
+        """The system's trusted CAs plus this one, written beside ``bundle``: what a shell that works with the
+        sandbox trusts, as a machine trusts the public CAs behind ACM's certificates. Added to, never instead
+        of, the system's store, so that other HTTPS (a package index, say) still verifies."""
+        store = self.directory / "trust.pem"
+        found = system if system is not None else next((p for p in SYSTEM_STORES if p.is_file()), None)
+        store.write_text((found.read_text() if found is not None else "") + self.pem)
+        return store
 
     @property
     def pem(self) -> str:

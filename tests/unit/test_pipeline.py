@@ -289,6 +289,7 @@ def test_a_second_signal_ends_the_grace_at_once(monkeypatch: pytest.MonkeyPatch)
         ["deploy", "--timeout", "soon"],
         ["rollback", "--timeout", "nan"],
         ["run-local", "--image-tag", "x y"],
+        ["verify", "--image-tag", "v1\n::error::injected"],
     ],
 )
 def test_hostile_arguments_exit_2_before_anything(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -302,7 +303,23 @@ def test_hostile_arguments_exit_2_before_anything(argv: list[str], capsys: pytes
 
 def test_good_arguments_parse() -> None:
     args = cli.parser().parse_args(["deploy", "--image-tag", "3f2c1a0_b.v-2", "--timeout", "90.5"])
-    assert args.image_tag == "3f2c1a0_b.v-2" and args.timeout == 90.5
+    assert args.image_tag == "3f2c1a0_b.v-2" and args.timeout == 90.5 and not args.no_verify
+    assert cli.parser().parse_args(["deploy", "--no-verify"]).no_verify
+    assert cli.parser().parse_args(["plan", "--no-verify"]).no_verify
+    assert cli.parser().parse_args(["verify", "--env", "staging"]).command == "verify"
+
+
+def test_a_failed_pre_flight_check_is_exit_1_naming_the_first_and_counting_the_rest() -> None:
+    from ecs_ship.verify import FAILURE, Finding, PreflightFailed
+
+    failures = [
+        Finding("secret DB of web", FAILURE, "no SSM parameter /db", "create it"),
+        Finding("log group of web /ecs/x", FAILURE, "no log group /ecs/x", "create the group"),
+    ]
+    err = PreflightFailed(failures)
+    assert cli.exit_code(err) == 1
+    assert str(err) == "failed the pre-flight check of secret DB of web: no SSM parameter /db (and 1 more: see above)"
+    assert err.fix == "create it"
 
 
 def test_undo_calls_are_kept_only_for_changes_made() -> None:

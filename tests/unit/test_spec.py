@@ -36,6 +36,7 @@ from ecs_ship.spec import (
 )
 from ecs_ship.spec import schema as schema_module
 from ecs_ship.spec import source as source_module
+from ecs_ship.spec.load import repository_problem
 
 REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/goals-backend"
 SCHEMA_FILE = Path(schema_module.__file__).parents[1] / "schema" / "ecs-ship.schema.json"
@@ -630,6 +631,48 @@ def test_the_number_of_aliases_is_capped(project: Project) -> None:
     err = project.error(f"version: 1\ncluster: c\nservice: s\nimages: &one []\nlots: [{aliases}, *one]\n")
     assert (err.key_path, err.line) == (None, 5)
     assert err.detail == "failed to parse the spec: more than 1000 aliases (*name)"
+
+
+@pytest.mark.parametrize(
+    ("repository", "detail"),
+    [
+        ("Team/App", "the part 'Team' is not lowercase"),
+        ("ghcr.io/owner/my..app", "the part 'my..app'"),
+        ("my_host:5000/app", "the registry host 'my_host:5000' is not a host name"),
+        ("a" * 256, "the name is 256 characters long"),
+    ],
+)
+def test_a_repository_name_a_registry_would_refuse_is_bad_input(project: Project, repository: str, detail: str) -> None:
+    (project.root / "app").mkdir(parents=True, exist_ok=True)
+    err = project.error(MINIMAL + f"images:\n  - container: api\n    repository: {repository}\n    context: app\n")
+    assert err.key_path == "images[0].repository" and detail in err.detail, err.detail
+    assert err.fix is not None and "lowercase" in err.fix
+
+
+def test_repository_names_registries_take_load(project: Project) -> None:
+    for repository in ("127.0.0.1:5000/team/app", "localhost/app", "app", "ghcr.io/o/a-b__c.d", REPO):
+        assert repository_problem(repository) is None, repository
+
+
+@pytest.mark.parametrize("depth", [65, 5000])
+def test_a_deeply_nested_spec_is_refused_with_a_message_not_a_traceback(project: Project, depth: int) -> None:
+    err = project.error(MINIMAL + "deep: " + "[" * depth + "]" * depth + "\n")
+    assert err.detail == "failed to parse the spec: values nested more than 64 levels deep"
+    assert err.line == 4 and err.fix is not None
+
+
+@pytest.mark.parametrize("name", ["td.json", "td.yml"])
+def test_a_deeply_nested_task_definition_file_is_refused(project: Project, name: str) -> None:
+    project.write('{"family": "f", "x": ' + "[" * 100_000 + "]" * 100_000 + "}", name)
+    err = project.error(MINIMAL + f"task_definition: {name}\n")
+    assert err.detail == "failed to parse the task definition: values nested more than 64 levels deep"
+    assert err.file == str((project.root / name).resolve())
+
+
+def test_nesting_within_the_bound_still_loads(project: Project) -> None:
+    assert source_module.nesting({"a": [[{"b": 1}]]}) == 4
+    err = project.error(MINIMAL + "deep: " + "[" * 60 + "]" * 60 + "\n")  # loads; only the key is unknown
+    assert err.key_path == "deep"
 
 
 def test_task_definition_files_have_the_same_caps(project: Project) -> None:

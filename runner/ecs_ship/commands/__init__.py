@@ -42,6 +42,7 @@ _WHERE: dict[str, _Where] = {
     "plan": _Where("plan", "prepare", "execute"),
     "render": _Where("plan", "prepare", "render"),
     "deploy": _Where("deploy", "prepare", "execute", watches=True),
+    "verify": _Where("verify", "prepare", "execute"),
     "rollback": _Where("rollback", "prepare", "execute", watches=True),
     "status": _Where("status", "prepare", "execute"),
     "continue": _Where("continue_deployment", "prepare", "execute", watches=True),

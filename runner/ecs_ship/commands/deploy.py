@@ -9,13 +9,14 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .. import aws, cache, deploy, engine, image, oneoff_run, plan, registry
+from .. import aws, cache, deploy, engine, image, oneoff_run, plan, registry, shape, verify
 from ..context import Context, rev
-from ..errors import DeploymentFailed, Interrupted
+from ..errors import DeploymentFailed, Interrupted, SpecError
 from ..spec import ImageSpec, ServiceSpec, Spec, secret_like_build_args
 from ..summary import end
 
@@ -46,9 +47,10 @@ class Prepared:
     jobs: tuple[ImageJob, ...]
 
 
-def prepare(ctx: Context, spec: Spec, svc: ServiceSpec) -> Prepared:
-    """Read-only: clients, the service's state, registry credentials and tags, and a trial plan. Everything a
-    user can get wrong fails here, for every service, before the first write of any."""
+def prepare(ctx: Context, spec: Spec, svc: ServiceSpec, verify_first: bool = True) -> Prepared:
+    """Read-only: clients, the service's state, registry credentials and tags, a trial plan and (``verify_first``,
+    unless --no-verify) the pre-flight checks. Everything a user can get wrong fails here, for every service,
+    before the first write of any."""
     ctx.stage(svc.name, "preparing")
     clients = aws.make_clients(svc.region)
     for other in spec.services:
@@ -107,8 +109,59 @@ def prepare(ctx: Context, spec: Spec, svc: ServiceSpec) -> Prepared:
                 ctx.out.warning(warning, svc.name)
         jobs.append(ImageJob(img, tag, api, digest, labels() if digest is None else {}, flags))
     trial = {j.spec.container: f"{j.spec.repository}@{j.digest or UNBUILT_DIGEST}" for j in jobs}
-    plan.make_plan(svc, state, trial)
-    return Prepared(svc, clients, state, tuple(jobs))
+    check_register_input(clients, plan.make_plan(svc, state, trial).document, str(spec.path))
+    prepared = Prepared(svc, clients, state, tuple(jobs))
+    if verify_first and not getattr(ctx.args, "no_verify", False):
+        ctx.stage(svc.name, "running the pre-flight checks")
+        preflight(ctx, prepared, quiet=True)
+    return prepared
+
+
+def preflight_findings(ctx: Context, p: Prepared) -> list[verify.Finding]:
+    """The pre-flight checks (verify/) of what a deploy of `p` would register and update."""
+    refs = {j.spec.container: f"{j.spec.repository}@{j.digest or UNBUILT_DIGEST}" for j in p.jobs}
+    subject = verify.Subject(
+        region=p.clients.region,
+        cluster=p.svc.cluster,
+        service=p.state.service,
+        document=plan.make_plan(p.svc, p.state, refs).document,
+        built={j.spec.container: j.spec.platform_arg for j in p.jobs},
+    )
+    groups = {g.arn: {"TargetGroupName": g.name, "TargetType": g.target_type} for g in p.state.target_groups}
+    return verify.run(subject, p.clients, groups, mask=ctx.out.mask)
+
+
+def preflight(ctx: Context, p: Prepared, *, quiet: bool) -> list[verify.Finding]:
+    """Run the checks and say them (``quiet``: only what is not ok, then a count); raise PreflightFailed when one
+    failed, before any write of any service (the preparations of a run all end before the first write)."""
+    found = preflight_findings(ctx, p)
+    label = p.svc.name
+    for f in found:
+        if not quiet or f.level != verify.OK:
+            ctx.out.line(f"pre-flight {f.line()}", label)
+    if quiet:
+        passed = sum(1 for f in found if f.level == verify.OK)
+        ctx.out.line(f"pre-flight: {passed} of {len(found)} checks passed", label)
+    failures = verify.failed(found)
+    if failures:
+        raise verify.PreflightFailed(failures)
+    return found
+
+
+def check_register_input(clients: aws.Clients, document: Mapping[str, Any], file: str) -> None:
+    """The task definition fits RegisterTaskDefinition's input (botocore's model of it), so a wrong type in an
+    inline or file task definition is bad input now, not a failure after the build."""
+    model = clients.ecs.meta.service_model.operation_model("RegisterTaskDefinition").input_shape
+    found = list(shape.problems(document, model, "task_definition"))
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise SpecError(
+            f"the task definition would be refused by RegisterTaskDefinition: {found[0]}{more}",
+            file=file,
+            key_path=found[0].split(":", 1)[0],
+            fix="write it as `aws ecs register-task-definition` takes it (numbers and true/false unquoted, task-level "
+            'cpu and memory as strings such as "256", lists as lists); `ecs-ship render` shows what would be sent',
+        )
 
 
 def ship_images(ctx: Context, p: Prepared) -> dict[str, str]:

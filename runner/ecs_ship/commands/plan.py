@@ -9,9 +9,15 @@ from dataclasses import replace
 from .. import plan, revisions, taskdef
 from ..context import Context
 from ..prune import deploy_keeps
+from ..spec import ServiceSpec, Spec
 from . import prune
-from .deploy import Prepared
-from .deploy import prepare as prepare
+from .deploy import Prepared, preflight_findings
+from .deploy import prepare as prepare_deploy
+
+
+def prepare(ctx: Context, spec: Spec, svc: ServiceSpec) -> Prepared:
+    # The checks are shown with the plan (execute), not run as a gate.
+    return prepare_deploy(ctx, spec, svc, verify_first=False)
 
 
 def planned(p: Prepared) -> plan.Plan:
@@ -44,6 +50,11 @@ def execute(ctx: Context, p: Prepared) -> None:
         ctx.out.warning(w, p.svc.name)
     for line in the_plan.lines():
         ctx.out.raw(line)
+    if not getattr(ctx.args, "no_verify", False):
+        found = preflight_findings(ctx, p)
+        ctx.out.raw("  pre-flight checks (a deploy stops before its first write if one fails):")
+        for f in found:
+            ctx.out.raw(f"    {f.line()}")
     ctx.out.raw("dry run: nothing was changed")
 
 

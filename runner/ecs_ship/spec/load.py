@@ -7,6 +7,7 @@ import copy
 import difflib
 import json
 import os
+import re
 import shlex
 import subprocess
 from collections.abc import Mapping
@@ -33,7 +34,7 @@ from .model import (
     Workspace,
 )
 from .schema import _def, _Validator, _with_defaults
-from .source import MAX_SPEC_BYTES, _describe, _fmt, _num, _parse_yaml, _Source
+from .source import MAX_DEPTH, MAX_SPEC_BYTES, _describe, _fmt, _num, _parse_yaml, _Source, nesting
 from .tags import _KNOWN, _TAG_RULES, _render
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -354,6 +355,14 @@ class _Loader:
 
     def _image(self, layered: _Layered, i: int, raw: Mapping[str, Any]) -> ImageSpec:
         at = ("images", i)
+        problem = repository_problem(str(raw["repository"]))
+        if problem is not None:
+            raise self._error(
+                layered,
+                (*at, "repository"),
+                f"{raw['repository']!r} is not a repository a registry accepts: {problem}",
+                fix=_REPOSITORY_RULES,
+            )
         context = self._inside(layered, (*at, "context"), self.folder / raw["context"], "build context")
         dockerfile = self._inside(layered, (*at, "dockerfile"), context / raw["dockerfile"], "Dockerfile")
         if not context.is_dir():
@@ -499,6 +508,37 @@ def _workspace_root(folder: Path, environ: Mapping[str, str]) -> Path:
     return Path(found).resolve() if top.returncode == 0 and found else folder
 
 
+_TOO_DEEP = object()
+
+# The distribution spec's grammar for an image name (the Docker CLI, registries and ECR all follow it).
+_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_DOMAIN = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?"
+)
+_REPOSITORY_RULES = (
+    "a repository is an optional registry host (and :port), then /-separated parts of lowercase letters and "
+    "digits, with '.', '_', '__' or dashes only between them; 255 characters at most, e.g. "
+    "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app or ghcr.io/owner/app"
+)
+
+
+def repository_problem(repository: str) -> str | None:
+    """Why a registry would refuse `repository` as an image name, or None."""
+    first, _, rest = repository.partition("/")
+    host = bool(rest) and ("." in first or ":" in first or first == "localhost")
+    if host and not _DOMAIN.fullmatch(first):
+        return f"the registry host {first!r} is not a host name (and port)"
+    path = rest if host else repository
+    if not path:
+        return "it names a registry but no repository in it"
+    if len(path) > 255:
+        return f"the name is {len(path)} characters long"
+    for part in path.split("/"):
+        if not _COMPONENT.fullmatch(part):
+            return f"the part {part!r} is not lowercase letters and digits joined by '.', '_', '__' or '-'"
+    return None
+
+
 def _read_task_definition(path: Path) -> Mapping[str, Any]:
     file = str(path)
     text = _read_text(path, file, "the task definition", fix="check `task_definition:` in the spec")
@@ -508,6 +548,14 @@ def _read_task_definition(path: Path) -> Mapping[str, Any]:
             document = json.loads(text)
         except json.JSONDecodeError as e:
             raise SpecError(f"failed to parse the task definition: {e.msg}", file=file, line=e.lineno) from None
+        except RecursionError:
+            document = _TOO_DEEP  # deeper than the parser goes: refused below like any past MAX_DEPTH
+        if document is _TOO_DEEP or nesting(document) > MAX_DEPTH:
+            raise SpecError(
+                f"failed to parse the task definition: values nested more than {MAX_DEPTH} levels deep",
+                file=file,
+                fix="use the output of `aws ecs describe-task-definition` or its taskDefinition object",
+            )
         line: int | None = 1
     else:
         src = _parse_yaml(text, file, "the task definition")

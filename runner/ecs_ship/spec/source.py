@@ -144,6 +144,9 @@ def _expand(text: str, environ: Mapping[str, str]) -> str:
 MAX_SPEC_BYTES = 1024 * 1024
 MAX_ALIASES = 1000
 MAX_NODES = 100_000
+# How deep mappings and lists may nest: a task definition's deepest is under ten levels. Parsers recurse per
+# level, so a document nested thousands deep would end in a RecursionError rather than a message.
+MAX_DEPTH = 64
 
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
@@ -151,28 +154,42 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class _CountingLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses a document with more than MAX_ALIASES aliases while composing it."""
+    """A SafeLoader that refuses a document with more than MAX_ALIASES aliases, or nested deeper than MAX_DEPTH,
+    while composing it."""
 
     def __init__(self, text: str, file: str, what: str) -> None:
         super().__init__(text)
         self.file = file
         self.what = what
         self.aliases = 0
+        self.depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             self.aliases += 1
             if self.aliases > MAX_ALIASES:
-                peek: Callable[[], yaml.Event] = self.peek_event
-                mark = peek().start_mark
-                raise SpecError(
-                    f"failed to parse {self.what}: more than {MAX_ALIASES} aliases (*name)",
-                    file=self.file,
-                    line=mark.line + 1 if mark else None,
-                    fix="write the values out, or share them with fewer aliases",
+                raise self._refused(
+                    f"more than {MAX_ALIASES} aliases (*name)", "write the values out, or share them with fewer aliases"
                 )
-        node: yaml.Node | None = super().compose_node(parent, index)
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise self._refused(
+                    f"values nested more than {MAX_DEPTH} levels deep",
+                    "flatten the document: no spec or task definition needs that depth",
+                )
+            node: yaml.Node | None = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
         return node
+
+    def _refused(self, why: str, fix: str) -> SpecError:
+        """The document refused at the event about to be composed."""
+        peek: Callable[[], yaml.Event] = self.peek_event
+        mark = peek().start_mark
+        return SpecError(
+            f"failed to parse {self.what}: {why}", file=self.file, line=mark.line + 1 if mark else None, fix=fix
+        )
 
 
 class _Builder:
@@ -328,3 +345,17 @@ def _parse_yaml(text: str, file: str, what: str, environ: Mapping[str, str] | No
     finally:
         loader.dispose()
     return src
+
+
+def nesting(value: Any) -> int:
+    """How deep mappings and lists nest in `value` (a scalar: 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if depth <= MAX_DEPTH:  # past the bound the answer is known: too deep
+            stack += [(child, depth + 1) for child in children]
+    return deepest
