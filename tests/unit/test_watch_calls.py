@@ -58,9 +58,19 @@ def deployment(id_: str, status: str, running: int, pending: int = 0, failed: in
     }
 
 
-def service(new: dict[str, Any], old_running: int = 1) -> dict[str, Any]:
+def service(new: dict[str, Any], old_running: int = 1, events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     deps = [new] + ([deployment(OLD, "ACTIVE", old_running)] if old_running >= 0 else [])
-    return {"services": [{"serviceName": "web", "deployments": deps, "events": []}], "failures": []}
+    return {"services": [{"serviceName": "web", "deployments": deps, "events": events or []}], "failures": []}
+
+
+def started_event(*ids: str) -> dict[str, Any]:
+    """ECS's service event for a placement, after our deployment was created."""
+    named = " ".join(f"(task {i})" for i in ids)
+    return {
+        "id": f"e-{'-'.join(ids)}",
+        "createdAt": AT,
+        "message": f"(service web) has started {len(ids)} tasks: {named}.",
+    }
 
 
 def sd(status: str = "IN_PROGRESS") -> dict[str, Any]:
@@ -94,13 +104,10 @@ def health(state: str) -> dict[str, Any]:
 
 
 def expect_first_task_read(s_ecs: Stubber, s_elb: Stubber) -> None:
-    """The poll in which our task is first seen running: the service, our tasks, the stopped ones (this first
-    time only), and the new task's target group."""
-    s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 1)))
+    """The poll in which our task is first seen running: the service, our tasks (ECS's events name no task we
+    do not see, so no stopped ones), and the new task's target group."""
+    s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 1), events=[started_event("t1")]))
     s_ecs.add_response("list_tasks", {"taskArns": [TASK]}, {"cluster": "c", "startedBy": NEW})
-    s_ecs.add_response(
-        "list_tasks", {"taskArns": []}, {"cluster": "c", "serviceName": "web", "desiredStatus": "STOPPED"}
-    )
     s_ecs.add_response("describe_tasks", tasks())
     s_elb.add_response("describe_target_health", health("initial"), {"TargetGroupArn": TG})
 
@@ -124,8 +131,8 @@ def start_running(clients: Clients, s_ecs: Stubber, s_elb: Stubber, clock: Clock
 def test_a_placed_deployment_waiting_on_health_reads_the_target_group_alone(world: Any) -> None:
     clients, s_ecs, s_elb, clock = world
     reader = start_running(clients, s_ecs, s_elb, clock)
-    # Health phase: one call a poll, the service every 3 s.
-    for _ in range(2):
+    # Health phase: one call a poll, the service every HEALTH_PHASE_SERVICE_EVERY seconds.
+    for _ in range(int(cadence.HEALTH_PHASE_SERVICE_EVERY) - 1):
         clock.now += 1
         s_elb.add_response("describe_target_health", health("initial"))
         reader.snapshot(GOAL)
@@ -402,13 +409,14 @@ def test_a_new_run_in_the_same_process_reads_what_the_last_one_kept() -> None:
 
 def test_a_task_placed_and_interrupted_before_ours_were_ever_read_is_found_at_the_first_read(world: Any) -> None:
     """A Spot task stopped before the watch read any task of ours, its replacement placed at once: no counter
-    says so. The first read of our tasks lists the stopped ones too."""
+    says so, but ECS's events name both tasks it started. The one not running is looked for among the stopped."""
     clients, s_ecs, s_elb, clock = world
     reader = Reader(clients, "c", "web", clock)
     reader.seed(service(deployment(NEW, "PRIMARY", 0))["services"][0])
     reader.snapshot(GOAL)
     clock.now += 1
-    s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 1)))
+    events = [started_event("t1b"), started_event("t1")]
+    s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 1), events=events))
     s_ecs.add_response("list_tasks", {"taskArns": [TASK + "b"]}, {"cluster": "c", "startedBy": NEW})
     s_ecs.add_response(
         "list_tasks", {"taskArns": [TASK]}, {"cluster": "c", "serviceName": "web", "desiredStatus": "STOPPED"}
@@ -420,3 +428,23 @@ def test_a_task_placed_and_interrupted_before_ours_were_ever_read_is_found_at_th
     )
     s_elb.add_response("describe_target_health", health("initial"), {"TargetGroupArn": TG})
     assert {t.arn: t.stop_code for t in reader.snapshot(GOAL).tasks} == {TASK + "b": None, TASK: "SpotInterruption"}
+
+
+def test_only_tasks_ecs_started_since_our_deployment_began_are_looked_for() -> None:
+    from ecs_ship.watch.model import Event, Snapshot
+    from ecs_ship.watch.reader import parse_deployment
+
+    began = AT.timestamp()
+    snap = Snapshot(
+        at=began + 10,
+        deployments=(parse_deployment(deployment(NEW, "PRIMARY", 1)),),
+        tasks=(),
+        targets=(),
+        events=(
+            Event("2", began + 5, "(service web) has started 2 tasks: (task 0af3) (task 9c1e)."),
+            Event("1", began - 60, "(service web) has started 1 tasks: (task 77aa)."),  # the old deployment's
+            Event("0", began + 6, "(service web) has reached a steady state."),
+        ),
+        grace_period=0,
+    )
+    assert cadence.started_tasks(snap, GOAL) == {"0af3", "9c1e"}

@@ -27,6 +27,7 @@ without AWS.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .model import DeploymentState, Goal, Snapshot, TargetState, TaskState
@@ -36,7 +37,9 @@ from .rolling import own_tasks, targets_of
 TASKS_REFRESH = 15.0
 SERVICE_DEPLOYMENT_REFRESH = 15.0
 TARGETS_REFRESH = 5.0
-HEALTH_PHASE_SERVICE_EVERY = 3.0
+# A task of ours that stops in the health phase also takes its target out of the groups, which is news read at
+# once: the service's own read only catches what touches no target (an event, a newer deployment).
+HEALTH_PHASE_SERVICE_EVERY = 5.0
 
 
 def counters(goal: Goal, deployments: tuple[DeploymentState, ...]) -> frozenset[tuple[str, str, int, int, int, int]]:
@@ -98,6 +101,24 @@ def lost_tasks(before: tuple[DeploymentState, ...], now: tuple[DeploymentState, 
         if old is not None and (d.running + d.pending < old.running + old.pending or d.failed > old.failed):
             return True
     return bool(was)  # a deployment went away: its tasks stopped
+
+
+# ECS's event for each placement: "(service web) has started 2 tasks: (task 0a1b…) (task 2c3d…)."
+_STARTED = re.compile(r"has started \d+ tasks?: (.*)")
+_TASK_ID = re.compile(r"\(task ([\w-]+)\)")
+
+
+def started_tasks(snap: Snapshot, goal: Goal) -> set[str]:
+    """The ids of the tasks ECS says it started since our deployment began (its service events): a task placed
+    and stopped between two polls is named there even when no counter moved."""
+    ours = next((d for d in snap.deployments if d.id == goal.deployment_id), None)
+    since = ours.created_at if ours is not None and ours.created_at is not None else float("inf")
+    found: set[str] = set()
+    for e in snap.events:
+        m = _STARTED.search(e.message)
+        if m and e.at >= since - 1:
+            found |= set(_TASK_ID.findall(m.group(1)))
+    return found
 
 
 @dataclass(frozen=True)

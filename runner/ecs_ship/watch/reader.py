@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
 from typing import Any
 
@@ -275,7 +276,7 @@ class Reader:
         if read_service and (target_gone or cadence.read_tasks(goal, self.seen, snap, now)):
             before = last.deployments if last is not None else None
             stopped = before is None or cadence.lost_tasks(before, snap.deployments)
-            tasks, stopping = self._read_tasks(goal, stopped)
+            tasks, stopping = self._read_tasks(goal, stopped, cadence.started_tasks(snap, goal))
             self.seen = replace(self.seen, tasks_at=now, tasks_counters=cadence.counters(goal, snap.deployments))
             snap = replace(snap, tasks=tasks, stopping=stopping)
         if not targets_read and cadence.read_targets(goal, self.seen, snap, now):
@@ -302,17 +303,20 @@ class Reader:
             service_deployment=self._service_deployment,
         )
 
-    def _read_tasks(self, goal: Goal, stopped: bool) -> tuple[tuple[TaskState, ...], tuple[TaskState, ...]]:
+    def _read_tasks(
+        self, goal: Goal, stopped: bool, started: AbstractSet[str] = frozenset()
+    ) -> tuple[tuple[TaskState, ...], tuple[TaskState, ...]]:
         # ListTasks pages at 100, and startedBy must be the only filter when given, so it lists our running
         # tasks only; stopped ones come from the service's tasks whose desired status is STOPPED, listed when a
         # counter says a task stopped (other deployments' are read again only while on their way to STOPPED).
         arns = self._list(startedBy=goal.deployment_id)
         # A task of ours last seen on its way to RUNNING is no longer listed: it stopped even when every counter
-        # reads as before, its replacement started already (a Spot interruption, say). Our tasks are first read
-        # when one runs, so one placed, run and stopped before that is looked for then, once a deploy.
+        # reads as before, its replacement started already (a Spot interruption, say). One placed, run and
+        # stopped before we ever read it is named by ECS's "has started" event: one we do not know is looked for.
         seen = self.last.tasks if self.last is not None else ()
         known = {t.arn for t in seen if t.desired_status == "RUNNING"}
-        if stopped or not seen or known - set(arns):
+        ids = {a.rsplit("/", 1)[-1] for a in [*arns, *(t.arn for t in seen), *self._foreign, *self._stopping_arns]}
+        if stopped or known - set(arns) or started - ids:
             listed = self._list(serviceName=self.service, desiredStatus="STOPPED")
             self._stopping_arns = [a for a in listed if a not in self._foreign]
         arns += [a for a in self._stopping_arns if a not in arns and a not in self._foreign]
