@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 # Both run as root on a fresh Debian machine: the sandbox installs docker.io, docker-registry, apache2-utils
 # and busybox-static with apt when missing, and starts dockerd and a registry itself.
 
-# Deploys examples/hello v1, rolls out v2 under load, fails v3 and rolls back, then tears down.
+# Verifies, deploys examples/hello v1, rolls out v2 under load, fails v3 and rolls back, canary v4, tears down.
 demo: $(STAMP)
 	$(PY) -m tests.sandbox demo
 

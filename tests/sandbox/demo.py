@@ -87,7 +87,10 @@ def main() -> int:
             "PYTHONPATH": f"{ROOT / 'runner'}:{ROOT}",
         }
 
-        banner("2. deploy hello v1 with ecs-ship")
+        banner("2. check the service with ecs-ship verify (read-only), then deploy hello v1")
+        code = ecs_ship({**env, "HELLO_VERSION": "v1"}, "verify", "--spec", str(SPEC))
+        if code != 0:
+            problems.append(f"verify: exit {code} on a sound world")
         code = ecs_ship({**env, "HELLO_VERSION": "v1"}, "deploy", "--spec", str(SPEC))
         body = requests.get(url, timeout=5).text.strip()
         print(f"curl {url} -> {body}")
