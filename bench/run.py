@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -212,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         for s in scenarios.SCENARIOS:
             print(f"{s.name:28} {s.what}")
         return 0
+    # A SIGTERM (a killed `make bench`, a CI timeout) unwinds like Ctrl-C, so the sandbox below is torn down:
+    # killed outright it would leave its task containers and registry running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     skipped: list[report.Skipped] = []
     runnable: list[Scenario] = []
     for s in args.selected:
