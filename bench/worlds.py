@@ -1,7 +1,8 @@
 """The worlds a scenario deploys to, built with the sandbox's bootstrap helpers as a user's Terraform would.
 
 `bootstrap` makes one cluster, ALB and service per world; a scenario with several services in a cluster adds the
-others to a bootstrapped world's cluster and ALB (each its own target group, listener port and task family).
+others to a bootstrapped world's cluster and ALB: each its own target group and task family, reached through the
+ALB's one listener by a host-header rule, the usual shape of a load balancer shared by a team's services.
 """
 
 from __future__ import annotations
@@ -31,19 +32,23 @@ ROLLOUT_TIMEOUT = 180.0  # the first rollout of 20 services at once on a busy 2-
 
 
 def add_service(endpoint: str, base: World, index: int, image: str, health: HealthCheck) -> World:
-    """Another Fargate service in `base`'s cluster, behind its own target group on a new listener of `base`'s ALB,
-    made as bootstrap makes the first (same network, role and log group)."""
+    """Another Fargate service in `base`'s cluster, behind its own target group that a host-header rule of
+    `base`'s listener forwards to, made as bootstrap makes the first (same network, role and log group)."""
     c = clients(endpoint, base.region)
     ec2, ecs, elbv2 = c["ec2"], c["ecs"], c["elbv2"]
     name = f"{base.service.removesuffix('-svc')}-{index:02d}"
     vpc = ec2.describe_subnets(SubnetIds=base.subnets[:1])["Subnets"][0]["VpcId"]
     tg = _target_group(elbv2, f"{name}-tg"[:32], vpc, health)
-    port = free_port()
-    elbv2.create_listener(
-        LoadBalancerArn=base.load_balancer_arn,
-        Protocol="HTTP",
-        Port=port,
-        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}],
+    listener = next(
+        lst
+        for lst in elbv2.describe_listeners(LoadBalancerArn=base.load_balancer_arn)["Listeners"]
+        if lst["Port"] == base.listener_port
+    )
+    elbv2.create_rule(
+        ListenerArn=listener["ListenerArn"],
+        Priority=index,
+        Conditions=[{"Field": "host-header", "HostHeaderConfig": {"Values": [f"{name}.example.com"]}}],
+        Actions=[{"Type": "forward", "TargetGroupArn": tg}],
     )
     family = f"{name}-app"
     td = register_app(
@@ -75,7 +80,6 @@ def add_service(endpoint: str, base: World, index: int, image: str, health: Heal
         family=family,
         task_definition_arn=td,
         target_group_arn=tg,
-        listener_port=port,
     )
 
 

@@ -1,9 +1,9 @@
-"""One rate budget per AWS API for every call of a run, shared by all the services it deploys.
+"""One rate budget per Region for every AWS call of a run, shared by all the services it deploys.
 
 ECS and ELBv2 throttle per account and Region with token buckets shared by every pipeline, console and
 controller of the account: a run that spends the account's burst on its own polls gets other teams (and its
 own writes) throttled. So every HTTP request the run's clients send first takes a token from the run's bucket
-for that API: a sustained rate well under the account's, a burst for the reads that start a deploy. When AWS
+for its Region: a sustained rate well under the account's, a burst for the reads that start a deploy. When AWS
 answers ThrottlingException anyway (others are spending the bucket too), the budget halves its rate and then
 earns it back a little with each request that succeeds (additive increase, multiplicative decrease, as TCP and
 botocore's adaptive retry mode do), so parallel deploys back off together rather than retrying into the limit.
@@ -122,15 +122,16 @@ class RateBudget:
 
 
 # The run's budget per Region, for every API it calls: the requests a deploy makes move between ECS (placing,
-# registering, the tasks) and ELBv2 (target health), so one budget serves both better than two halves would.
-# AWS's buckets are per account and Region (ECS's documented example: 50 tokens for the cluster reads; ELBv2's:
-# 40, refilled at 10 a second, for its describe calls): 10 a second in all, spread over several actions, leaves
-# most of each bucket to the account's other pipelines and to the console. The burst covers the reads and
-# writes that start a few deploys at once.
-DEFAULT_RATE = 10.0
-DEFAULT_BURST = 40.0
+# registering, the tasks) and ELBv2 (target health), with a few reads of IAM, EC2 and CloudWatch Logs by the
+# pre-flight checks, so one budget serves them all better than shares would. AWS's buckets are per account and
+# Region (ECS's documented example: 50 tokens for the cluster reads; ELBv2's: 40, refilled at 10 a second, for
+# its describe calls), and every pipeline of the account draws on them: a run keeps to 10 requests a second on
+# average over any ten seconds or more (8 a second, plus a burst of 20 for the reads and writes that start a
+# few deploys at once), spread over several actions, which leaves most of each bucket to the others.
+DEFAULT_RATE = 8.0
+DEFAULT_BURST = 20.0
 # Tokens a background request leaves in the bucket: a second's worth, for what a service starting needs now.
-RESERVE = 10.0
+RESERVE = 8.0
 
 _where = threading.local()
 
@@ -148,9 +149,6 @@ def background() -> Iterator[None]:
 
 def in_background() -> bool:
     return bool(getattr(_where, "background", False))
-
-
-PACED_APIS = frozenset({"ecs", "elasticloadbalancing", "logs", "ecr"})
 
 
 class Budgets:
@@ -173,8 +171,6 @@ class Budgets:
     def attach(self, region: str, client: Any) -> Any:
         """Pace every HTTP request of `client` (retries included: AWS counts them too)."""
         api = str(client.meta.service_model.endpoint_prefix)
-        if api not in PACED_APIS:
-            return client
         budget = self.get(region)
         with self._lock:
             usage = self._usage.setdefault(api, [0, 0, 0.0])

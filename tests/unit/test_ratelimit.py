@@ -92,6 +92,26 @@ def test_one_budget_per_region_paces_every_api_of_the_run_and_counts_each() -> N
     assert usage["ecs"][2] > 0
 
 
+def test_the_pre_flight_checks_reads_take_tokens_from_the_same_budget() -> None:
+    """IAM and the other APIs the checks read are calls of the run too: they count against its rate."""
+    budgets = Budgets(rate=1.0, burst=1.0)
+    t = Time()
+    shared = budgets.get("us-east-1")
+    shared.clock, shared.sleep = t.clock, t.sleep
+    kw: dict[str, Any] = {"region_name": "us-east-1", "aws_access_key_id": "k", "aws_secret_access_key": "s"}
+    iam = budgets.attach("us-east-1", boto3.client("iam", **kw))
+    iam.meta.events.register(
+        "before-send", lambda request, **_: botocore.awsrequest.AWSResponse(request.url, 200, {}, _Raw(_ROLES))
+    )
+    iam.list_roles()
+    iam.list_roles()
+    assert t.now >= 1.0  # the second waited for the budget
+    assert budgets.usage()["iam"][0] == 2
+
+
+_ROLES = b"<ListRolesResponse><ListRolesResult><Roles/></ListRolesResult></ListRolesResponse>"
+
+
 def _ok(request: Any) -> Any:
     body = b"<DescribeLoadBalancersResponse><DescribeLoadBalancersResult/></DescribeLoadBalancersResponse>"
     return botocore.awsrequest.AWSResponse(request.url, 200, {}, _Raw(body))

@@ -244,9 +244,11 @@ def test_a_target_group_must_name_a_container_and_port_of_the_task_with_a_fittin
 def test_subnets_and_security_groups_that_are_gone_fail(aws: Any) -> None:
     clients, stubs = aws
     vpc = {"awsvpcConfiguration": {"subnets": ["subnet-1", "subnet-2"], "securityGroups": ["sg-1"]}}
-    stubs["ec2"].add_response("describe_subnets", {"Subnets": [{"SubnetId": "subnet-1"}]})
-    stubs["ec2"].add_client_error("describe_subnets", "InvalidSubnetID.NotFound", http_status_code=400)
-    stubs["ec2"].add_response("describe_security_groups", {"SecurityGroups": [{"GroupId": "sg-1"}]})
+    # One call per set, by filter: EC2 answers with the ids that exist.
+    by_id = {"Filters": [{"Name": "subnet-id", "Values": ["subnet-1", "subnet-2"]}]}
+    stubs["ec2"].add_response("describe_subnets", {"Subnets": [{"SubnetId": "subnet-1"}]}, by_id)
+    by_group = {"Filters": [{"Name": "group-id", "Values": ["sg-1"]}]}
+    stubs["ec2"].add_response("describe_security_groups", {"SecurityGroups": [{"GroupId": "sg-1"}]}, by_group)
     subnets, groups = service.network(subject({}, {"networkConfiguration": vpc}), clients)
     assert subnets.level == FAILURE and "subnet-2" in subnets.detail and "subnet-1" not in subnets.detail
     assert groups.level == OK

@@ -448,3 +448,51 @@ def test_only_tasks_ecs_started_since_our_deployment_began_are_looked_for() -> N
         grace_period=0,
     )
     assert cadence.started_tasks(snap, GOAL) == {"0af3", "9c1e"}
+
+
+def test_the_old_deployment_draining_as_ours_starts_lists_no_stopped_tasks(world: Any) -> None:
+    """Ours runs as the old task stops in the same poll: only our tasks are listed, not the service's stopped
+    ones (the old deployment's tasks leaving are what a rolling update does, not news)."""
+    clients, s_ecs, s_elb, clock = world
+    reader = Reader(clients, "c", "web", clock)
+    reader.seed(service(deployment(NEW, "PRIMARY", 0))["services"][0])
+    reader.snapshot(GOAL)
+    clock.now += 1
+    s_ecs.add_response(
+        "describe_services", service(deployment(NEW, "PRIMARY", 1), old_running=0, events=[started_event("t1")])
+    )
+    s_ecs.add_response("list_tasks", {"taskArns": [TASK]}, {"cluster": "c", "startedBy": NEW})
+    s_ecs.add_response("describe_tasks", tasks())
+    s_elb.add_response("describe_target_health", health("initial"), {"TargetGroupArn": TG})
+    assert assess(reader.snapshot(GOAL), GOAL).kind == "waiting"
+
+
+def test_a_rolling_update_reads_ecs_record_only_when_ours_fails_or_another_takes_over() -> None:
+    new = DeploymentState(NEW, "PRIMARY", "td:2", 1, 1, 0, 0, "IN_PROGRESS", None)
+    old = DeploymentState(OLD, "ACTIVE", "td:1", 1, 1, 0, 0, "COMPLETED", None)
+    key = cadence.lifecycle(GOAL, (new, old))
+    assert cadence.lifecycle(GOAL, (replace(new, rollout_state="COMPLETED"),)) == key  # done, old drained away
+    assert cadence.lifecycle(GOAL, (replace(new, rollout_state="FAILED"), old)) != key
+    assert cadence.lifecycle(GOAL, (replace(new, failed=1), old)) != key  # the breaker counts it
+    rollback = DeploymentState("ecs-svc/back", "PRIMARY", "td:1", 1, 0, 0, 0, "IN_PROGRESS", None)
+    assert cadence.lifecycle(GOAL, (replace(new, status="ACTIVE"), old, rollback)) != key
+    green = replace(GOAL, strategy="BLUE_GREEN")  # a staged strategy's record moves with every deployment
+    assert cadence.lifecycle(green, (new,)) != cadence.lifecycle(green, (new, old))
+
+
+def test_while_ours_cannot_be_placed_another_deployments_stopping_tasks_are_listed() -> None:
+    """The stall verdict waits while tasks of other deployments stop (they free CPU, memory and ports)."""
+    from ecs_ship.watch.model import Event, Snapshot
+
+    began = AT.timestamp()
+    new = DeploymentState(NEW, "PRIMARY", "td:2", 1, 0, 0, 0, "IN_PROGRESS", began)
+    old = DeploymentState(OLD, "ACTIVE", "td:1", 2, 2, 0, 0, "COMPLETED", began - 600)
+    drained = replace(old, running=1)
+    stuck = Event("e1", began + 5, "(service web) was unable to place a task because no container instance met all")
+
+    def snap(*deps: DeploymentState, events: tuple[Event, ...] = ()) -> Snapshot:
+        return Snapshot(at=began + 10, deployments=deps, tasks=(), targets=(), events=events, grace_period=0)
+
+    assert not cadence.lost_tasks(GOAL, (new, old), snap(new, drained))
+    assert cadence.lost_tasks(GOAL, (new, old), snap(new, drained, events=(stuck,)))
+    assert cadence.lost_tasks(GOAL, (new, old), snap(replace(new, failed=1), old))

@@ -8,7 +8,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from ..aws import Clients, error_code
+from ..aws import Clients
 from .model import FAILURE, OK, Finding, Subject
 from .permissions import guarded
 
@@ -41,20 +41,15 @@ def network(subject: Subject, clients: Clients) -> list[Finding]:
 def _exist(clients: Clients, kind: str, ids: list[str]) -> list[Finding]:
     ec2 = clients.client("ec2")
     label = "subnets" if kind == "subnet" else "security groups"
-    found: set[str] = set()
-    # One describe per id: EC2 answers a list with one missing id by refusing the whole call.
-    missing = []
-    for one in ids:
-        try:
-            if kind == "subnet":
-                found |= {s["SubnetId"] for s in ec2.describe_subnets(SubnetIds=[one]).get("Subnets", [])}
-            else:
-                found |= {g["GroupId"] for g in ec2.describe_security_groups(GroupIds=[one]).get("SecurityGroups", [])}
-        except Exception as exc:
-            if not error_code(exc).endswith(".NotFound") and error_code(exc) != "InvalidGroupId.Malformed":
-                raise
-        if one not in found:
-            missing.append(one)
+    # One call for the set, by filter: asked by id, EC2 refuses the whole call for one missing id; filtered, it
+    # answers with those that exist.
+    if kind == "subnet":
+        pages = ec2.get_paginator("describe_subnets").paginate(Filters=[{"Name": "subnet-id", "Values": ids}])
+        found = {s["SubnetId"] for page in pages for s in page.get("Subnets", [])}
+    else:
+        pages = ec2.get_paginator("describe_security_groups").paginate(Filters=[{"Name": "group-id", "Values": ids}])
+        found = {g["GroupId"] for page in pages for g in page.get("SecurityGroups", [])}
+    missing = [one for one in ids if one not in found]
     if missing:
         return [
             Finding(

@@ -6,12 +6,14 @@ what else is worth a call:
 
 * the deployment's tasks (ListTasks, DescribeTasks) when a deployment's counters moved (a task started, stopped
   or failed; one only placed is read when it runs or stops), while a placement stall or a container health
-  check is being judged (neither moves a counter), and at least every ``TASKS_REFRESH`` seconds;
-* ECS's service deployment (DescribeServiceDeployments) when a deployment appeared, went, or changed its
-  status, rollout state or failed count, or, for a strategy with lifecycle stages, as our tasks are placed and
-  start;
-  every poll while traffic shifts or ECS rolls back (lifecycle stages move with no counter); and at least
-  every ``SERVICE_DEPLOYMENT_REFRESH`` seconds;
+  check is being judged (neither moves a counter), and at least every ``TASKS_REFRESH`` seconds; the service's
+  stopped tasks only when one of ours stopped or failed, ECS names a task started that we have not seen, or,
+  while ours cannot be placed, another deployment's tasks stop;
+* ECS's service deployment (DescribeServiceDeployments): for a strategy with lifecycle stages, when a
+  deployment appeared, went, or changed its status, rollout state or failed count, and as our tasks are placed
+  and start; for a rolling update, only when ours failed a task, failed or lost PRIMARY, or another became
+  PRIMARY (the record then says why); every poll while traffic shifts or ECS rolls back (lifecycle stages move
+  with no counter); and at least every ``SERVICE_DEPLOYMENT_REFRESH`` seconds;
 * target health (DescribeTargetHealth, one call per target group) while a running task of ours is not yet
   healthy in its groups, and every ``TARGETS_REFRESH`` seconds after, so that a target turning unhealthy
   while the old deployment drains is still seen.
@@ -79,28 +81,38 @@ def lifecycle(goal: Goal, deployments: tuple[DeploymentState, ...]) -> frozenset
     """What moves when ECS's service deployment can have changed: a deployment created or gone, its status,
     rollout state or failed count (the circuit breaker counts failed tasks), or, where the strategy has
     lifecycle stages (blue/green, linear, canary: the green revision scales up, then traffic moves), our tasks'
-    progress. A rolling update's record says nothing a verdict needs as its tasks start, so it is not read then."""
+    progress.
+
+    A rolling update's record adds to DescribeServices only why ECS failed, stopped or rolled back our
+    deployment: it is read when ours fails (a failed task, rollout state FAILED), loses PRIMARY, or another
+    deployment becomes PRIMARY (a rollback, a newer update). Ours completing and the old deployment draining
+    away are no news, nor are our tasks starting."""
     staged = goal.strategy != "ROLLING"
     return frozenset(
         (
             d.id,
             d.status,
-            d.rollout_state or "",
+            (d.rollout_state or "") if staged or d.rollout_state == "FAILED" else "",
             d.failed,
             d.running + d.pending if staged and d.id == goal.deployment_id else 0,
         )
         for d in deployments
+        if staged or d.id == goal.deployment_id or d.status == "PRIMARY"
     )
 
 
-def lost_tasks(before: tuple[DeploymentState, ...], now: tuple[DeploymentState, ...]) -> bool:
-    """A task stopped, or failed, somewhere: only then can the service's STOPPED tasks have news."""
-    was = {d.id: d for d in before}
-    for d in now:
+def lost_tasks(goal: Goal, before: tuple[DeploymentState, ...], snap: Snapshot) -> bool:
+    """A task stopped, or failed, where the verdict needs the stopped tasks: one of our deployment, or of any
+    deployment while ECS cannot place ours (the tasks others stop free what ours need). The old deployment's
+    tasks draining away as ours start are no news."""
+    ours = next((d for d in snap.deployments if d.id == goal.deployment_id), None)
+    stall = ours is not None and not own_tasks(snap, goal) and placement_event(snap, ours.created_at) is not None
+    was = {d.id: d for d in before if stall or d.id == goal.deployment_id}
+    for d in snap.deployments:
         old = was.pop(d.id, None)
         if old is not None and (d.running + d.pending < old.running + old.pending or d.failed > old.failed):
             return True
-    return bool(was)  # a deployment went away: its tasks stopped
+    return bool(was)  # a deployment that mattered went away: its tasks stopped
 
 
 # ECS's event for each placement: "(service web) has started 2 tasks: (task 0a1b…) (task 2c3d…)."

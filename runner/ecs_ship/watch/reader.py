@@ -275,7 +275,7 @@ class Reader:
         target_gone = targets_read and last is not None and cadence.target_gone(last, goal, targets)
         if read_service and (target_gone or cadence.read_tasks(goal, self.seen, snap, now)):
             before = last.deployments if last is not None else None
-            stopped = before is None or cadence.lost_tasks(before, snap.deployments)
+            stopped = before is None or cadence.lost_tasks(goal, before, snap)
             tasks, stopping = self._read_tasks(goal, stopped, cadence.started_tasks(snap, goal))
             self.seen = replace(self.seen, tasks_at=now, tasks_counters=cadence.counters(goal, snap.deployments))
             snap = replace(snap, tasks=tasks, stopping=stopping)
