@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import boto3
 import pytest
 import requests
 import yaml
@@ -93,6 +94,17 @@ def start_ecs_ship(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+    )
+
+
+def aws(sandbox: Sandbox, name: str, region: str) -> Any:
+    """A plain boto3 client of the sandbox's AWS endpoint, as a user's own scripts (or Terraform) would make."""
+    return boto3.client(
+        name,
+        endpoint_url=sandbox.endpoint,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
     )
 
 

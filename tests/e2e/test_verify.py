@@ -7,22 +7,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import boto3
-
 from tests.conftest import App
-from tests.e2e.conftest import assert_iam_listed, ecs_ship, spec_for, writes
+from tests.e2e.conftest import assert_iam_listed, aws, ecs_ship, spec_for, writes
 from tests.sandbox.bootstrap import World
 from tests.sandbox.sandbox import Sandbox
-
-
-def aws(sandbox: Sandbox, name: str, region: str) -> Any:
-    return boto3.client(
-        name,
-        endpoint_url=sandbox.endpoint,
-        region_name=region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+from tests.sandbox.simulator import LABEL
 
 
 def current_task_definition(sandbox: Sandbox, w: World) -> dict[str, Any]:
@@ -64,6 +53,15 @@ def broken_task_definition(sandbox: Sandbox, w: World) -> dict[str, Any]:
     web["logConfiguration"]["options"]["awslogs-group"] = f"/ecs/{w.family}-nowhere"
     td["taskRoleArn"] = task_role["Arn"]
     return dict(td)
+
+
+def refused_before_any_write(sandbox: Sandbox, app: App, wanted: str) -> None:
+    """A deploy of `app` stops at its pre-flight checks, saying `wanted`, before any write."""
+    mark = sandbox.ledger.mark()
+    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+    assert run.code == 1, run.text
+    assert wanted in run.text, (wanted, run.text)
+    assert writes(sandbox, mark) == []
 
 
 def test_verify_names_every_broken_reference_and_deploy_writes_nothing(
@@ -164,11 +162,9 @@ def test_a_missing_secret_stops_a_deploy_in_seconds_and_without_the_checks_only_
     td["containerDefinitions"][0]["secrets"] = [{"name": "API_KEY", "valueFrom": f"/{w.family}/api-key"}]
     with_task_definition(app, w, td)
 
-    mark = sandbox.ledger.mark()
-    run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
-    assert run.code == 1, run.text
-    assert f"failed the pre-flight check of secret API_KEY of web: no SSM parameter /{w.family}/api-key" in run.text
-    assert writes(sandbox, mark) == []
+    refused_before_any_write(
+        sandbox, app, f"failed the pre-flight check of secret API_KEY of web: no SSM parameter /{w.family}/api-key"
+    )
 
     mark = sandbox.ledger.mark()
     unchecked = ecs_ship(sandbox, "deploy", "--no-verify", "--spec", str(app.spec))
@@ -176,8 +172,88 @@ def test_a_missing_secret_stops_a_deploy_in_seconds_and_without_the_checks_only_
     assert "ResourceInitializationError: unable to pull secrets or registry auth" in unchecked.text
     assert writes(sandbox, mark)[:2] == ["RegisterTaskDefinition", "UpdateService"]
 
-    # Once the parameter exists, the same spec deploys, and its value is never printed.
+    # Once the parameter exists, the same spec deploys, its value reaches the container's environment as ECS
+    # injects it, and it is never printed.
     aws(sandbox, "ssm", w.region).put_parameter(Name=f"/{w.family}/api-key", Value="s3cret", Type="SecureString")
     fixed = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
     assert fixed.code == 0, fixed.text
     assert "s3cret" not in fixed.text
+    assert sandbox.docker is not None
+    ecs = aws(sandbox, "ecs", w.region)
+    arns = ecs.list_tasks(cluster=w.cluster, serviceName=w.service)["taskArns"]
+    running = [t for t in ecs.describe_tasks(cluster=w.cluster, tasks=arns)["tasks"] if t["lastStatus"] == "RUNNING"]
+    new = [t for t in running if t["taskDefinitionArn"] != w.task_definition_arn]
+    assert new, running
+    envs = [
+        dict(item.split("=", 1) for item in c.attrs["Config"]["Env"])
+        for t in new
+        for c in sandbox.docker.containers.list(filters={"label": f"{LABEL}.task={t['taskArn']}"})
+    ]
+    assert envs and all(env.get("API_KEY") == "s3cret" for env in envs), envs
+
+
+def test_a_role_ecs_cannot_assume_is_caught_before_the_deploy_and_without_the_checks_fails_fast(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+) -> None:
+    """An execution role whose trust policy names EC2, not ECS tasks: ECS creates no task and says so in the
+    service's events, retrying for ever; the deploy fails once the event has stood for the patience (not at the
+    timeout), rolls back, and the old task never stopped serving."""
+    w = make_world()
+    app = make_app()
+    ec2_only = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
+    iam = aws(sandbox, "iam", w.region)
+    role = iam.create_role(RoleName=f"{w.family}-exec2", AssumeRolePolicyDocument=json.dumps(ec2_only))["Role"]
+    td = current_task_definition(sandbox, w)
+    td["executionRoleArn"] = role["Arn"]
+    with_task_definition(app, w, td)
+
+    refused_before_any_write(
+        sandbox, app, f"execution role {w.family}-exec2: its trust policy does not let ecs-tasks.amazonaws.com"
+    )
+
+    unchecked = ecs_ship(sandbox, "deploy", "--no-verify", "--spec", str(app.spec))
+    assert unchecked.code == 1, unchecked.text
+    assert "ECS cannot launch any task of deployment" in unchecked.text, unchecked.text
+    assert f"ECS was unable to assume the role '{role['Arn']}'" in unchecked.text
+    assert "rolled back" in unchecked.text, unchecked.text
+    ecs = aws(sandbox, "ecs", w.region)
+    svc = ecs.describe_services(cluster=w.cluster, services=[w.service])["services"][0]
+    assert svc["taskDefinition"] == w.task_definition_arn
+    assert svc["runningCount"] == 1
+
+
+def test_an_environment_file_is_checked_before_the_deploy_and_reaches_the_container(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+) -> None:
+    """A container's `environmentFiles` names an S3 object: missing, the checks name it and nothing is written;
+    uploaded, the deploy passes and the container starts with its variables (`environment` wins a clash)."""
+    w = make_world()
+    app = make_app()
+    s3 = aws(sandbox, "s3", w.region)
+    bucket = f"{w.family}-config"
+    s3.create_bucket(Bucket=bucket)
+    td = current_task_definition(sandbox, w)
+    web = td["containerDefinitions"][0]
+    web["environmentFiles"] = [{"value": f"arn:aws:s3:::{bucket}/web.env", "type": "s3"}]
+    web["environment"] = [*web.get("environment", []), {"name": "GREETING", "value": "from the task definition"}]
+    with_task_definition(app, w, td)
+
+    refused_before_any_write(sandbox, app, f"environment file of web: no object s3://{bucket}/web.env")
+
+    s3.put_object(Bucket=bucket, Key="web.env", Body=b"# from S3\nFEATURE=on\nGREETING=from the file\n")
+    deployed = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
+    assert deployed.code == 0, deployed.text
+    assert sandbox.docker is not None
+    ecs = aws(sandbox, "ecs", w.region)
+    arns = ecs.list_tasks(cluster=w.cluster, serviceName=w.service)["taskArns"]
+    running = [t for t in ecs.describe_tasks(cluster=w.cluster, tasks=arns)["tasks"] if t["lastStatus"] == "RUNNING"]
+    envs = [
+        dict(item.split("=", 1) for item in c.attrs["Config"]["Env"])
+        for t in running
+        if t["taskDefinitionArn"] != w.task_definition_arn
+        for c in sandbox.docker.containers.list(filters={"label": f"{LABEL}.task={t['taskArn']}"})
+    ]
+    assert envs and all(e.get("FEATURE") == "on" and e.get("GREETING") == "from the task definition" for e in envs)

@@ -24,7 +24,7 @@ from .ratelimits import AWS_RATE_LIMITS, RateLimit, RateLimiter
 
 # Actions that change state. Describe*/List*/Get* never do; anything else is treated as a write so
 # that a new action is counted as a write until someone proves otherwise.
-_READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Filter", "Lookup")
+_READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Filter", "Lookup", "Head")
 
 
 def is_write(action: str) -> bool:

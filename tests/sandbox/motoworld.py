@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.client import responses
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 from wsgiref.types import StartResponse, WSGIEnvironment
 from xml.sax.saxutils import escape
 
@@ -38,12 +38,14 @@ from moto.ecs import responses as ecs_responses
 from moto.ecs.exceptions import ECSException, InvalidParameterException
 from moto.elbv2 import exceptions as elbv2_exceptions
 from moto.elbv2 import models as elbv2_models
+from moto.iam import models as iam_models
 from moto.logs import models as logs_models
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.s3 import models as s3_models
 from moto.secretsmanager import models as sm_models
 from moto.ssm import models as ssm_models
 from werkzeug.serving import ThreadedWSGIServer
@@ -102,6 +104,7 @@ class TaskDefView:
     network_mode: str = "awsvpc"
     cpu: str | None = None  # task-level size, as registered (a string in the API)
     memory: str | None = None
+    roles: tuple[str, ...] = ()  # the execution and task role ARNs it names
 
 
 @dataclass(frozen=True)
@@ -372,6 +375,9 @@ class MotoWorld:
             network_mode=str(getattr(td, "network_mode", None) or "bridge"),  # ECS's default mode is bridge
             cpu=str(td.cpu) if getattr(td, "cpu", None) else None,
             memory=str(td.memory) if getattr(td, "memory", None) else None,
+            roles=tuple(
+                str(arn) for arn in (getattr(td, "execution_role_arn", None), getattr(td, "task_role_arn", None)) if arn
+            ),
         )
 
     def provider_instances(self, region: str, provider: str) -> set[str]:
@@ -587,6 +593,52 @@ class MotoWorld:
                 f"parameters: {name}"
             )
         return str(parameter.decrypt(parameter.value) or "")  # ECS reads SecureStrings decrypted
+
+    def env_file(self, arn: str) -> dict[str, str]:
+        """The variables of a container's `environmentFiles` entry (an S3 object ARN) as ECS reads them, like a
+        docker env file: VARIABLE=VALUE lines, `#` comments and blank lines skipped, no quote or escape handling.
+        Raises SecretUnavailable with the error ECS stops the task with."""
+        bucket, _, key = arn.removeprefix("arn:aws:s3:::").partition("/")
+        try:
+            found = s3_models.s3_backends[ACCOUNT_ID]["global"].get_object(bucket, key)
+        except Exception:  # moto's MissingBucket
+            found = None
+        if found is None:
+            raise SecretUnavailable(
+                "failed to download env files: file download command: non empty error stream: service call has "
+                "been retried 5 time(s): NoSuchKey: The specified key does not exist."
+            )
+        out: dict[str, str] = {}
+        for line in found.value.decode("utf-8", "replace").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                name, _, value = line.partition("=")
+                out[name.strip()] = value
+        return out
+
+    def role_assumable(self, arn: str) -> bool:
+        """Can ECS take on this role for a task: it exists and its trust policy lets the ecs-tasks.amazonaws.com
+        service principal call sts:AssumeRole (IAM returns the policy URL-encoded)."""
+        try:
+            role = iam_models.iam_backends[ACCOUNT_ID]["global"].get_role_by_arn(arn)
+        except Exception:  # moto's IAMNotFoundException
+            return False
+        try:
+            policy = json.loads(unquote(str(role.assume_role_policy_document or "")))
+        except ValueError:
+            return False
+        statements = policy.get("Statement") if isinstance(policy, dict) else None
+        for st in statements if isinstance(statements, list) else [statements]:
+            if not isinstance(st, dict) or st.get("Effect") != "Allow":
+                continue
+            principal = st.get("Principal")
+            services = principal.get("Service") if isinstance(principal, dict) else None
+            services = [services] if isinstance(services, str) else services or []
+            actions = st.get("Action")
+            actions = [actions] if isinstance(actions, str) else actions or []
+            if "ecs-tasks.amazonaws.com" in services and {"sts:AssumeRole", "sts:*", "*"} & set(actions):
+                return True
+        return False
 
     def log_group_exists(self, region: str, group: str) -> bool:
         return group in self._logs(region).groups
@@ -1146,7 +1198,23 @@ def _action_of(environ: WSGIEnvironment) -> tuple[str, str]:
     query = parse_qs(environ.get("QUERY_STRING", ""))
     form = parse_qs(body.decode("utf-8", "replace")) if body else {}
     action = (form.get("Action") or query.get("Action") or [""])[0]
+    if not action and service == "s3":
+        return service, _s3_action(str(environ.get("REQUEST_METHOD", "GET")), environ.get("PATH_INFO", ""), query)
     return service, action or environ.get("PATH_INFO", "")
+
+
+def _s3_action(method: str, path: str, query: Mapping[str, list[str]]) -> str:
+    """S3's REST API names no action in the request: the operation is the method on a bucket or an object (as
+    the S3 API reference and IAM name it), path-style as clients address a custom endpoint."""
+    bucket, _, key = path.lstrip("/").partition("/")
+    if not bucket:
+        return "ListBuckets"
+    if method == "POST":
+        return "DeleteObjects" if "delete" in query else "PostObject"
+    on_object = {"HEAD": "HeadObject", "GET": "GetObject", "PUT": "PutObject", "DELETE": "DeleteObject"}
+    on_bucket = {"HEAD": "HeadBucket", "GET": "ListObjects", "PUT": "CreateBucket", "DELETE": "DeleteBucket"}
+    found = (on_object if key else on_bucket).get(method, method)
+    return "ListObjectsV2" if found == "ListObjects" and query.get("list-type") == ["2"] else found
 
 
 def _region_of(environ: WSGIEnvironment) -> str:

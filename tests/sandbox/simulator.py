@@ -286,6 +286,7 @@ class Simulator:
         self.proxies = ProxyPool(self._route)
         self.placer = Placer(world)
         self._named_hosts: set[str] = set()
+        self._unlaunchable: set[tuple[str, str]] = set()  # (deployment, role) whose launch failure was told
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # Task and health-check threads still running: each leaves on exit, so stop() joins only these (a
@@ -1084,6 +1085,20 @@ class Simulator:
         except Exception as exc:
             self.ledger.fact("simulator_error", dep.task_definition_arn, repr(exc))
             return None
+        for role in td.roles:
+            if not self.world.role_assumable(role):
+                # ECS creates no task and keeps retrying; it says so in the service's events.
+                if (dep.id, role) not in self._unlaunchable:
+                    self._unlaunchable.add((dep.id, role))
+                    self._event(
+                        key,
+                        f"(service {key.name}) failed to launch a task with (error ECS was unable to assume the "
+                        f"role '{role}' that was provided for this task. Please verify that the role being passed "
+                        "has the proper trust relationship and permissions and that your IAM user has permissions "
+                        "to pass this role.).",
+                    )
+                    self.ledger.fact("task_unlaunched", key.name, role)
+                return None
         containers = [(c["name"], c.get("image", ""), bool(c.get("essential", True))) for c in td.container_definitions]
         provider = None
         if dep.strategy:
@@ -1203,13 +1218,15 @@ class Simulator:
                 raise _Abort()
             # What ECS does before any container starts: read the secrets (with the execution role) and set up
             # each awslogs stream; either failing stops the task with ResourceInitializationError.
-            secrets = self._initialize(task, defs)
+            files, secrets = self._initialize(task, defs)
             sibling_env = {f"PORT_{n.upper().replace('-', '_')}": str(p) for n, p in task.ports.items()}
             # versionConsistency "disabled": ECS resolves no digest for the revision; each task pulls the tag.
             unresolved = {d["name"] for d in defs if d.get("versionConsistency") == "disabled"}
             for d in defs:
                 name = d["name"]
-                env = {e["name"]: e["value"] for e in d.get("environment") or []}
+                # `environment` takes precedence over the environment files; secrets cannot share a name.
+                env = dict(files.get(name, {}))
+                env.update({e["name"]: e["value"] for e in d.get("environment") or []})
                 env.update(secrets.get(name, {}))
                 env.update(sibling_env)
                 if name in task.ports:
@@ -1262,7 +1279,7 @@ class Simulator:
         except _Abort:
             pass
         except _InitializationFailed as exc:
-            self._early_failure(task, f"ResourceInitializationError: {exc}")
+            self._early_failure(task, f"{exc.kind}: {exc}")
         except docker.errors.ImageNotFound as exc:
             self._early_failure(task, f"CannotPullContainerError: {_short(exc)}")
         except docker.errors.APIError as exc:
@@ -1377,10 +1394,20 @@ class Simulator:
                 pass  # the engine is gone (session teardown) or the container with it: no exit code to read
         return codes
 
-    def _initialize(self, task: Task, defs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
-        """Each container's secrets as environment values; raises _InitializationFailed as ECS stops the task."""
+    def _initialize(
+        self, task: Task, defs: list[dict[str, Any]]
+    ) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
+        """Each container's environment files and secrets as environment values; raises _InitializationFailed as
+        ECS stops the task."""
+        files: dict[str, dict[str, str]] = {}
         out: dict[str, dict[str, str]] = {}
         for d in defs:
+            for entry in d.get("environmentFiles") or []:
+                try:
+                    # Processed top down: a later file's value for a name replaces an earlier one's.
+                    files.setdefault(d["name"], {}).update(self.world.env_file(str(entry.get("value", ""))))
+                except SecretUnavailable as exc:
+                    raise _InitializationFailed(str(exc)) from None
             for secret in d.get("secrets") or []:
                 try:
                     value = self.world.secret_value(task.key.region, str(secret.get("valueFrom", "")))
@@ -1397,11 +1424,19 @@ class Simulator:
                 create = str(opts.get("awslogs-create-group", "")).lower() == "true"
                 if not create and not self.world.log_group_exists(region, group):
                     self.ledger.fact("log_group_missing", task.arn, group)
+                    if task.moto.launch_type == "EC2":
+                        # The container instance's Docker daemon meets it as it creates the container.
+                        raise _InitializationFailed(
+                            "Error response from daemon: failed to initialize logging driver: failed to create "
+                            "Cloudwatch log stream: ResourceNotFoundException: The specified log group does not "
+                            "exist.",
+                            kind="CannotStartContainerError",
+                        )
                     raise _InitializationFailed(
                         "failed to validate logger args: create stream has been retried 1 times: failed to create "
                         "Cloudwatch log stream: ResourceNotFoundException: The specified log group does not exist."
                     )
-        return out
+        return files, out
 
     def _early_failure(self, task: Task, reason: str) -> None:
         with self.world.lock:
@@ -1634,7 +1669,12 @@ def _pair(view: ServiceView) -> tuple[str, str, str, str | None] | None:
 
 
 class _InitializationFailed(Exception):
-    """What ECS reports as ResourceInitializationError: the task never starts its containers."""
+    """What ECS reports as ResourceInitializationError (on EC2, some as CannotStartContainerError): the task
+    never starts its containers."""
+
+    def __init__(self, message: str, kind: str = "ResourceInitializationError") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class _Abort(Exception):

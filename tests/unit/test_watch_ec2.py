@@ -242,3 +242,25 @@ def test_reader_resolves_container_instances_once_per_watch() -> None:
         snap = reader.snapshot(GOAL)
         assert {t.instance_id for t in snap.tasks} == {"i-0abc"}
     assert clients.ecs.instance_calls == [[CI]]
+
+
+ROLE_EVENT = (
+    "(service web) failed to launch a task with (error ECS was unable to assume the role "
+    "'arn:aws:iam::1:role/web-exec' that was provided for this task. Please verify that the role being passed has "
+    "the proper trust relationship and permissions and that your IAM user has permissions to pass this role.)."
+)
+
+
+def test_a_role_ecs_cannot_assume_fails_once_the_event_has_stood_for_the_patience() -> None:
+    """ECS creates no task when it cannot take on the task's role, and retries: only the event says so. Old
+    tasks stopping free nothing that would help, and the patience covers an IAM change still propagating."""
+    draining = {**raw_task(9, 49170, by=OLD), "lastStatus": "DEACTIVATING", "desiredStatus": "STOPPED"}
+    stopping = (parse_task(draining, {"web"}, {CI: "i-0abc"}),)
+    events = (Event("e1", 105.0, ROLE_EVENT), Event("e0", 90.0, "(service web) has reached a steady state."))
+    snap = replace(placement_snap(at=115.0, stopping=stopping), events=events)
+    assert assess(snap, GOAL).kind == "waiting"
+    v = assess(replace(snap, at=121.0), GOAL)
+    assert v.kind == "failed" and v.reason.startswith(f"ECS cannot launch any task of deployment {NEW}")
+    assert "unable to assume the role 'arn:aws:iam::1:role/web-exec'" in v.reason
+    started = (Event("e2", 118.0, "(service web) has started 1 tasks: (task a)."), *events)
+    assert assess(replace(snap, at=200.0, events=started), GOAL).kind == "waiting"  # the role works now
