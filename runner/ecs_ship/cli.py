@@ -118,6 +118,11 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--timeout", type=seconds, default=None)
     sp = sub.add_parser("status", help="deployments, tasks, target health and the URL")
     common(sp)
+    sp = sub.add_parser(
+        "doctor", help="what each setting of the service costs every deploy, and what would make deploys fast"
+    )
+    common(sp)
+    sp.add_argument("--json", action="store_true", help="print one JSON document per service instead of the table")
     sp = sub.add_parser("logs", help="the service's CloudWatch log lines, prefixed by task and container")
     common(sp)
     sp.add_argument(

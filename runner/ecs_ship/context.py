@@ -78,8 +78,11 @@ class Context:
         return self.results.setdefault(label, {})
 
     def stage(self, label: str, name: str) -> None:
-        """Record where a service is, so an interruption can say what state it was left in."""
-        self.result(label)["stage"] = name
+        """Record where a service is, so an interruption can say what state it was left in, and when it got
+        there, so the summary can say where the minutes went."""
+        result = self.result(label)
+        result["stage"] = name
+        result.setdefault("stages", []).append((name, self.clock()))
         self.check_cancel()
 
     def sayer(self, label: str) -> Callable[[str], None]:

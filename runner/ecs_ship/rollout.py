@@ -56,6 +56,24 @@ def decide_rollback(
     return RollbackDecision(True, "")
 
 
+def health_schedule(clients: aws.Clients, service: Mapping[str, Any]) -> tuple[tuple[str, int, int], ...]:
+    """Each target group's health-check interval and healthy threshold, for the watch's ETA: the run's own read
+    of the groups (kept for the run), so a deploy makes no call for it. An ETA is a courtesy: a read that fails
+    leaves the watch without one, never fails it."""
+    try:
+        groups = deploy.describe_target_groups(clients, deploy.target_group_arns(service))
+    except Exception:
+        return ()
+    return tuple(
+        (
+            str(g["TargetGroupArn"]),
+            int(g.get("HealthCheckIntervalSeconds") or 30),
+            int(g.get("HealthyThresholdCount") or 5),
+        )
+        for g in groups
+    )
+
+
 def watch_deployment(
     ctx: Context,
     svc: ServiceSpec,
@@ -80,6 +98,7 @@ def watch_deployment(
         ecs_rollback=ecs_rollback,
         digests=watch.digests_of(task_definition),
         strategy=watch.strategy_of(service),
+        health_schedule=health_schedule(clients, service),
     )
     # Another watch's batched read of this service is as good as our own while it is under half a poll old.
     reader = watch.Reader(clients, svc.cluster, svc.service, ctx.clock, ctx.board, svc.wait.poll_interval / 2)

@@ -25,22 +25,113 @@ OUTPUTS = (
 )
 
 
+# The watch's milestones (seconds since it began), in the order a rollout reaches them, and the phase each ends.
+WATCH_PHASES = (
+    ("first task placed", "placement"),
+    ("first task running", "start"),
+    ("first health check", "first health check"),
+    ("serving", "healthy"),
+    ("stable", "drain"),
+)
+
+
+def _phase_of(stage: str) -> str:
+    for prefix, phase in (
+        ("preparing", "preparation"),
+        ("running the pre-flight checks", "pre-flight checks"),
+        ("building ", "build and push"),
+        ("registering and updating", "register and update"),
+        ("rolling back", "rollback"),
+    ):
+        if stage.startswith(prefix):
+            return phase
+    return stage.removeprefix("running ")  # "pre_deploy task migrate", "post_deploy task smoke"
+
+
+def phases(stages: list[tuple[str, float]], milestones: dict[str, float], now: float) -> list[tuple[str, float]]:
+    """Where a service's minutes went: each stage it passed through (consecutive ones of a kind together), the
+    watch split at its milestones (placement, start, first health check, healthy, drain)."""
+    out: list[tuple[str, float]] = []
+
+    def add(phase: str, seconds: float) -> None:
+        if out and out[-1][0] == phase:
+            out[-1] = (phase, out[-1][1] + seconds)
+        else:
+            out.append((phase, max(0.0, seconds)))
+
+    for i, (stage, began) in enumerate(stages):
+        ended = stages[i + 1][1] if i + 1 < len(stages) else now
+        if stage != "watching the deployment":
+            add(_phase_of(stage), ended - began)
+            continue
+        at = 0.0
+        for milestone, phase in WATCH_PHASES:
+            if milestone in milestones and milestones[milestone] >= at:
+                add(phase, milestones[milestone] - at)
+                at = milestones[milestone]
+        if ended - began - at >= 0.05:
+            add("after serving" if "serving" in milestones else "until the verdict", ended - began - at)
+    return out
+
+
+def headline(svc: ServiceSpec, result: dict[str, Any]) -> str:
+    """The sentence a reviewer acts on: what happened, what serves now, what to do next."""
+    outcome = str(result.get("outcome") or "")
+    new, old = rev(result.get("task-definition-arn")), rev(result.get("previous-task-definition-arn"))
+    why = (result.get("diagnosis") or [""])[0]
+    because = f" ({why})" if why else ""
+    url = f" at {result['service-url']}" if result.get("service-url") else ""
+    if outcome == "deployed":
+        return f"Deployed `{new}` to {svc.service}: it serves{url}. Nothing to do."
+    if outcome == "paused":
+        return (
+            f"`{new}` is held at a lifecycle hook of {svc.service}: `ecs-ship continue` goes on with it, "
+            "`ecs-ship continue --rollback` rolls it back."
+        )
+    if outcome == "failed, rolled back":
+        back = rev(result.get("serving-task-definition-arn") or result.get("previous-task-definition-arn"))
+        return (
+            f"`{new}` failed{because}; {svc.service} was rolled back and `{back}` serves again. "
+            "Fix the cause below and deploy again."
+        )
+    if outcome == "failed, rollback unhealthy":
+        return (
+            f"`{new}` failed{because}, and the rollback of {svc.service} did not become healthy either: "
+            "nothing may be serving. Check `ecs-ship status` now."
+        )
+    if outcome.startswith("failed, left as is"):
+        return (
+            f"`{new}` failed{because}; {svc.service} was left on it as asked, so its old tasks of `{old}` serve "
+            f"only while ECS keeps them. `ecs-ship rollback` returns it to `{old}`."
+        )
+    if outcome.startswith("failed before the switch"):
+        return f"Nothing changed: {svc.service} still runs `{old}`{because}. Fix the cause below and deploy again."
+    return f"{svc.service}: {outcome}." if outcome else f"{svc.service}: no outcome recorded."
+
+
 def summarise(ctx: Context, svc: ServiceSpec, result: dict[str, Any]) -> None:
     """The closing lines (and, in GitHub Actions, the job summary) of one service's deploy."""
     say = ctx.sayer(svc.name)
     result["summarised"] = True
     milestones = result.get("milestones") or {}
+    spent = phases(result.get("stages") or [], milestones, ctx.clock())
     say(f"summary: {result.get('outcome')}")
     for container, ref in (result.get("images") or {}).items():
         say(f"  image {container}: {ref}")
     say(f"  revision: {rev(result.get('previous-task-definition-arn'))} -> {rev(result.get('task-definition-arn'))}")
     say(f"  deployment: {result.get('deployment-id')}")
+    if result.get("serving-task-definition-arn"):
+        say(f"  serving now: {rev(result['serving-task-definition-arn'])}")
     if milestones:
         say("  milestones: " + ", ".join(f"{k} {v:.1f}s" for k, v in milestones.items()))
+    if spent:
+        say("  phases: " + ", ".join(f"{k} {v:.1f}s" for k, v in spent))
     if result.get("service-url"):
         say(f"  url: {result['service-url']}")
     rows = [
         f"### ecs-ship: {svc.service} ({svc.cluster}) — {result.get('outcome')}",
+        "",
+        headline(svc, result),
         "",
         "| | |",
         "|---|---|",
@@ -48,8 +139,15 @@ def summarise(ctx: Context, svc: ServiceSpec, result: dict[str, Any]) -> None:
         f"| revision | `{rev(result.get('previous-task-definition-arn'))}` → "
         f"`{rev(result.get('task-definition-arn'))}` |",
         f"| deployment | `{result.get('deployment-id')}` |",
+        *(
+            [f"| serving now | `{rev(result['serving-task-definition-arn'])}` |"]
+            if result.get("serving-task-definition-arn")
+            else []
+        ),
         *(f"| {k} | {v:.1f} s |" for k, v in milestones.items()),
     ]
+    if spent:
+        rows += ["", "| phase | time |", "|---|---|", *(f"| {k} | {v:.1f} s |" for k, v in spent)]
     if result.get("service-url"):
         rows.append(f"| URL | {result['service-url']} |")
     if result.get("diagnosis"):

@@ -109,14 +109,20 @@ def main() -> int:
         if code != 0 or client.failed or not client.ok or client.ok[-1] != "200 hello v2":
             problems.append(f"v2 deploy: exit {code}, {len(client.failed)} failed requests")
 
-        banner("4. deploy a broken v3 (its /health answers 500): diagnosis, rollback, exit 1")
+        banner("4. ask ecs-ship doctor what each setting costs every deploy (read-only)")
+        # This world has no deployment circuit breaker, which doctor counts as breaking deploys: exit 1.
+        code = ecs_ship(env, "doctor", "--spec", str(SPEC))
+        if code != 1:
+            problems.append(f"doctor: exit {code} (want 1: the circuit breaker is off)")
+
+        banner("5. deploy a broken v3 (its /health answers 500): diagnosis, rollback, exit 1")
         code = ecs_ship({**env, "HELLO_VERSION": "v3", "HELLO_HEALTH": "500"}, "deploy", "--spec", str(SPEC))
         body = requests.get(url, timeout=5).text.strip()
         print(f"ecs-ship exited {code}; curl {url} -> {body}")
         if code != 1 or body != "hello v2":
             problems.append(f"broken v3: exit {code} (want 1), served {body!r} (want 'hello v2')")
 
-        banner("5. canary: v4 on a blue/green-ready service, 20% of production traffic first, then all")
+        banner("6. canary: v4 on a blue/green-ready service, 20% of production traffic first, then all")
         canary = sb.bootstrap(
             WorldSpec(name="canary", image=image, listener_port=free_port(), blue_green=True, circuit_breaker=True)
         )
@@ -133,15 +139,15 @@ def main() -> int:
     except KeyboardInterrupt:
         problems.append("interrupted")
     finally:
-        banner("6. tear down")
+        banner("7. tear down")
         sb.stop()
         print("sandbox stopped: its containers, registry and load balancer names are gone")
     if problems:
         print("\ndemo FAILED:\n  " + "\n  ".join(problems))
         return 1
     print(
-        "\ndemo OK: v1 deployed, v2 rolled out with no failed request, broken v3 diagnosed and rolled back, "
-        "canary v4 took its share then all traffic"
+        "\ndemo OK: v1 deployed, v2 rolled out with no failed request, doctor priced the settings, broken v3 "
+        "diagnosed and rolled back, canary v4 took its share then all traffic"
     )
     return 0
 

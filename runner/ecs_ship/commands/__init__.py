@@ -45,6 +45,7 @@ _WHERE: dict[str, _Where] = {
     "verify": _Where("verify", "prepare", "execute"),
     "rollback": _Where("rollback", "prepare", "execute", watches=True),
     "status": _Where("status", "prepare", "execute"),
+    "doctor": _Where("doctor", "prepare", "execute"),
     "continue": _Where("continue_deployment", "prepare", "execute", watches=True),
     "prune": _Where("prune", "prepare", "execute"),
     "run-local": _Where("run_local", "prepare", "execute", parallel=False),

@@ -81,6 +81,7 @@ def finish(ctx: Context, d: Deployed, outcome: watch.Outcome) -> None:
         + (f"; serving at {d.url}" if d.url else "")
     )
     result["outcome"] = "deployed"
+    result["serving-task-definition-arn"] = d.applied.task_definition_arn
     if svc.keep_revisions is not None:
         kept = deploy_keeps(d.applied.previous_task_definition_arn, d.applied.rollback_target)
         prune.after_deploy(ctx, svc, d.clients, svc.keep_revisions, kept)
@@ -187,6 +188,8 @@ def failed(ctx: Context, d: Deployed, failure: Failure, verdict: watch.Verdict |
                 fix="`ecs-ship status` shows it",
             ),
         )
+    if rolled:
+        result["serving-task-definition-arn"] = target
     end(
         ctx,
         svc,

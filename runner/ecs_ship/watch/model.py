@@ -196,6 +196,8 @@ class Goal:
 
     # How long an "unable to place a task" event may stand, with no task of ours, before the deploy fails.
     placement_patience: float = 15.0
+    # Target group ARN -> (health-check interval, healthy threshold): when a new target is expected healthy.
+    health_schedule: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def target_groups(self) -> list[str]:

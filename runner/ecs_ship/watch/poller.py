@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .eta import schedule_of, serving_in
 from .model import Goal, Snapshot, TargetState, TaskState, Verdict
 from .reader import Reader
 from .rolling import (
@@ -48,6 +49,8 @@ class Watcher:
     # Unhealthy targets seen while watching: ECS may stop the task (and drain its target) before the next
     # poll, and the diagnosis must still name the reason code.
     unhealthy_seen: dict[tuple[str, str, int], TargetState] = field(default_factory=dict, init=False, repr=False)
+    # When each target of ours was first seen `initial`: its healthy verdict is due a schedule's time later.
+    initial_since: dict[tuple[str, str, int], float] = field(default_factory=dict, init=False, repr=False)
 
     def run(self) -> Outcome:
         try:
@@ -83,6 +86,9 @@ class Watcher:
                     if e.at >= since - 1:
                         self.say(f"event: {e.message}")
             ours = next((d for d in snap.deployments if d.id == self.goal.deployment_id), None)
+            if ours is not None and (ours.pending or ours.running or ours.failed):
+                # Where the minutes went (the job summary's phases): ECS placed a task of ours.
+                milestones.setdefault("first task placed", snap.at - start)
             if ours is not None:
                 line = (
                     f"deployment {ours.id}: {ours.rollout_state or ours.status}, running {ours.running}/"
@@ -120,10 +126,12 @@ class Watcher:
                     key = (tg.target_group, tg.id, tg.port)
                     if tg.state == "unhealthy":
                         self.unhealthy_seen[key] = tg
+                    if tg.state not in ("initial", "unused"):
+                        milestones.setdefault("first health check", snap.at - start)
                     desc = tg.state + (f" ({tg.reason})" if tg.reason else "")
                     if targets_seen.get(key) != desc:
                         targets_seen[key] = desc
-                        self.say(f"target {tg.id}:{tg.port} in {tg.tg_name}: {desc}")
+                        self.say(f"target {tg.id}:{tg.port} in {tg.tg_name}: {desc}{self._expected(tg, snap.at)}")
 
             verdict = assess(snap, self.goal)
             if self.progress is not None:
@@ -156,15 +164,27 @@ class Watcher:
             delay = self.interval * (0.8 + 0.4 * self.jitter())
             self.sleep(min(delay, max(0.0, self.timeout - elapsed)))
 
+    def _expected(self, tg: TargetState, at: float) -> str:
+        """For a target of ours first seen `initial`: when it is expected healthy, and by what schedule."""
+        schedule = schedule_of(self.goal, tg.target_group)
+        if tg.state != "initial" or schedule is None:
+            return ""
+        key = (tg.target_group, tg.id, tg.port)
+        self.initial_since.setdefault(key, at)
+        due = serving_in(self.goal, self.initial_since, [tg], at)
+        return f"; healthy expected in ~{due:.0f}s ({schedule[1]} checks {schedule[0]}s apart)" if due else ""
+
     def status_line(self, snap: Snapshot, verdict: Verdict, elapsed: float) -> str:
         ours = next((d for d in snap.deployments if d.id == self.goal.deployment_id), None)
         mine = [t for t in own_tasks(snap, self.goal) if t.desired_status == "RUNNING"]
         targets = [tg for t in mine for tg in targets_of(t, self.goal, snap.targets)]
         healthy = sum(1 for tg in targets if tg.state == "healthy")
         running = f"{ours.running}/{ours.desired}" if ours else "?"
+        due = serving_in(self.goal, self.initial_since, targets, snap.at) if verdict.kind == "waiting" else None
         return (
             f"… {elapsed:5.1f}s  {verdict.kind:8} tasks running {running}  targets healthy {healthy}/"
             f"{max(len(targets), ours.desired if ours else 0)}  deployments {len(snap.deployments)}"
+            + (f"  serving in ~{due:.0f}s" if due is not None else "")
         )
 
     def diagnose(self, snap: Snapshot, verdict: Verdict, since: float) -> list[str]:

@@ -1,0 +1,378 @@
+"""What each setting of a service costs every deploy, and what it would cost as suggested (pure).
+
+The formulae are the ones AWS documents for a rolling update behind an Application Load Balancer:
+
+* A new target counts as healthy after ``HealthyThresholdCount`` consecutive passing checks, one every
+  ``HealthCheckIntervalSeconds``; the first comes within an interval of its registration, so it takes on average
+  (threshold - 1/2) x interval, at most threshold x interval (AWS's defaults: 5 x 30 s, about 135 s).
+* An old target drains for ``deregistration_delay.timeout_seconds`` (default 300 s) before ECS stops its task:
+  the deploy is not complete (``stable``) before the last one has drained.
+* ``maximumPercent`` bounds the tasks running during the deploy (rounded down) and ``minimumHealthyPercent`` the
+  tasks that must stay in service (rounded up): each wave replaces (max - desired) + (desired - min) tasks, and
+  a deploy takes ceil(desired / wave) waves. With no room above the desired count, every wave first drains and
+  stops old tasks before new ones can start. With neither, ECS cannot replace any task: the deploy never ends.
+* The health-check grace period holds off ECS's reaction to failing checks after a task starts: a broken deploy
+  is noticed after max(grace, UnhealthyThresholdCount x interval).
+
+A task's own start (placement, image pull, the containers starting) is measured from the service's tasks (their
+createdAt to startedAt); with none to measure, an assumed figure is used and said to be one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, replace
+
+from .. import timing
+
+OK, SLOW, BREAKS = "ok", "slow", "breaks"
+
+# AWS's floors: an interval of at least 5 s, a healthy threshold of at least 2. Ten seconds x 2 is a fast,
+# still-robust choice: a target serving its path is healthy within about 15 s.
+FAST_INTERVAL = 10
+FAST_THRESHOLD = 2
+# Long enough for the requests of most web apps to finish on the old task; long-lived connections need more.
+FAST_DEREGISTRATION = 30
+ASSUMED_START = {"FARGATE": 30.0, "EC2": 10.0}  # when no task of the service can be measured
+
+
+@dataclass(frozen=True)
+class TargetGroupSettings:
+    arn: str
+    name: str
+    interval: int  # HealthCheckIntervalSeconds
+    timeout: int  # HealthCheckTimeoutSeconds
+    healthy_threshold: int  # HealthyThresholdCount
+    unhealthy_threshold: int  # UnhealthyThresholdCount
+    matcher: str  # Matcher.HttpCode ("200", "200-299", "200,302"); "" for a TCP check
+    path: str | None
+    deregistration_delay: int  # deregistration_delay.timeout_seconds
+
+
+@dataclass(frozen=True)
+class Settings:
+    cluster: str
+    service: str
+    desired: int
+    minimum_healthy_percent: int
+    maximum_percent: int
+    grace_period: int
+    circuit_breaker: bool
+    strategy: str  # ROLLING, or BLUE_GREEN / LINEAR / CANARY
+    bake_minutes: int
+    launch_type: str  # FARGATE or EC2
+    target_groups: tuple[TargetGroupSettings, ...]
+
+
+@dataclass(frozen=True)
+class History:
+    """What the service's recent deploys measured (seconds); None where nothing could be measured."""
+
+    start: float | None = None  # median of the tasks' createdAt -> startedAt
+    start_samples: int = 0
+    completed: tuple[float, ...] = ()  # recent successful service deployments, start to finish (to `stable`)
+
+
+@dataclass(frozen=True)
+class Change:
+    """The exact change: as the API, the AWS CLI and Terraform name it."""
+
+    api: str
+    cli: str
+    terraform: str
+
+
+@dataclass(frozen=True)
+class Row:
+    """One setting: its value, what it costs each deploy, and the suggestion (None: it is fine as it is)."""
+
+    setting: str
+    value: str
+    cost: str
+    level: str  # ok | slow | breaks
+    suggested: str | None = None
+    saves: float | None = None  # seconds a deploy saves with the suggestion (to `stable`)
+    why: str | None = None  # for `breaks`: what goes wrong
+    change: Change | None = None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    serving: float | None  # None: the deploy can never finish
+    stable: float | None
+    failure_noticed: float | None  # a broken health check, from the first task's start
+
+
+def health_seconds(tg: TargetGroupSettings) -> float:
+    """Average time from registration to healthy: the first check within an interval, then threshold - 1 more."""
+    return timing.health_seconds(tg.interval, tg.healthy_threshold)
+
+
+def waves(desired: int, minimum_healthy_percent: int, maximum_percent: int) -> tuple[int, bool] | None:
+    """How many waves a rolling update takes, and whether each must stop old tasks before starting new ones;
+    None when ECS can replace no task at all."""
+    if desired <= 0:
+        return 0, False
+    room = max(0, math.floor(desired * maximum_percent / 100) - desired)
+    stoppable = max(0, desired - math.ceil(desired * minimum_healthy_percent / 100))
+    per_wave = room + stoppable
+    if per_wave <= 0:
+        return None
+    return math.ceil(desired / per_wave), room == 0
+
+
+def accepts_errors(matcher: str) -> bool:
+    """Does the success-code matcher count a 4xx or 5xx answer as healthy (e.g. "200-499")?"""
+    for part in re.split(r"\s*,\s*", matcher.strip()):
+        low, _, high = part.partition("-")
+        try:
+            top = int(high or low)
+        except ValueError:
+            continue
+        if top >= 400:
+            return True
+    return False
+
+
+def estimate(s: Settings, h: History) -> Estimate:
+    start = h.start if h.start is not None else ASSUMED_START.get(s.launch_type, ASSUMED_START["FARGATE"])
+    health = max((health_seconds(tg) for tg in s.target_groups), default=0.0)
+    drain = max((tg.deregistration_delay for tg in s.target_groups), default=0)
+    noticed = (
+        start
+        + max(
+            float(s.grace_period),
+            max((tg.unhealthy_threshold * tg.interval for tg in s.target_groups), default=0),
+        )
+        if s.target_groups
+        else None
+    )
+    if s.strategy != "ROLLING":
+        # The green tasks start beside blue in full; production traffic moves, then blue drains after the bake.
+        serving = start + health
+        return Estimate(serving, serving + s.bake_minutes * 60 + drain, noticed)
+    counted = waves(s.desired, s.minimum_healthy_percent, s.maximum_percent)
+    if counted is None:
+        return Estimate(None, None, noticed)
+    n, stop_first = counted
+    wave = start + health + (drain if stop_first else 0)
+    serving = n * wave
+    return Estimate(serving, serving + drain, noticed)
+
+
+def suggested(s: Settings) -> Settings:
+    """The settings with every suggestion applied."""
+    groups = tuple(
+        replace(
+            tg,
+            interval=min(tg.interval, FAST_INTERVAL),
+            healthy_threshold=min(tg.healthy_threshold, FAST_THRESHOLD),
+            timeout=min(tg.timeout, min(tg.interval, FAST_INTERVAL) - 1),
+            deregistration_delay=min(tg.deregistration_delay, FAST_DEREGISTRATION),
+            matcher="200-399" if accepts_errors(tg.matcher) else tg.matcher,
+        )
+        for tg in s.target_groups
+    )
+    counted = waves(s.desired, s.minimum_healthy_percent, s.maximum_percent)
+    slow = s.strategy == "ROLLING" and (counted is None or counted[0] > 1 or counted[1])
+    return replace(
+        s,
+        target_groups=groups,
+        maximum_percent=200 if slow else s.maximum_percent,
+        minimum_healthy_percent=100 if slow else s.minimum_healthy_percent,
+        circuit_breaker=True,
+    )
+
+
+def _saves(now: Estimate, after: Estimate) -> float | None:
+    if now.stable is None or after.stable is None:
+        return None
+    return max(0.0, now.stable - after.stable)
+
+
+def rows(s: Settings, h: History) -> list[Row]:
+    """One row per setting that matters to a deploy's time or outcome, each with its own suggestion alone
+    (``saves``: what that one change saves, the others left as they are)."""
+    now = estimate(s, h)
+    out: list[Row] = []
+    for i, tg in enumerate(s.target_groups):
+        out += _target_group_rows(s, h, now, i, tg)
+    out += _rollout_rows(s, h, now)
+    out.append(_grace_row(s))
+    out.append(_breaker_row(s))
+    return out
+
+
+def _with_group(s: Settings, i: int, tg: TargetGroupSettings) -> Settings:
+    groups = list(s.target_groups)
+    groups[i] = tg
+    return replace(s, target_groups=tuple(groups))
+
+
+def _target_group_rows(s: Settings, h: History, now: Estimate, i: int, tg: TargetGroupSettings) -> list[Row]:
+    out: list[Row] = []
+    fast = replace(
+        tg,
+        interval=min(tg.interval, FAST_INTERVAL),
+        healthy_threshold=min(tg.healthy_threshold, FAST_THRESHOLD),
+        timeout=min(tg.timeout, min(tg.interval, FAST_INTERVAL) - 1),
+    )
+    health = f"{tg.interval} s x {tg.healthy_threshold}"
+    if fast != tg:
+        after = estimate(_with_group(s, i, fast), h)
+        timeout = f" --health-check-timeout-seconds {fast.timeout}" if fast.timeout != tg.timeout else ""
+        timeout_api = f", HealthCheckTimeoutSeconds={fast.timeout}" if fast.timeout != tg.timeout else ""
+        timeout_tf = f", timeout = {fast.timeout}" if fast.timeout != tg.timeout else ""
+        out.append(
+            Row(
+                f"health check of {tg.name} (interval x healthy threshold)",
+                health,
+                f"~{health_seconds(tg):.0f} s a wave before a new task is healthy",
+                SLOW,
+                f"{fast.interval} s x {fast.healthy_threshold} (~{health_seconds(fast):.0f} s)",
+                _saves(now, after),
+                change=Change(
+                    f"ModifyTargetGroup HealthCheckIntervalSeconds={fast.interval}, "
+                    f"HealthyThresholdCount={fast.healthy_threshold}{timeout_api}",
+                    f"aws elbv2 modify-target-group --target-group-arn {tg.arn} --health-check-interval-seconds "
+                    f"{fast.interval} --healthy-threshold-count {fast.healthy_threshold}{timeout}",
+                    f"aws_lb_target_group health_check {{ interval = {fast.interval}, healthy_threshold = "
+                    f"{fast.healthy_threshold}{timeout_tf} }}",
+                ),
+            )
+        )
+    else:
+        out.append(
+            Row(
+                f"health check of {tg.name} (interval x healthy threshold)",
+                health,
+                f"~{health_seconds(tg):.0f} s a wave",
+                OK,
+            )
+        )
+    if tg.deregistration_delay > FAST_DEREGISTRATION:
+        after = estimate(_with_group(s, i, replace(tg, deregistration_delay=FAST_DEREGISTRATION)), h)
+        out.append(
+            Row(
+                f"deregistration delay of {tg.name}",
+                f"{tg.deregistration_delay} s",
+                f"{tg.deregistration_delay} s of draining before the old tasks stop (to stable)",
+                SLOW,
+                f"{FAST_DEREGISTRATION} s, if requests finish within it",
+                _saves(now, after),
+                change=Change(
+                    f"ModifyTargetGroupAttributes deregistration_delay.timeout_seconds={FAST_DEREGISTRATION}",
+                    f"aws elbv2 modify-target-group-attributes --target-group-arn {tg.arn} --attributes "
+                    f"Key=deregistration_delay.timeout_seconds,Value={FAST_DEREGISTRATION}",
+                    f"aws_lb_target_group deregistration_delay = {FAST_DEREGISTRATION}",
+                ),
+            )
+        )
+    else:
+        out.append(Row(f"deregistration delay of {tg.name}", f"{tg.deregistration_delay} s", "drains quickly", OK))
+    if tg.matcher and accepts_errors(tg.matcher):
+        out.append(
+            Row(
+                f"success codes of {tg.name}",
+                tg.matcher,
+                "an app answering errors counts as healthy",
+                BREAKS,
+                "200-399",
+                why=f"the health check passes on {tg.matcher}: a broken release is marked healthy and deployed",
+                change=Change(
+                    "ModifyTargetGroup Matcher.HttpCode=200-399",
+                    f"aws elbv2 modify-target-group --target-group-arn {tg.arn} --matcher HttpCode=200-399",
+                    'aws_lb_target_group health_check { matcher = "200-399" }',
+                ),
+            )
+        )
+    return out
+
+
+def _deployment_change(s: Settings, text: str, terraform: str) -> Change:
+    return Change(
+        f"UpdateService deploymentConfiguration.{text}",
+        f"aws ecs update-service --cluster {s.cluster} --service {s.service} --deployment-configuration '{text}'",
+        terraform,
+    )
+
+
+def _rollout_rows(s: Settings, h: History, now: Estimate) -> list[Row]:
+    if s.strategy != "ROLLING":
+        return [
+            Row(
+                "strategy",
+                f"{s.strategy}, bake {s.bake_minutes} min",
+                f"{s.bake_minutes * 60} s of bake before blue drains (to stable)",
+                OK,
+            )
+        ]
+    value = f"{s.minimum_healthy_percent} % / {s.maximum_percent} % of {s.desired}"
+    counted = waves(s.desired, s.minimum_healthy_percent, s.maximum_percent)
+    change = _deployment_change(
+        s,
+        "maximumPercent=200,minimumHealthyPercent=100",
+        "aws_ecs_service deployment_maximum_percent = 200, deployment_minimum_healthy_percent = 100",
+    )
+    setting = "minimumHealthyPercent / maximumPercent"
+    if counted is None:
+        return [
+            Row(
+                setting,
+                value,
+                "no task can be replaced",
+                BREAKS,
+                "100 % / 200 %",
+                why="ECS may neither start a task above the desired count nor stop one below it: no deploy ends",
+                change=change,
+            )
+        ]
+    n, stop_first = counted
+    if n <= 1 and not stop_first:
+        return [Row(setting, value, "one wave: every task replaced at once", OK)]
+    after = estimate(replace(s, maximum_percent=200, minimum_healthy_percent=100), h)
+    drains = ", each draining old tasks first" if stop_first else ""
+    capacity = " (EC2: room for twice the tasks)" if s.launch_type == "EC2" else ""
+    return [
+        Row(setting, value, f"{n} waves{drains}", SLOW, f"100 % / 200 %{capacity}", _saves(now, after), change=change)
+    ]
+
+
+def _grace_row(s: Settings) -> Row:
+    interval = max((tg.unhealthy_threshold * tg.interval for tg in s.target_groups), default=0)
+    if s.grace_period > interval and s.target_groups:
+        return Row(
+            "health check grace period",
+            f"{s.grace_period} s",
+            f"a broken release is noticed after {s.grace_period} s, not {interval} s",
+            OK,
+        )
+    return Row("health check grace period", f"{s.grace_period} s", "none while the deploy is healthy", OK)
+
+
+def _breaker_row(s: Settings) -> Row:
+    if s.circuit_breaker or s.strategy != "ROLLING":
+        return Row("deployment circuit breaker", "on" if s.circuit_breaker else "off", "none", OK)
+    return Row(
+        "deployment circuit breaker",
+        "off",
+        "tasks that never start are retried for ever",
+        BREAKS,
+        "on, with rollback",
+        why="without it, ECS retries a release whose tasks never start until someone stops it",
+        change=_deployment_change(
+            s,
+            "deploymentCircuitBreaker={enable=true,rollback=true}",
+            "aws_ecs_service deployment_circuit_breaker { enable = true, rollback = true }",
+        ),
+    )
+
+
+def summary(s: Settings, h: History) -> tuple[Estimate, Estimate]:
+    """The expected times now, and with every suggestion applied."""
+    return estimate(s, h), estimate(suggested(s), h)
+
+
+def seconds_text(value: float | None) -> str:
+    return "never" if value is None else f"~{value:.0f} s"

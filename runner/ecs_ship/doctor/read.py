@@ -1,0 +1,85 @@
+"""The read-only calls `ecs-ship doctor` makes: the service, its target groups and their attributes, its tasks,
+and ECS's record of its recent service deployments."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .. import deploy
+from ..aws import Clients, unsupported
+from ..errors import DeployError
+from .history import history
+from .model import History, Settings, TargetGroupSettings
+
+RECENT = 10  # service deployments looked at: the last ten say how long this service's deploys take
+
+
+def launch_type(service: Mapping[str, Any]) -> str:
+    if service.get("launchType"):
+        return str(service["launchType"])
+    providers = [str(p.get("capacityProvider", "")) for p in service.get("capacityProviderStrategy") or []]
+    return "FARGATE" if providers and all(p.startswith("FARGATE") for p in providers) else "EC2"
+
+
+def settings(service: Mapping[str, Any], groups: list[TargetGroupSettings], cluster: str) -> Settings:
+    conf = service.get("deploymentConfiguration") or {}
+    breaker = conf.get("deploymentCircuitBreaker") or {}
+    return Settings(
+        cluster=cluster,
+        service=str(service.get("serviceName", "")),
+        desired=int(service.get("desiredCount") or 0),
+        minimum_healthy_percent=int(conf.get("minimumHealthyPercent", 100)),
+        maximum_percent=int(conf.get("maximumPercent", 200)),
+        grace_period=int(service.get("healthCheckGracePeriodSeconds") or 0),
+        circuit_breaker=bool(breaker.get("enable")),
+        strategy=str(conf.get("strategy") or "ROLLING"),
+        bake_minutes=int(conf.get("bakeTimeInMinutes") or 0),
+        launch_type=launch_type(service),
+        target_groups=tuple(groups),
+    )
+
+
+def target_group(tg: Mapping[str, Any], attributes: Mapping[str, str]) -> TargetGroupSettings:
+    return TargetGroupSettings(
+        arn=str(tg["TargetGroupArn"]),
+        name=str(tg.get("TargetGroupName", "")),
+        interval=int(tg.get("HealthCheckIntervalSeconds") or 30),
+        timeout=int(tg.get("HealthCheckTimeoutSeconds") or 5),
+        healthy_threshold=int(tg.get("HealthyThresholdCount") or 5),
+        unhealthy_threshold=int(tg.get("UnhealthyThresholdCount") or 2),
+        matcher=str((tg.get("Matcher") or {}).get("HttpCode") or ""),
+        path=tg.get("HealthCheckPath"),
+        deregistration_delay=int(attributes.get("deregistration_delay.timeout_seconds", "300")),
+    )
+
+
+def read(clients: Clients, cluster: str, service_name: str) -> tuple[Settings, History]:
+    service = deploy.describe_service(clients, cluster, service_name)
+    if service.get("status") != "ACTIVE":
+        raise DeployError(f"failed to read service {service_name} in cluster {cluster}: it is {service.get('status')}")
+    groups: list[TargetGroupSettings] = []
+    for tg in deploy.describe_target_groups(clients, deploy.target_group_arns(service)):
+        attrs = clients.elbv2.describe_target_group_attributes(TargetGroupArn=tg["TargetGroupArn"])
+        groups.append(target_group(tg, {a["Key"]: a["Value"] for a in attrs.get("Attributes", [])}))
+    pages = clients.ecs.get_paginator("list_tasks").paginate(cluster=cluster, serviceName=service_name)
+    arns = [arn for page in pages for arn in page.get("taskArns", [])][:100]
+    tasks = clients.ecs.describe_tasks(cluster=cluster, tasks=arns).get("tasks", []) if arns else []
+    return settings(service, groups, cluster), history(tasks, _service_deployments(clients, cluster, service_name))
+
+
+def _service_deployments(clients: Clients, cluster: str, service: str) -> list[Mapping[str, Any]]:
+    """The service's recent successful service deployments; none where the API does not keep them."""
+    try:
+        listed = clients.ecs.list_service_deployments(
+            cluster=cluster, service=service, status=["SUCCESSFUL"], maxResults=RECENT
+        )
+        arns = [str(d["serviceDeploymentArn"]) for d in listed.get("serviceDeployments", [])]
+        if not arns:
+            return []
+        found = clients.ecs.describe_service_deployments(serviceDeploymentArns=arns)
+    except Exception as exc:
+        if unsupported(exc):
+            return []
+        raise
+    return list(found.get("serviceDeployments", []))

@@ -1,0 +1,240 @@
+"""`ecs-ship doctor`'s model: each formula against AWS's documented behaviour, on scripted settings and histories;
+and the calls it makes (a Stubber: every call expected, none of them a write)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from ecs_ship.aws import Clients
+from ecs_ship.doctor import BREAKS, OK, SLOW, History, Settings, TargetGroupSettings, estimate, rows
+from ecs_ship.doctor.history import history
+from ecs_ship.doctor.model import accepts_errors, health_seconds, summary, waves
+from ecs_ship.doctor.read import read
+from ecs_ship.doctor.report import document, text
+
+TG = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web-tg/abc"
+# AWS's defaults for an ALB target group of a new service: 30 s x 5 healthy checks, 300 s of draining.
+DEFAULT_GROUP = TargetGroupSettings(TG, "web-tg", 30, 5, 5, 2, "200", "/health", 300)
+DEFAULTS = Settings("c", "web", 1, 100, 200, 0, False, "ROLLING", 0, "FARGATE", (DEFAULT_GROUP,))
+MEASURED = History(start=20.0, start_samples=3)
+
+
+def by_setting(found: list[Any], prefix: str) -> Any:
+    return next(r for r in found if r.setting.startswith(prefix))
+
+
+def test_a_new_target_is_healthy_after_threshold_checks_the_first_within_an_interval() -> None:
+    assert health_seconds(DEFAULT_GROUP) == 135  # 4.5 intervals of 30 s: at most 150, at least 120
+    assert health_seconds(replace(DEFAULT_GROUP, interval=10, healthy_threshold=2)) == 15
+
+
+@pytest.mark.parametrize(
+    ("desired", "minimum", "maximum", "expected"),
+    [
+        (1, 100, 200, (1, False)),  # one new task beside the old: one wave
+        (4, 50, 100, (2, True)),  # no room above 4: stop 2, start 2, twice, draining first each time
+        (10, 100, 150, (2, False)),  # room for 5 more at a time
+        (3, 100, 200, (1, False)),
+        (1, 100, 100, None),  # neither room above nor a task that may stop: no deploy ends
+        (1, 50, 100, None),  # 50 % of one task rounds up to one
+        (0, 100, 200, (0, False)),
+    ],
+)
+def test_waves_follow_the_rounding_ecs_documents(
+    desired: int, minimum: int, maximum: int, expected: tuple[int, bool] | None
+) -> None:
+    assert waves(desired, minimum, maximum) == expected
+
+
+@pytest.mark.parametrize(
+    ("matcher", "accepts"),
+    [("200", False), ("200-299", False), ("200-399", False), ("200-499", True), ("200,404", True), ("", False)],
+)
+def test_a_matcher_that_accepts_client_or_server_errors_is_found(matcher: str, accepts: bool) -> None:
+    assert accepts_errors(matcher) is accepts
+
+
+def test_aws_defaults_serve_after_start_and_health_and_complete_after_the_drain() -> None:
+    e = estimate(DEFAULTS, MEASURED)
+    assert e.serving == 20 + 135
+    assert e.stable == 20 + 135 + 300
+    assert e.failure_noticed == 20 + 2 * 30  # two failed checks, no grace period
+
+
+def test_each_slow_setting_is_priced_alone_and_all_changes_together() -> None:
+    found = rows(DEFAULTS, MEASURED)
+    health = by_setting(found, "health check of web-tg")
+    assert health.level == SLOW and health.value == "30 s x 5" and health.suggested.startswith("10 s x 2")
+    assert health.saves == 135 - 15
+    assert "--health-check-interval-seconds 10 --healthy-threshold-count 2" in health.change.cli
+    assert "HealthCheckIntervalSeconds=10" in health.change.api and "interval = 10" in health.change.terraform
+    drain = by_setting(found, "deregistration delay of web-tg")
+    assert drain.level == SLOW and drain.saves == 270
+    assert "Key=deregistration_delay.timeout_seconds,Value=30" in drain.change.cli
+    assert by_setting(found, "minimumHealthyPercent").level == OK
+    now, after = summary(DEFAULTS, MEASURED)
+    assert (now.serving, now.stable) == (155, 455)
+    assert (after.serving, after.stable) == (35, 65)
+
+
+def test_a_service_already_tuned_has_nothing_slow() -> None:
+    tuned = replace(
+        DEFAULTS,
+        circuit_breaker=True,
+        target_groups=(replace(DEFAULT_GROUP, interval=10, healthy_threshold=2, deregistration_delay=20),),
+    )
+    found = rows(tuned, MEASURED)
+    assert all(r.level == OK for r in found), found
+    now, after = summary(tuned, MEASURED)
+    assert now == after
+
+
+def test_waves_without_room_drain_before_each_start() -> None:
+    s = replace(DEFAULTS, desired=4, minimum_healthy_percent=50, maximum_percent=100)
+    e = estimate(s, MEASURED)
+    assert e.serving == 2 * (20 + 135 + 300)
+    row = by_setting(rows(s, MEASURED), "minimumHealthyPercent")
+    assert row.level == SLOW and "2 waves, each draining old tasks first" in row.cost
+    assert "maximumPercent=200,minimumHealthyPercent=100" in row.change.cli
+
+
+def test_what_breaks_deploys_is_flagged_with_its_fix() -> None:
+    stuck = replace(DEFAULTS, maximum_percent=100, target_groups=(replace(DEFAULT_GROUP, matcher="200-499"),))
+    found = rows(stuck, MEASURED)
+    broken = {r.setting: r for r in found if r.level == BREAKS}
+    assert set(broken) == {
+        "minimumHealthyPercent / maximumPercent",
+        "success codes of web-tg",
+        "deployment circuit breaker",
+    }
+    assert estimate(stuck, MEASURED).serving is None
+    assert "--matcher HttpCode=200-399" in broken["success codes of web-tg"].change.cli
+    assert "deploymentCircuitBreaker={enable=true,rollback=true}" in broken["deployment circuit breaker"].change.cli
+    lines = text(stuck, MEASURED, found, *summary(stuck, MEASURED))
+    assert any(line.startswith("breaks deploys: success codes of web-tg 200-499") for line in lines)
+    assert "expected: serving never now" in "\n".join(lines)
+
+
+def test_a_long_grace_period_delays_noticing_a_broken_release() -> None:
+    s = replace(DEFAULTS, grace_period=300)
+    assert estimate(s, MEASURED).failure_noticed == 20 + 300
+    assert "noticed after 300 s" in by_setting(rows(s, MEASURED), "health check grace period").cost
+
+
+def test_blue_green_starts_green_at_once_and_completes_after_bake_and_drain() -> None:
+    s = replace(DEFAULTS, strategy="BLUE_GREEN", bake_minutes=5, circuit_breaker=False)
+    e = estimate(s, MEASURED)
+    assert (e.serving, e.stable) == (155, 155 + 300 + 300)
+    assert by_setting(rows(s, MEASURED), "deployment circuit breaker").level == OK
+
+
+def test_without_tasks_to_measure_the_start_is_assumed_and_said_so() -> None:
+    e = estimate(DEFAULTS, History())
+    assert e.serving == 30 + 135
+    lines = text(DEFAULTS, History(), rows(DEFAULTS, History()), *summary(DEFAULTS, History()))
+    assert any("no task to measure" in line for line in lines)
+
+
+def test_history_measures_task_starts_and_completed_deployments_only() -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    tasks = [
+        {"createdAt": t0, "startedAt": t0 + timedelta(seconds=18)},
+        {"createdAt": t0, "startedAt": t0 + timedelta(seconds=24)},
+        {"createdAt": t0},  # still starting: nothing to measure
+    ]
+    deployments = [
+        {"status": "SUCCESSFUL", "startedAt": t0, "finishedAt": t0 + timedelta(seconds=400)},
+        {
+            "status": "SUCCESSFUL",
+            "startedAt": t0 + timedelta(hours=1),
+            "finishedAt": t0 + timedelta(hours=1, seconds=60),
+        },
+        {"status": "ROLLBACK_SUCCESSFUL", "startedAt": t0, "finishedAt": t0 + timedelta(seconds=900)},
+    ]
+    h = history(tasks, deployments)
+    assert h.start == 21 and h.start_samples == 2
+    assert h.completed == (60, 400)  # newest first
+
+
+def test_the_json_has_every_figure_and_what_breaks() -> None:
+    found = rows(DEFAULTS, MEASURED)
+    doc = document(DEFAULTS, MEASURED, found, *summary(DEFAULTS, MEASURED))
+    assert doc["expected"]["now"] == {"serving": 155, "stable": 455, "failure_noticed": 80}
+    assert doc["expected"]["with_changes"] == {"serving": 35, "stable": 65}
+    assert doc["breaks"] == ["deployment circuit breaker"]
+    assert doc["settings"][0]["change"]["cli"].startswith("aws elbv2 modify-target-group")
+
+
+def test_doctor_reads_only() -> None:
+    """The calls doctor makes, in order; a write would be an unexpected call and fail the test."""
+    kw: dict[str, Any] = {"region_name": "us-east-1", "aws_access_key_id": "k", "aws_secret_access_key": "s"}
+    ecs, elbv2 = boto3.client("ecs", **kw), boto3.client("elbv2", **kw)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    service = {
+        "serviceName": "web",
+        "status": "ACTIVE",
+        "desiredCount": 2,
+        "launchType": "FARGATE",
+        "loadBalancers": [{"targetGroupArn": TG, "containerName": "web", "containerPort": 8080}],
+        "deploymentConfiguration": {
+            "maximumPercent": 200,
+            "minimumHealthyPercent": 100,
+            "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+        },
+    }
+    group = {
+        "TargetGroupArn": TG,
+        "TargetGroupName": "web-tg",
+        "HealthCheckIntervalSeconds": 30,
+        "HealthCheckTimeoutSeconds": 5,
+        "HealthyThresholdCount": 5,
+        "UnhealthyThresholdCount": 2,
+        "Matcher": {"HttpCode": "200"},
+        "HealthCheckPath": "/health",
+    }
+    task = "arn:aws:ecs:us-east-1:1:task/c/t1"
+    sd = "arn:aws:ecs:us-east-1:1:service-deployment/c/web/d1"
+    with Stubber(ecs) as s_ecs, Stubber(elbv2) as s_elb:
+        s_ecs.add_response("describe_services", {"services": [service], "failures": []})
+        s_elb.add_response("describe_target_groups", {"TargetGroups": [group]}, {"TargetGroupArns": [TG]})
+        s_elb.add_response(
+            "describe_target_group_attributes",
+            {"Attributes": [{"Key": "deregistration_delay.timeout_seconds", "Value": "120"}]},
+            {"TargetGroupArn": TG},
+        )
+        s_ecs.add_response("list_tasks", {"taskArns": [task]}, {"cluster": "c", "serviceName": "web"})
+        s_ecs.add_response(
+            "describe_tasks",
+            {"tasks": [{"taskArn": task, "createdAt": t0, "startedAt": t0 + timedelta(seconds=25)}], "failures": []},
+        )
+        s_ecs.add_response(
+            "list_service_deployments",
+            {"serviceDeployments": [{"serviceDeploymentArn": sd}]},
+            {"cluster": "c", "service": "web", "status": ["SUCCESSFUL"], "maxResults": 10},
+        )
+        s_ecs.add_response(
+            "describe_service_deployments",
+            {
+                "serviceDeployments": [
+                    {
+                        "serviceDeploymentArn": sd,
+                        "status": "SUCCESSFUL",
+                        "startedAt": t0,
+                        "finishedAt": t0 + timedelta(seconds=290),
+                    }
+                ],
+                "failures": [],
+            },
+        )
+        settings, h = read(Clients("us-east-1", ecs, elbv2), "c", "web")
+        s_ecs.assert_no_pending_responses()
+        s_elb.assert_no_pending_responses()
+    assert settings.desired == 2 and settings.circuit_breaker and settings.launch_type == "FARGATE"
+    assert settings.target_groups[0].deregistration_delay == 120 and settings.target_groups[0].interval == 30
+    assert h.start == 25 and h.completed == (290,)
