@@ -1165,6 +1165,14 @@ class Simulator:
             self._threads_started += 1
         th.start()
 
+    def _current(self, tgt: Target) -> TargetGroupView:
+        """The target group's settings as they are now: ELBv2 applies a changed health check or deregistration
+        delay to the targets already registered, not only to new ones."""
+        fresh = self.world.target_group(tgt.tg.arn.split(":")[3], tgt.tg.arn)
+        if fresh is not None:
+            tgt.tg = fresh
+        return tgt.tg
+
     def _stop_task(self, t: Task, reason: str, code: str, *, drain: bool) -> None:
         if not t.live:
             return
@@ -1176,13 +1184,14 @@ class Simulator:
         for tgt in t.targets:
             if tgt.gone or tgt.state == "draining":
                 continue
-            delay = max(delay, tgt.tg.deregistration_delay)
+            drain_for = self._current(tgt).deregistration_delay
+            delay = max(delay, drain_for)
             tgt.state, tgt.reason, tgt.description = (
                 "draining",
                 "Target.DeregistrationInProgress",
                 "Target deregistration is in progress",
             )
-            tgt.drain_until = time.monotonic() + self.config.real(tgt.tg.deregistration_delay)
+            tgt.drain_until = time.monotonic() + self.config.real(drain_for)
             self.ledger.fact("target_draining", tgt.subject)
         if t.moto.last_status == "RUNNING":
             t.moto.last_status = "DEACTIVATING"
@@ -1468,7 +1477,7 @@ class Simulator:
                     "Target.DeregistrationInProgress",
                     "Target deregistration is in progress",
                 )
-                tgt.drain_until = time.monotonic() + self.config.real(tgt.tg.deregistration_delay)
+                tgt.drain_until = time.monotonic() + self.config.real(self._current(tgt).deregistration_delay)
         self.ledger.fact("task_stopped", task.arn, task.moto.stopped_reason or "")
         self._event(task.key, f"(service {task.key.name}) has stopped 1 running tasks: (task {task.short_id}).")
         state = self.services.get(task.key)
@@ -1542,14 +1551,14 @@ class Simulator:
             self._spawn(self._check_loop, (task, tgt), f"hc-{tgt.port}")
 
     def _check_loop(self, task: Task, tgt: Target) -> None:
-        tg = tgt.tg
-        port = tgt.port if tg.health_check_port == "traffic-port" else int(tg.health_check_port)
-        url = f"http://{tgt.host}:{port}{tg.health_check_path}"
         session = requests.Session()
         while not self._stop.is_set():
             with self.world.lock:
                 if tgt.gone or tgt.state == "draining":
                     return
+            tg = self._current(tgt)  # each check as the group is set now (path, port, timings, matcher)
+            port = tgt.port if tg.health_check_port == "traffic-port" else int(tg.health_check_port)
+            url = f"http://{tgt.host}:{port}{tg.health_check_path}"
             # A loopback probe cut shorter than half a second fails on a busy machine, not in the world.
             timeout = max(0.5, self.config.health(tg.timeout))
             ok, reason, description = self._probe(session, url, tg.matcher, timeout)
