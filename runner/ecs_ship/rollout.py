@@ -5,6 +5,7 @@ deploy may roll back at all.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +75,21 @@ def health_schedule(clients: aws.Clients, service: Mapping[str, Any]) -> tuple[t
     )
 
 
+def drain_delays(clients: aws.Clients, service: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
+    """Each target group's deregistration delay (one read per group and run), for the ETA of `stable`: read only
+    when the deploy waits for it. A courtesy, like the health schedule: a failed read leaves no ETA."""
+    found: list[tuple[str, int]] = []
+    for arn in deploy.target_group_arns(service):
+        try:
+            read = functools.partial(clients.elbv2.describe_target_group_attributes, TargetGroupArn=arn)
+            attrs: Mapping[str, Any] = clients.once(("target group attributes", arn), read)
+        except Exception:
+            return ()
+        values = {a["Key"]: a["Value"] for a in attrs.get("Attributes", [])}
+        found.append((arn, int(values.get("deregistration_delay.timeout_seconds", "300"))))
+    return tuple(found)
+
+
 def watch_deployment(
     ctx: Context,
     svc: ServiceSpec,
@@ -99,6 +115,7 @@ def watch_deployment(
         digests=watch.digests_of(task_definition),
         strategy=watch.strategy_of(service),
         health_schedule=health_schedule(clients, service),
+        drain_delays=drain_delays(clients, service) if svc.wait.until == "stable" else (),
     )
     # Another watch's batched read of this service is as good as our own while it is under half a poll old.
     reader = watch.Reader(clients, svc.cluster, svc.service, ctx.clock, ctx.board, svc.wait.poll_interval / 2)

@@ -147,3 +147,4 @@ def test_doctor_expects_the_deploy_that_follows_within_a_fifth(
     assert abs(serving - expected["serving"]) <= 0.2 * expected["serving"], (serving, expected)
     assert abs(stable - expected["stable"]) <= 0.2 * expected["stable"], (stable, expected)
     assert "healthy expected in ~" in deployed.text  # the same model's ETA, said as the target registers
+    assert "old target(s) draining; stable expected in ~" in deployed.text  # and as the old one drains

@@ -4,7 +4,7 @@ seen `initial`, by its target group's own schedule."""
 from __future__ import annotations
 
 from ecs_ship.watch import Goal, LoadBalancerBinding
-from ecs_ship.watch.eta import serving_in
+from ecs_ship.watch.eta import serving_in, stable_in
 from ecs_ship.watch.model import TargetState
 
 TG = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web-tg/abc"
@@ -29,3 +29,12 @@ def test_the_last_target_decides_and_healthy_ones_or_unknown_groups_do_not_count
     assert serving_in(GOAL, since, [target("healthy"), target("healthy", "10.0.0.2")], now=150.0) is None
     unknown = Goal("ecs-svc/new", "serving", (LoadBalancerBinding(TG, "web", 8080),))
     assert serving_in(unknown, since, both, now=150.0) is None
+
+
+def test_the_old_targets_are_drained_a_deregistration_delay_after_they_began() -> None:
+    goal = Goal("ecs-svc/new", "stable", (LoadBalancerBinding(TG, "web", 8080),), drain_delays=((TG, 300),))
+    since = {(TG, "10.0.0.9", 8080): 100.0}
+    old = TargetState(TG, "10.0.0.9", 8080, "draining", "Target.DeregistrationInProgress", None)
+    assert stable_in(goal, since, [old, target("healthy")], now=160.0) == 240.0
+    assert stable_in(goal, since, [target("healthy")], now=160.0) is None  # gone: nothing to wait for
+    assert stable_in(Goal("ecs-svc/new", "stable", ()), since, [old], now=160.0) is None  # delay not read

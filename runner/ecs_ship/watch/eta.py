@@ -1,5 +1,6 @@
 """When the next milestone is expected (pure): a new target is healthy about (threshold - 1/2) x interval after ELBv2
-first checks it, as AWS documents (timing.py); `ecs-ship doctor` prices the same settings."""
+first checks it, as AWS documents (timing.py), and an old one is drained its group's deregistration delay after it
+began draining; `ecs-ship doctor` prices the same settings."""
 
 from __future__ import annotations
 
@@ -25,4 +26,19 @@ def serving_in(
         if t.state != "initial" or schedule is None or key not in initial_since:
             continue
         due.append(initial_since[key] + health_seconds(*schedule) - now)
+    return max(0.0, max(due)) if due else None
+
+
+def stable_in(
+    goal: Goal, draining_since: Mapping[tuple[str, str, int], float], targets: Iterable[TargetState], now: float
+) -> float | None:
+    """Seconds until every target still `draining` is expected gone (None: none is, or no delay is known)."""
+    delays = dict(goal.drain_delays)
+    due = [
+        draining_since[key] + delays[t.target_group] - now
+        for t in targets
+        if t.state == "draining"
+        and t.target_group in delays
+        and (key := (t.target_group, t.id, t.port)) in draining_since
+    ]
     return max(0.0, max(due)) if due else None

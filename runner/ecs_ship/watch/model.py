@@ -198,6 +198,9 @@ class Goal:
     placement_patience: float = 15.0
     # Target group ARN -> (health-check interval, healthy threshold): when a new target is expected healthy.
     health_schedule: tuple[tuple[str, int, int], ...] = ()
+    # Target group ARN -> deregistration delay, read when the deploy waits for `stable`: when the old targets
+    # are expected drained.
+    drain_delays: tuple[tuple[str, int], ...] = ()
 
     @property
     def target_groups(self) -> list[str]:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .eta import schedule_of, serving_in
+from .eta import schedule_of, serving_in, stable_in
 from .model import Goal, Snapshot, TargetState, TaskState, Verdict
 from .reader import Reader
 from .rolling import (
@@ -51,6 +51,8 @@ class Watcher:
     unhealthy_seen: dict[tuple[str, str, int], TargetState] = field(default_factory=dict, init=False, repr=False)
     # When each target of ours was first seen `initial`: its healthy verdict is due a schedule's time later.
     initial_since: dict[tuple[str, str, int], float] = field(default_factory=dict, init=False, repr=False)
+    # When each target was first seen `draining` (the old tasks' as ours serve): gone a delay later.
+    draining_since: dict[tuple[str, str, int], float] = field(default_factory=dict, init=False, repr=False)
 
     def run(self) -> Outcome:
         try:
@@ -133,6 +135,7 @@ class Watcher:
                         targets_seen[key] = desc
                         self.say(f"target {tg.id}:{tg.port} in {tg.tg_name}: {desc}{self._expected(tg, snap.at)}")
 
+            self._note_draining(snap)
             verdict = assess(snap, self.goal)
             if self.progress is not None:
                 self.progress(self.status_line(snap, verdict, snap.at - start))
@@ -164,6 +167,22 @@ class Watcher:
             delay = self.interval * (0.8 + 0.4 * self.jitter())
             self.sleep(min(delay, max(0.0, self.timeout - elapsed)))
 
+    def _note_draining(self, snap: Snapshot) -> None:
+        """Old targets that began draining: said once, with when the last is expected gone (`stable`)."""
+        fresh = [
+            t
+            for t in snap.targets
+            if t.state == "draining" and (t.target_group, t.id, t.port) not in self.draining_since
+        ]
+        for t in fresh:
+            self.draining_since[(t.target_group, t.id, t.port)] = snap.at
+        due = stable_in(self.goal, self.draining_since, fresh, snap.at) if self.goal.until == "stable" else None
+        if due is not None:
+            delays = ", ".join(sorted({f"{d}s" for arn, d in self.goal.drain_delays}))
+            self.say(
+                f"{len(fresh)} old target(s) draining; stable expected in ~{due:.0f}s (deregistration delay {delays})"
+            )
+
     def _expected(self, tg: TargetState, at: float) -> str:
         """For a target of ours first seen `initial`: when it is expected healthy, and by what schedule."""
         schedule = schedule_of(self.goal, tg.target_group)
@@ -181,10 +200,14 @@ class Watcher:
         healthy = sum(1 for tg in targets if tg.state == "healthy")
         running = f"{ours.running}/{ours.desired}" if ours else "?"
         due = serving_in(self.goal, self.initial_since, targets, snap.at) if verdict.kind == "waiting" else None
+        drained = (
+            stable_in(self.goal, self.draining_since, snap.targets, snap.at) if verdict.kind == "serving" else None
+        )
         return (
             f"… {elapsed:5.1f}s  {verdict.kind:8} tasks running {running}  targets healthy {healthy}/"
             f"{max(len(targets), ours.desired if ours else 0)}  deployments {len(snap.deployments)}"
             + (f"  serving in ~{due:.0f}s" if due is not None else "")
+            + (f"  stable in ~{drained:.0f}s" if drained is not None else "")
         )
 
     def diagnose(self, snap: Snapshot, verdict: Verdict, since: float) -> list[str]:
