@@ -83,6 +83,14 @@ def target_group_arns(service: Mapping[str, Any]) -> list[str]:
     return [str(lb["targetGroupArn"]) for lb in service.get("loadBalancers") or [] if lb.get("targetGroupArn")]
 
 
+def deregistration_delay(clients: Clients, arn: str) -> int:
+    """A target group's deregistration delay (ELBv2's default 300 s when unset), read once per group and run."""
+    read = functools.partial(clients.elbv2.describe_target_group_attributes, TargetGroupArn=arn)
+    attrs: Mapping[str, Any] = clients.once(("target group attributes", arn), read)
+    values = {a["Key"]: a["Value"] for a in attrs.get("Attributes", [])}
+    return int(values.get("deregistration_delay.timeout_seconds", "300"))
+
+
 # Target groups per DescribeTargetGroups call when the services of a run are read together.
 TARGET_GROUP_BATCH = 20
 

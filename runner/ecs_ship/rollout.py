@@ -5,7 +5,6 @@ deploy may roll back at all.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -78,16 +77,10 @@ def health_schedule(clients: aws.Clients, service: Mapping[str, Any]) -> tuple[t
 def drain_delays(clients: aws.Clients, service: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
     """Each target group's deregistration delay (one read per group and run), for the ETA of `stable`: read only
     when the deploy waits for it. A courtesy, like the health schedule: a failed read leaves no ETA."""
-    found: list[tuple[str, int]] = []
-    for arn in deploy.target_group_arns(service):
-        try:
-            read = functools.partial(clients.elbv2.describe_target_group_attributes, TargetGroupArn=arn)
-            attrs: Mapping[str, Any] = clients.once(("target group attributes", arn), read)
-        except Exception:
-            return ()
-        values = {a["Key"]: a["Value"] for a in attrs.get("Attributes", [])}
-        found.append((arn, int(values.get("deregistration_delay.timeout_seconds", "300"))))
-    return tuple(found)
+    try:
+        return tuple((arn, deploy.deregistration_delay(clients, arn)) for arn in deploy.target_group_arns(service))
+    except Exception:
+        return ()
 
 
 def watch_deployment(

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.conftest import App
-from tests.e2e.conftest import assert_iam_listed, aws, ecs_ship, spec_for, writes
+from tests.e2e.conftest import assert_iam_listed, aws, ecs_ship, poll, spec_for, writes
 from tests.sandbox.bootstrap import World
 from tests.sandbox.sandbox import Sandbox
 from tests.sandbox.simulator import LABEL
@@ -257,3 +257,33 @@ def test_an_environment_file_is_checked_before_the_deploy_and_reaches_the_contai
         for c in sandbox.docker.containers.list(filters={"label": f"{LABEL}.task={t['taskArn']}"})
     ]
     assert envs and all(e.get("FEATURE") == "on" and e.get("GREETING") == "from the task definition" for e in envs)
+
+
+def test_ecs_creates_no_task_whose_role_it_cannot_assume_and_says_so_in_the_events(
+    sandbox: Sandbox, make_world: Callable[..., World]
+) -> None:
+    """The simulator alone, driven by plain boto3 calls as a user's script would: a revision naming an execution
+    role that does not exist, and UpdateService. ECS places no task of the new deployment and writes its
+    "failed to launch a task" event; the old task keeps running."""
+    w = make_world()
+    ecs = aws(sandbox, "ecs", w.region)
+    td = current_task_definition(sandbox, w)
+    keep = ("family", "networkMode", "requiresCompatibilities", "cpu", "memory", "containerDefinitions")
+    missing = f"arn:aws:iam::123456789012:role/{w.family}-never-made"
+    arn = ecs.register_task_definition(**{k: td[k] for k in keep}, executionRoleArn=missing)["taskDefinition"][
+        "taskDefinitionArn"
+    ]
+    deployment = ecs.update_service(cluster=w.cluster, service=w.service, taskDefinition=arn)["service"]["deployments"][
+        0
+    ]["id"]
+    wanted = f"failed to launch a task with (error ECS was unable to assume the role '{missing}'"
+    svc = poll(
+        lambda: ecs.describe_services(cluster=w.cluster, services=[w.service])["services"][0],
+        lambda s: any(wanted in e["message"] for e in s["events"]),
+        30,
+        "the launch failure event",
+    )
+    ours = next(d for d in svc["deployments"] if d["id"] == deployment)
+    assert ours["runningCount"] == ours["pendingCount"] == 0
+    assert ecs.list_tasks(cluster=w.cluster, startedBy=deployment)["taskArns"] == []
+    assert ecs.list_tasks(cluster=w.cluster, serviceName=w.service)["taskArns"]  # the old task still runs

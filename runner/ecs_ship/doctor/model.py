@@ -161,14 +161,22 @@ def estimate(s: Settings, h: History) -> Estimate:
     return Estimate(serving, serving + drain, noticed)
 
 
+def fast_checks(tg: TargetGroupSettings) -> TargetGroupSettings:
+    """The group with the suggested health checks (never slower than it is; the timeout under the interval)."""
+    interval = min(tg.interval, FAST_INTERVAL)
+    return replace(
+        tg,
+        interval=interval,
+        healthy_threshold=min(tg.healthy_threshold, FAST_THRESHOLD),
+        timeout=min(tg.timeout, interval - 1),
+    )
+
+
 def suggested(s: Settings) -> Settings:
     """The settings with every suggestion applied."""
     groups = tuple(
         replace(
-            tg,
-            interval=min(tg.interval, FAST_INTERVAL),
-            healthy_threshold=min(tg.healthy_threshold, FAST_THRESHOLD),
-            timeout=min(tg.timeout, min(tg.interval, FAST_INTERVAL) - 1),
+            fast_checks(tg),
             deregistration_delay=min(tg.deregistration_delay, FAST_DEREGISTRATION),
             matcher="200-399" if accepts_errors(tg.matcher) else tg.matcher,
         )
@@ -212,12 +220,7 @@ def _with_group(s: Settings, i: int, tg: TargetGroupSettings) -> Settings:
 
 def _target_group_rows(s: Settings, h: History, now: Estimate, i: int, tg: TargetGroupSettings) -> list[Row]:
     out: list[Row] = []
-    fast = replace(
-        tg,
-        interval=min(tg.interval, FAST_INTERVAL),
-        healthy_threshold=min(tg.healthy_threshold, FAST_THRESHOLD),
-        timeout=min(tg.timeout, min(tg.interval, FAST_INTERVAL) - 1),
-    )
+    fast = fast_checks(tg)
     health = f"{tg.interval} s x {tg.healthy_threshold}"
     if fast != tg:
         after = estimate(_with_group(s, i, fast), h)

@@ -40,7 +40,7 @@ def settings(service: Mapping[str, Any], groups: list[TargetGroupSettings], clus
     )
 
 
-def target_group(tg: Mapping[str, Any], attributes: Mapping[str, str]) -> TargetGroupSettings:
+def target_group(tg: Mapping[str, Any], deregistration_delay: int) -> TargetGroupSettings:
     return TargetGroupSettings(
         arn=str(tg["TargetGroupArn"]),
         name=str(tg.get("TargetGroupName", "")),
@@ -50,7 +50,7 @@ def target_group(tg: Mapping[str, Any], attributes: Mapping[str, str]) -> Target
         unhealthy_threshold=int(tg.get("UnhealthyThresholdCount") or 2),
         matcher=str((tg.get("Matcher") or {}).get("HttpCode") or ""),
         path=tg.get("HealthCheckPath"),
-        deregistration_delay=int(attributes.get("deregistration_delay.timeout_seconds", "300")),
+        deregistration_delay=deregistration_delay,
     )
 
 
@@ -60,8 +60,7 @@ def read(clients: Clients, cluster: str, service_name: str) -> tuple[Settings, H
         raise DeployError(f"failed to read service {service_name} in cluster {cluster}: it is {service.get('status')}")
     groups: list[TargetGroupSettings] = []
     for tg in deploy.describe_target_groups(clients, deploy.target_group_arns(service)):
-        attrs = clients.elbv2.describe_target_group_attributes(TargetGroupArn=tg["TargetGroupArn"])
-        groups.append(target_group(tg, {a["Key"]: a["Value"] for a in attrs.get("Attributes", [])}))
+        groups.append(target_group(tg, deploy.deregistration_delay(clients, str(tg["TargetGroupArn"]))))
     pages = clients.ecs.get_paginator("list_tasks").paginate(cluster=cluster, serviceName=service_name)
     arns = [arn for page in pages for arn in page.get("taskArns", [])][:100]
     tasks = clients.ecs.describe_tasks(cluster=cluster, tasks=arns).get("tasks", []) if arns else []

@@ -128,7 +128,9 @@ class Watcher:
                     key = (tg.target_group, tg.id, tg.port)
                     if tg.state == "unhealthy":
                         self.unhealthy_seen[key] = tg
-                    if tg.state not in ("initial", "unused"):
+                    if tg.state == "initial":
+                        self.initial_since.setdefault(key, snap.at)
+                    elif tg.state != "unused":
                         milestones.setdefault("first health check", snap.at - start)
                     desc = tg.state + (f" ({tg.reason})" if tg.reason else "")
                     if targets_seen.get(key) != desc:
@@ -188,8 +190,6 @@ class Watcher:
         schedule = schedule_of(self.goal, tg.target_group)
         if tg.state != "initial" or schedule is None:
             return ""
-        key = (tg.target_group, tg.id, tg.port)
-        self.initial_since.setdefault(key, at)
         due = serving_in(self.goal, self.initial_since, [tg], at)
         return f"; healthy expected in ~{due:.0f}s ({schedule[1]} checks {schedule[0]}s apart)" if due else ""
 
