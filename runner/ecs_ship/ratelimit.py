@@ -4,14 +4,18 @@ ECS and ELBv2 throttle per account and Region with token buckets shared by every
 controller of the account: a run that spends the account's burst on its own polls gets other teams (and its
 own writes) throttled. So every HTTP request the run's clients send first takes a token from the run's bucket
 for its Region: a sustained rate well under the account's, a burst for the reads that start a deploy. When AWS
-answers ThrottlingException anyway (others are spending the bucket too), the budget halves its rate and then
-earns it back a little with each request that succeeds (additive increase, multiplicative decrease, as TCP and
-botocore's adaptive retry mode do), so parallel deploys back off together rather than retrying into the limit.
+answers ThrottlingException anyway (others are spending the bucket too), the budget halves its rate and then,
+while requests succeed, earns it back linearly over ``RECOVERY`` seconds (multiplicative decrease, additive
+increase in time, as TCP per round trip and botocore's adaptive retry mode do), so parallel deploys back off
+together rather than retrying into the limit. Earned per second, not per request: at 1 request a second a
+per-request increase took twenty seconds to come back, the watch polling slowly all that while.
 botocore's own retries still retry the throttled request; the budget only paces what is sent.
 
 A watch's polls are the run's background: twenty services in their health checks would take every token as it
 comes, and the preparations and writes of the services still starting would queue behind them. So requests
-made in ``background()`` leave the last ``RESERVE`` tokens of the bucket to the others.
+made in ``background()`` leave the last ``RESERVE`` seconds of tokens (at the budget's current rate) to the
+others. Counted in seconds, not tokens: after AWS throttled and the rate halved to 1 a second, a reserve of 8
+tokens would hold every poll back 9 s, and the watch would see its targets turn healthy that late.
 """
 
 from __future__ import annotations
@@ -44,6 +48,10 @@ THROTTLING_CODES = frozenset(
 )
 
 
+# Seconds without a throttling answer in which a halved rate climbs back to the budget's nominal one.
+RECOVERY = 10.0
+
+
 @dataclass
 class RateBudget:
     """A token bucket: `rate` tokens a second up to `burst`; `take()` waits for one."""
@@ -57,6 +65,7 @@ class RateBudget:
     tokens: float = field(init=False)
     updated: float | None = field(default=None, init=False)
     decreased: float | None = field(default=None, init=False)  # when the rate was last halved
+    low: float = field(default=0.0, init=False)  # the rate it was halved to then
     throttled: int = field(default=0, init=False)  # throttling answers seen
     waited: float = field(default=0.0, init=False)  # seconds spent waiting for tokens
     lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -71,16 +80,18 @@ class RateBudget:
         self.updated = now
 
     def delay(self, reserve: float = 0.0) -> float:
-        """Take a token if one is there beyond the `reserve` (0.0), else how long until one will be."""
+        """Take a token if one is there beyond `reserve` seconds of tokens at the current rate, else how long
+        until one will be."""
         with self.lock:
             self._refill(self.clock())
+            reserve = min(self.burst - 1, reserve * self.rate)
             if self.tokens >= 1 + reserve:
                 self.tokens -= 1
                 return 0.0
             return (1 + reserve - self.tokens) / self.rate
 
     def take(self, reserve: float = 0.0) -> float:
-        """Wait for a token beyond the `reserve`; the seconds waited."""
+        """Wait for a token beyond `reserve` seconds of them; the seconds waited."""
         waited = 0.0
         while (wait := self.delay(reserve)) > 0:
             waited += wait
@@ -98,14 +109,15 @@ class RateBudget:
             if self.decreased is not None and now - self.decreased < 1.0:
                 return
             self.decreased = now
-            self.rate = max(self.floor, self.rate / 2)
+            self.rate = self.low = max(self.floor, self.rate / 2)
             # What is left in the bucket was sized for the old rate: spending it now would be throttled too.
             self.tokens = min(self.tokens, 0.0)
 
     def on_success(self) -> None:
         with self.lock:
-            if self.rate < self.nominal:
-                self.rate = min(self.nominal, self.rate + self.nominal / 20)
+            if self.rate < self.nominal and self.decreased is not None:
+                since = max(0.0, self.clock() - self.decreased)
+                self.rate = min(self.nominal, self.low + self.nominal * since / RECOVERY)
 
     def observe(self, response: Any) -> bool:
         """Learn from one attempt's answer (botocore's needs-retry `response`); True when it was throttled."""
@@ -130,8 +142,8 @@ class RateBudget:
 # few deploys at once), spread over several actions, which leaves most of each bucket to the others.
 DEFAULT_RATE = 8.0
 DEFAULT_BURST = 20.0
-# Tokens a background request leaves in the bucket: a second's worth, for what a service starting needs now.
-RESERVE = 8.0
+# What a background request leaves in the bucket: a second's worth of tokens, for what a service starting needs.
+RESERVE = 1.0
 
 _where = threading.local()
 

@@ -455,7 +455,7 @@ def test_throttling_is_ridden_out(
     app.write_spec(spec_for(w, build_args={"VERSION": "v15"}))
     mark = sandbox.ledger.mark()
     for action in ("DescribeServices", "DescribeTargetHealth", "ListTasks", "UpdateService"):
-        sandbox.ledger.throttle(action, 3)
+        sandbox.ledger.throttle(action, 2)
     run = ecs_ship(sandbox, "deploy", "--spec", str(app.spec))
     assert run.code == 0, run.text
     throttled = {c.action for c in sandbox.ledger.calls_since(mark) if c.throttled}

@@ -447,10 +447,7 @@ class MotoWorld:
                 arns: list[str] = []
                 for rule in rules:
                     for data in rule.actions:
-                        if data.get("TargetGroupArn"):
-                            arns.append(data["TargetGroupArn"])
-                        for tg in (data.get("ForwardConfig") or {}).get("TargetGroups", []):
-                            arns.append(tg["TargetGroupArn"])
+                        arns += _forwarded_to(data)
                 out.append(
                     ListenerView(
                         arn=listener.arn,
@@ -658,6 +655,58 @@ class MotoWorld:
         if events:
             self._logs(region).put_log_events(group, stream, events)
 
+    # between tests ---------------------------------------------------------------------------
+    def forget(self, keep: set[tuple[str, str]], keep_target_groups: set[str]) -> list[tuple[str, str]]:
+        """Drop finished tests' worlds from moto's backends: every cluster but ``keep`` ((region, cluster) pairs)
+        with its services, tasks and container instances, and every load balancer whose listeners route to no
+        target group a kept service or ``keep_target_groups`` names, with the target groups left unattached.
+        Returns the (region, cluster) pairs dropped.
+
+        Not an API call (a user's DeleteCluster leaves the cluster INACTIVE, still described): the sandbox
+        forgets, so that a region-wide read (ListClusters and the services of each, as `ecs-ship prune` makes)
+        and the simulator's per-tick read of every listener cost what they would in one test's account, not
+        what hundreds of earlier tests' worlds add up to.
+        """
+        dropped: list[tuple[str, str]] = []
+        for region in self.regions():
+            ecs = self._ecs(region)
+            kept_groups = set(keep_target_groups)
+            for name in list(ecs.clusters):
+                if (region, name) in keep:
+                    kept_groups |= {
+                        str(lb["targetGroupArn"])
+                        for key, svc in ecs.services.items()
+                        if key.split(":", 1)[0] == name
+                        for lb in svc.load_balancers or []
+                        if lb.get("targetGroupArn")
+                    }
+                    continue
+                for key in [k for k in ecs.services if k.split(":", 1)[0] == name]:
+                    del ecs.services[key]
+                ecs.tasks.pop(name, None)
+                ecs.container_instances.pop(name, None)
+                del ecs.clusters[name]
+                dropped.append((region, name))
+            elbv2 = self._elbv2(region)
+            for arn, lb in list(elbv2.load_balancers.items()):
+                if not kept_groups & set(self._routed_groups(lb)):
+                    del elbv2.load_balancers[arn]
+            attached = {g for lb in elbv2.load_balancers.values() for g in self._routed_groups(lb)}
+            for arn in list(elbv2.target_groups):
+                if arn not in attached and arn not in kept_groups:
+                    del elbv2.target_groups[arn]
+        return dropped
+
+    @staticmethod
+    def _routed_groups(lb: Any) -> list[str]:
+        return [
+            arn
+            for listener in lb.listeners.values()
+            for rule in listener.rules.values()
+            for action in rule.actions
+            for arn in _forwarded_to(action.data)
+        ]
+
     # server -------------------------------------------------------------------------------
     def install(self, hooks: SimHooks) -> None:
         """Route moto's service/task/target calls through the simulator (one world per process)."""
@@ -669,6 +718,12 @@ class MotoWorld:
         self.hooks = None
         if _current is self:
             _current = None
+
+
+def _forwarded_to(action: dict[str, Any]) -> list[str]:
+    """The target groups a listener rule's action forwards to (TargetGroupArn, or a ForwardConfig's groups)."""
+    arns = [str(action["TargetGroupArn"])] if action.get("TargetGroupArn") else []
+    return arns + [str(tg["TargetGroupArn"]) for tg in (action.get("ForwardConfig") or {}).get("TargetGroups", [])]
 
 
 class SecretUnavailable(Exception):

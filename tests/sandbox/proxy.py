@@ -251,6 +251,9 @@ class ProxyPool:
         self._keys = tempfile.TemporaryDirectory(prefix="ecs-ship-alb-")
 
     def sync(self, listeners: Sequence[ListenerLike]) -> None:
+        # A listener gone (its load balancer deleted) stops serving its port, as ELBv2's would.
+        ports = {lst.port for lst in listeners}
+        stop_serving([self._servers.pop(p) for p in list(self._servers) if p not in ports])
         for lst in listeners:
             server = self._servers.get(lst.port)
             if server is None and lst.port not in self.failed_ports:

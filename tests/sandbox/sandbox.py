@@ -207,10 +207,12 @@ class Sandbox:
             raise ValueError(f"task {task_arn} is not a running FARGATE_SPOT task of the sandbox")
 
     def end_test(self) -> None:
-        """What a finished test leaves behind: no fault, and its services' tasks stopped (the API keeps them)."""
+        """What a finished test leaves behind: no fault, and its services' tasks stopped. The API keeps its
+        world until its tasks have stopped; a later test's end forgets it (``Simulator.forget_finished``)."""
         self.clear_faults()
         if self.simulator is not None:
             self.simulator.retire()
+            self.simulator.forget_finished()
 
     def clear_faults(self) -> None:
         """Back to a healthy world: no AWS or registry fault, no rate limit, no slow start, registry and endpoint up."""

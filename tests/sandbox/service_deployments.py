@@ -202,6 +202,17 @@ class History:
         self._live: dict[str, Counts] = {}  # revision ARN -> what runs of it now
         self._stable: dict[ServiceKey, str] = {}  # the revision last at steady state, per service
 
+    def forget(self, clusters: set[tuple[str, str]]) -> None:
+        """Drop the records of these (region, cluster) pairs' services (their worlds were forgotten)."""
+
+        def gone(key: ServiceKey) -> bool:
+            return (key.region, key.cluster) in clusters
+
+        self.revisions = {a: r for a, r in self.revisions.items() if not gone(r.key)}
+        self.deployments = {a: d for a, d in self.deployments.items() if not gone(d.key)}
+        self._live = {a: c for a, c in self._live.items() if a in self.revisions}
+        self._stable = {k: a for k, a in self._stable.items() if not gone(k)}
+
     # --- records -------------------------------------------------------------------------------
     def new_revision(self, view: ServiceView, task_definition: str, images: list[dict[str, str]]) -> Revision:
         k = view.key

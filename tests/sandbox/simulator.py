@@ -374,6 +374,18 @@ class Simulator:
                     stopped += 1
         return stopped
 
+    def forget_finished(self) -> int:
+        """Drop from the world the clusters and load balancers of tests that have ended (see
+        ``MotoWorld.forget``): those with no task still running or stopping. Returns how many clusters."""
+        with self.world.lock:
+            tasks = [t for s in self.services.values() for t in s.tasks if not t.done]
+            tasks += [t for t in self.standalone if not t.done]
+            busy = {(s.key.region, s.key.cluster) for s in self.services.values()}
+            busy |= {(t.key.region, t.key.cluster) for t in tasks}
+            dropped = self.world.forget(busy, {tgt.tg.arn for t in tasks for tgt in t.targets})
+            self.history.forget(set(dropped))
+            return len(dropped)
+
     def remove_containers(self) -> None:
         # sparse: listing must not inspect each container, which waits on a container the engine is still
         # stopping (seen: minutes under heavy disk load). A removal the engine cannot make now is left to the

@@ -52,8 +52,13 @@ def test_throttling_halves_the_rate_once_a_second_down_to_the_floor_and_success_
         b.on_throttled()
     assert b.rate == b.floor == 1.0
     assert b.throttled == 7
-    for _ in range(200):
-        b.on_success()
+    b.on_success()
+    assert b.rate == 1.0  # earned back in time, not per request
+    t.now += ratelimit.RECOVERY / 2
+    b.on_success()
+    assert b.rate == 3.0  # half the recovery time: the floor plus half the nominal rate
+    t.now += ratelimit.RECOVERY
+    b.on_success()
     assert b.rate == 4.0  # never above what it was made with
     b.take()  # the emptied bucket refills at the current rate before the next request goes
     assert t.slept and t.slept[0] > 0
@@ -154,10 +159,27 @@ def test_a_run_says_what_it_spent_of_each_api(monkeypatch: Any) -> None:
 def test_background_requests_leave_the_reserve_to_the_others() -> None:
     b, t = budget(rate=2.0, burst=6.0)
     for _ in range(4):
-        assert b.take(reserve=2.0) == 0.0  # six tokens: four may go to the background, two stay
-    assert b.take(reserve=2.0) == 0.5 and t.now == 0.5  # the fifth waits for a token beyond the reserve
+        assert b.take(reserve=1.0) == 0.0  # six tokens: a second's worth (two) stays, four may go
+    assert b.take(reserve=1.0) == 0.5 and t.now == 0.5  # the fifth waits for a token beyond the reserve
     assert b.take() == 0.0 and b.take() == 0.0  # a foreground request spends the reserve at once
     assert b.take() == 0.5
+
+
+def test_the_reserve_is_a_second_of_the_current_rate_so_a_throttled_watch_still_polls_every_few_seconds() -> None:
+    b, t = budget(rate=8.0, burst=20.0)
+    for _ in range(3):
+        b.on_throttled()
+        t.now += 1.0  # one halving a second: 8 -> 4 -> 2 -> 1
+    assert b.rate == 1.0 and b.tokens <= 0.0
+    start = t.now
+    b.take(reserve=1.0)
+    # Two tokens at one a second: one held back for the others, one to send. Eight tokens' reserve would be nine.
+    assert t.now - start <= 2.0 + 1e-9
+
+
+def test_the_reserve_never_holds_back_the_whole_bucket() -> None:
+    b, _ = budget(rate=8.0, burst=4.0)
+    assert b.take(reserve=1.0) == 0.0  # a second's worth is eight, more than the bucket: the last token is the poll's
 
 
 def test_a_watch_poll_is_a_background_request_only_while_it_polls() -> None:
