@@ -26,7 +26,7 @@ from .fanout import THREAD_PREFIX, InterruptedRun, run_services
 from .gha import Reporter
 from .spec import ServiceSpec, Spec, load_spec
 from .spec.tags import DOCKER_TAG
-from .summary import api_usage, summarise_interrupted, write_outputs
+from .summary import api_usage, summarise_interrupted, write_outputs, write_report
 
 
 def image_tag(text: str) -> str:
@@ -63,6 +63,15 @@ def keep_count(text: str) -> int:
 # --------------------------------------------------------------------------------------------
 # arguments
 # --------------------------------------------------------------------------------------------
+def report_option(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument(
+        "--json",
+        default=None,
+        metavar="FILE",
+        help="also write each service's outcome, revisions, milestones and phase times as JSON to FILE",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ecs-ship",
@@ -106,6 +115,7 @@ def parser() -> argparse.ArgumentParser:
                 help="skip the pre-flight checks (roles, secrets, log groups, images, network, target groups)",
             )
         if name == "deploy":
+            report_option(sp)
             sp.add_argument("--dry-run", action="store_true", help="same as `ecs-ship plan`")
             sp.add_argument("--timeout", type=seconds, default=None, help="seconds to wait (overrides wait.timeout)")
             sp.add_argument("--no-rollback", action="store_true", help="on failure leave the service as it is")
@@ -116,6 +126,7 @@ def parser() -> argparse.ArgumentParser:
     common(sp)
     sp.add_argument("--to-revision", type=int, default=None, help="revision number (default: the previous one)")
     sp.add_argument("--timeout", type=seconds, default=None)
+    report_option(sp)
     sp = sub.add_parser("status", help="deployments, tasks, target health and the URL")
     common(sp)
     sp = sub.add_parser(
@@ -142,6 +153,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--rollback", action="store_true", help="roll the held deployment back instead")
     sp.add_argument("--timeout", type=seconds, default=None, help="seconds to wait (overrides wait.timeout)")
     sp.add_argument("--no-rollback", action="store_true", help="if it fails after going on, leave it as it is")
+    report_option(sp)
     sp = sub.add_parser("prune", help="deregister old task-definition revisions (never the ones in use)")
     common(sp)
     sp.add_argument("--keep", type=keep_count, default=None, help="revisions to keep (overrides keep_revisions)")
@@ -265,6 +277,8 @@ def main(argv: Sequence[str] | None = None, *, out: Reporter | None = None) -> i
                 return run(ctx)
             finally:
                 write_outputs(ctx)
+                if isinstance(getattr(args, "json", None), str):
+                    write_report(ctx, args.json)
     except KeyboardInterrupt:
         ctx.cancel.set()
         reporter.error("interrupted; ECS continues whatever deployment was started — `ecs-ship status` shows it")

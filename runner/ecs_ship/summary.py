@@ -6,6 +6,7 @@ service was left in.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, NoReturn
 
 from . import ratelimit
@@ -115,6 +116,7 @@ def summarise(ctx: Context, svc: ServiceSpec, result: dict[str, Any]) -> None:
     result["summarised"] = True
     milestones = result.get("milestones") or {}
     spent = phases(result.get("stages") or [], milestones, ctx.clock())
+    result["phases"] = dict(spent)
     say(f"summary: {result.get('outcome')}")
     for container, ref in (result.get("images") or {}).items():
         say(f"  image {container}: {ref}")
@@ -207,3 +209,34 @@ def write_outputs(ctx: Context) -> None:
     ctx.out.output(
         "results", json.dumps({k: {o: v.get(o) for o in OUTPUTS if v.get(o)} for k, v in ctx.results.items()})
     )
+
+
+def report(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The run as a team tracks it: per service, what the step outputs say plus what serves now, the milestones
+    (seconds since the watch began) and the time of each phase (seconds), to a tenth."""
+
+    def tenths(times: dict[str, float]) -> dict[str, float]:
+        return {k: round(v, 1) for k, v in times.items()}
+
+    return {
+        "services": {
+            name: {
+                **{key: r.get(key) for key in (*OUTPUTS, "serving-task-definition-arn")},
+                "milestones": tenths(r.get("milestones") or {}),
+                "phases": tenths(r.get("phases") or {}),
+            }
+            for name, r in sorted(results.items())
+        }
+    }
+
+
+def write_report(ctx: Context, path: str) -> None:
+    """``--json FILE``: the run's report (see ``report``), written whole or not at all."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(target.name + ".part")
+        part.write_text(json.dumps(report(ctx.results), indent=2, sort_keys=True) + "\n")
+        part.replace(target)
+    except OSError as exc:
+        ctx.out.error(f"failed to write the JSON report to {path}: {exc.strerror or exc}")

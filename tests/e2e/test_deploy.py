@@ -378,6 +378,8 @@ def test_github_actions_outputs_and_summary(
         "deploy",
         "--spec",
         str(app.spec),
+        "--json",
+        str(tmp_path / "reports" / "deploy.json"),
         env={"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(outputs), "GITHUB_STEP_SUMMARY": str(summary)},
     )
     assert run.code == 0, run.text
@@ -392,6 +394,13 @@ def test_github_actions_outputs_and_summary(
     assert "::group::image" in run.out
     text = summary.read_text()
     assert "deployed" in text and "`" + values["image"] + "`" in text
+    # --json FILE: the same run for a team to track, with where its time went.
+    doc = json.loads((tmp_path / "reports" / "deploy.json").read_text())["services"][w.service]
+    assert doc["outcome"] == "deployed" and doc["serving-task-definition-arn"] == values["task-definition-arn"]
+    assert doc["image"] == values["image"] and doc["deployment-id"] == values["deployment-id"]
+    assert 0 < doc["milestones"]["serving"] <= doc["milestones"]["stable"], doc
+    assert {"preparation", "build and push", "register and update", "healthy"} <= set(doc["phases"]), doc
+    assert all(v >= 0 for v in doc["phases"].values()), doc
 
 
 def test_run_local_command_reports_the_container_exit_code_as_a_failure(

@@ -8,13 +8,15 @@ import contextlib
 import json
 import re
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
-from tests.conftest import App
+from tests.conftest import App, HelloImages
 from tests.e2e.conftest import assert_iam_listed, aws, ecs_ship, spec_for, writes
 from tests.sandbox.bootstrap import World
 from tests.sandbox.sandbox import Sandbox
+from tests.sandbox.services import wait_until
 
 
 def with_aws_defaults(sandbox: Sandbox, w: World) -> None:
@@ -86,8 +88,20 @@ def test_a_tuned_service_is_healthy_and_its_last_deploy_is_measured(
     run = ecs_ship(sandbox, "doctor", "--spec", str(app.spec))
     assert run.code == 0, run.text
     assert "breaks deploys" not in run.text and "changes:" not in run.text
-    assert "deploy(s) took" in run.text  # ECS's record of the deploy just made
+    took = r"the last (\d+) deploy\(s\) took (\d+) s to complete \(median, from its {}\)"
+    recorded = re.search(took.format("service deployments"), run.text)
+    assert recorded, run.text  # ECS's record of the deploy just made
     assert writes(sandbox, mark) == []
+
+    # A role without ecs:ListServiceDeployments: the same deploy, timed from the service's events.
+    sandbox.ledger.fail("ListServiceDeployments", 1, "AccessDeniedException", 400, "not authorized")
+    denied = ecs_ship(sandbox, "doctor", "--spec", str(app.spec))
+    assert denied.code == 0, denied.text
+    told = re.search(took.format("events"), denied.text)
+    assert told, denied.text
+    # The service's creation and the deploy: as many, and as long, as ECS's record says.
+    assert told.group(1) == recorded.group(1) == "2", (told.group(0), recorded.group(0))
+    assert abs(int(told.group(2)) - int(recorded.group(2))) <= 1, (told.group(0), recorded.group(0))
 
 
 @contextlib.contextmanager
@@ -148,3 +162,30 @@ def test_doctor_expects_the_deploy_that_follows_within_a_fifth(
     assert abs(stable - expected["stable"]) <= 0.2 * expected["stable"], (stable, expected)
     assert "healthy expected in ~" in deployed.text  # the same model's ETA, said as the target registers
     assert "old target(s) draining; stable expected in ~" in deployed.text  # and as the old one drains
+
+
+def test_a_grace_period_shorter_than_the_app_s_start_is_flagged_from_the_tasks_ecs_stopped(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App], hello: HelloImages
+) -> None:
+    # An app that listens 6 s after it starts, serving with a 20 s grace period; then someone sets the grace
+    # period to 0 and forces a new deployment, with plain boto3 as a console or Terraform would.
+    w = make_world(image=hello.get("v1", start_delay=6), grace_period=20)
+    ecs = aws(sandbox, "ecs", w.region)
+    ecs.update_service(cluster=w.cluster, service=w.service, healthCheckGracePeriodSeconds=0, forceNewDeployment=True)
+
+    def stopped_by_health_checks() -> list[dict[str, Any]]:
+        arns = ecs.list_tasks(cluster=w.cluster, serviceName=w.service, desiredStatus="STOPPED")["taskArns"]
+        tasks = ecs.describe_tasks(cluster=w.cluster, tasks=arns)["tasks"] if arns else []
+        return [t for t in tasks if "failed ELB health checks" in t.get("stoppedReason", "")]
+
+    wait_until(stopped_by_health_checks, 60, 0.5, "ECS to stop a new task for failing its health checks")
+    app = make_app()
+    app.write_spec(spec_for(w))
+
+    mark = sandbox.ledger.mark()
+    run = ecs_ship(sandbox, "doctor", "--spec", str(app.spec))
+    assert run.code == 1, run.text
+    assert "breaks deploys: health check grace period 0 s" in run.text, run.text
+    assert "of the image serving now stopped for failing ELB health checks" in run.text, run.text
+    assert f"--service {w.service} --health-check-grace-period-seconds 60" in run.text, run.text
+    assert writes(sandbox, mark) == []

@@ -171,10 +171,14 @@ def test_the_json_has_every_figure_and_what_breaks() -> None:
     assert doc["settings"][0]["change"]["cli"].startswith("aws elbv2 modify-target-group")
 
 
+def _clients() -> tuple[Any, Any]:
+    kw: dict[str, Any] = {"region_name": "us-east-1", "aws_access_key_id": "k", "aws_secret_access_key": "s"}
+    return boto3.client("ecs", **kw), boto3.client("elbv2", **kw)
+
+
 def test_doctor_reads_only() -> None:
     """The calls doctor makes, in order; a write would be an unexpected call and fail the test."""
-    kw: dict[str, Any] = {"region_name": "us-east-1", "aws_access_key_id": "k", "aws_secret_access_key": "s"}
-    ecs, elbv2 = boto3.client("ecs", **kw), boto3.client("elbv2", **kw)
+    ecs, elbv2 = _clients()
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     service = {
         "serviceName": "web",
@@ -198,7 +202,8 @@ def test_doctor_reads_only() -> None:
         "Matcher": {"HttpCode": "200"},
         "HealthCheckPath": "/health",
     }
-    task = "arn:aws:ecs:us-east-1:1:task/c/t1"
+    task, gone = "arn:aws:ecs:us-east-1:1:task/c/t1", "arn:aws:ecs:us-east-1:1:task/c/t0"
+    running = {"cluster": "c", "serviceName": "web", "desiredStatus": "RUNNING", "maxResults": 100}
     sd = "arn:aws:ecs:us-east-1:1:service-deployment/c/web/d1"
     with Stubber(ecs) as s_ecs, Stubber(elbv2) as s_elb:
         s_ecs.add_response("describe_services", {"services": [service], "failures": []})
@@ -208,10 +213,39 @@ def test_doctor_reads_only() -> None:
             {"Attributes": [{"Key": "deregistration_delay.timeout_seconds", "Value": "120"}]},
             {"TargetGroupArn": TG},
         )
-        s_ecs.add_response("list_tasks", {"taskArns": [task]}, {"cluster": "c", "serviceName": "web"})
+        image = [{"name": "web", "image": "r/web:1", "imageDigest": "sha256:1"}]
+        s_ecs.add_response("list_tasks", {"taskArns": [task]}, running)
         s_ecs.add_response(
             "describe_tasks",
-            {"tasks": [{"taskArn": task, "createdAt": t0, "startedAt": t0 + timedelta(seconds=25)}], "failures": []},
+            {
+                "tasks": [
+                    {
+                        "taskArn": task,
+                        "lastStatus": "RUNNING",
+                        "createdAt": t0,
+                        "startedAt": t0 + timedelta(seconds=25),
+                        "containers": image,
+                    }
+                ],
+                "failures": [],
+            },
+        )
+        s_ecs.add_response("list_tasks", {"taskArns": [gone]}, {**running, "desiredStatus": "STOPPED"})
+        s_ecs.add_response(
+            "describe_tasks",
+            {
+                "tasks": [
+                    {
+                        "taskArn": gone,
+                        "lastStatus": "STOPPED",
+                        "stoppedReason": f"Task failed ELB health checks in (target-group {TG})",
+                        "startedAt": t0,
+                        "stoppingAt": t0 + timedelta(seconds=40),
+                        "containers": image,
+                    }
+                ],
+                "failures": [],
+            },
         )
         s_ecs.add_response(
             "list_service_deployments",
@@ -238,3 +272,92 @@ def test_doctor_reads_only() -> None:
     assert settings.desired == 2 and settings.circuit_breaker and settings.launch_type == "FARGATE"
     assert settings.target_groups[0].deregistration_delay == 120 and settings.target_groups[0].interval == 30
     assert h.start == 25 and h.completed == (290,)
+    assert h.stopped_before_ready == (40,)  # the image that serves now was stopped 40 s after it started
+
+
+def test_without_service_deployments_recent_deploys_are_timed_from_the_service_events() -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def event(seconds: float, message: str) -> dict[str, object]:
+        return {"createdAt": t0 + timedelta(seconds=seconds), "message": f"(service web) {message}"}
+
+    service = {
+        # DescribeServices lists events newest first; the current deployment is still listed with its start.
+        "events": [
+            event(900, "(deployment ecs-svc/3) deployment completed."),
+            event(880, "has started 2 tasks: (task c) (task d)."),
+            event(500, "has reached a steady state."),
+            event(450, "(deployment ecs-svc/2) deployment completed."),
+            event(320, "has started 1 tasks: (task b)."),
+            event(300, "has started 1 tasks: (task a)."),  # the deploy's first task: where it began
+            event(100, "(deployment ecs-svc/1) deployment completed."),  # nothing before it says when it began
+        ],
+        "deployments": [{"id": "ecs-svc/3", "status": "PRIMARY", "createdAt": t0 + timedelta(seconds=860)}],
+    }
+    h = history([], None, service)
+    assert h.completed == (40, 150)  # newest first: ecs-svc/3 from its createdAt, ecs-svc/2 from its first task
+    assert h.completed_from == "its events"
+    lines = text(DEFAULTS, h, rows(DEFAULTS, h), *summary(DEFAULTS, h))
+    assert any("the last 2 deploy(s) took 95 s to complete (median, from its events)" in line for line in lines)
+    # Where ECS lists service deployments, they are the record, even an empty one.
+    assert history([], [], service).completed == () and history([], [], service).completed_from is None
+
+
+def test_a_role_that_may_not_list_service_deployments_gets_recent_deploys_from_the_events() -> None:
+    ecs, elbv2 = _clients()
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    service = {
+        "serviceName": "web",
+        "status": "ACTIVE",
+        "desiredCount": 1,
+        "launchType": "FARGATE",
+        "deployments": [{"id": "ecs-svc/9", "status": "PRIMARY", "createdAt": t0}],
+        "events": [
+            {
+                "createdAt": t0 + timedelta(seconds=75),
+                "message": "(service web) (deployment ecs-svc/9) deployment completed.",
+            }
+        ],
+    }
+    with Stubber(ecs) as s_ecs:
+        s_ecs.add_response("describe_services", {"services": [service], "failures": []})
+        for status in ("RUNNING", "STOPPED"):
+            s_ecs.add_response(
+                "list_tasks",
+                {"taskArns": []},
+                {"cluster": "c", "serviceName": "web", "desiredStatus": status, "maxResults": 100},
+            )
+        s_ecs.add_client_error("list_service_deployments", "AccessDeniedException", "not authorized")
+        _, h = read(Clients("us-east-1", ecs, elbv2), "c", "web")
+        s_ecs.assert_no_pending_responses()
+    assert h.completed == (75,) and h.completed_from == "its events"
+
+
+def test_a_grace_period_shorter_than_the_app_s_start_breaks_deploys() -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    ok = [{"name": "web", "imageDigest": "sha256:ok"}]
+
+    def task(image: list[dict[str, str]], lived: float, reason: str) -> dict[str, Any]:
+        stopping = t0 + timedelta(seconds=lived)
+        return {"startedAt": t0, "stoppingAt": stopping, "stoppedReason": reason, "containers": image}
+
+    running = [{"lastStatus": "RUNNING", "containers": ok}]
+    elb = f"Task failed ELB health checks in (target-group {TG})"
+    stopped = [
+        task(ok, 35, elb),
+        task(ok, 28, elb),
+        task([{"name": "web", "imageDigest": "sha256:broken"}], 20, elb),  # a broken release: not this evidence
+        task(ok, 3600, "Scaling activity initiated by (deployment ecs-svc/1)"),  # stopped by a deploy: not either
+    ]
+    h = history(running, [], None, stopped)
+    assert h.stopped_before_ready == (28, 35)
+    s = replace(DEFAULTS, grace_period=30)
+    grace = next(r for r in rows(s, h) if r.setting == "health check grace period")
+    assert grace.level == BREAKS and grace.value == "30 s"
+    assert "2 task(s) of the image serving now stopped for failing ELB health checks 35 s" in grace.cost
+    assert grace.suggested == "70 s (twice as long as they lived)"
+    assert grace.change is not None and "--health-check-grace-period-seconds 70" in grace.change.cli
+    # A grace period already longer than they lived: the evidence is of the past.
+    assert next(r for r in rows(replace(s, grace_period=120), h) if "grace" in r.setting).level == OK
+    # Without a task of the same image serving, tasks stopped by health checks say nothing of the grace period.
+    assert history([], [], None, stopped).stopped_before_ready == ()

@@ -105,3 +105,36 @@ def test_the_first_sentence_says_what_happened_what_serves_and_what_next(
     text = headline(SVC, result)
     for w in words:
         assert w in text, (w, text)
+
+
+def test_the_json_report_has_each_service_s_outputs_milestones_and_phases(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+    import json
+
+    from ecs_ship.context import Context
+    from ecs_ship.gha import Reporter
+    from ecs_ship.summary import write_report
+
+    ctx = Context(args=None, out=Reporter(stream=io.StringIO(), environ={}))
+    ctx.result("web").update(
+        {
+            "outcome": "failed, rolled back",
+            "task-definition-arn": TD + "8",
+            "previous-task-definition-arn": TD + "7",
+            "serving-task-definition-arn": TD + "7",
+            "milestones": {"first task placed": 1.04, "serving": 40.26},
+            "phases": {"preparation": 1.23, "rollback": 30.0},
+        }
+    )
+    path = tmp_path / "out" / "run.json"
+    write_report(ctx, str(path))
+    doc = json.loads(path.read_text())["services"]["web"]
+    assert doc["serving-task-definition-arn"] == TD + "7" and doc["outcome"] == "failed, rolled back"
+    assert doc["milestones"] == {"first task placed": 1.0, "serving": 40.3}
+    assert doc["phases"] == {"preparation": 1.2, "rollback": 30.0}
+    assert doc["service-url"] is None  # every key is there, None when the run had none
+
+    write_report(ctx, str(tmp_path / "out" / "run.json" / "x"))  # a file where a folder must be: said, not raised
+    assert "failed to write the JSON report" in capsys.readouterr().err

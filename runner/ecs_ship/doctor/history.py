@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -33,10 +34,77 @@ def completed(deployments: Iterable[Mapping[str, Any]]) -> list[float]:
     return [took for _, took in sorted(found, reverse=True)]
 
 
-def history(tasks: Iterable[Mapping[str, Any]], deployments: Iterable[Mapping[str, Any]]) -> History:
+_COMPLETED = re.compile(r"\(deployment (\S+)\) deployment completed")
+_STARTED = re.compile(r"\) has started \d+ tasks")
+
+
+def completed_from_events(events: Iterable[Mapping[str, Any]], deployments: Iterable[Mapping[str, Any]]) -> list[float]:
+    """Start to finish of each deploy the service's events tell (DescribeServices keeps the last 100), newest
+    first: where ECS lists no service deployments (an account or Region without them, or a role not allowed
+    ecs:ListServiceDeployments). A deploy ends at its "(deployment D) deployment completed." event; it began at
+    D's createdAt while the service still lists D, else at the first "has started N tasks" event after the deploy
+    before it ended (ECS starts a deployment's first tasks within seconds of it)."""
+    created = {str(d.get("id")): timestamp(d.get("createdAt")) for d in deployments}
+    timed = sorted((at, str(e.get("message", ""))) for e in events if (at := timestamp(e.get("createdAt"))) is not None)
+    found: list[float] = []
+    began: float | None = None
+    for at, message in timed:
+        done = _COMPLETED.search(message)
+        if done:
+            start = created.get(done.group(1)) or began
+            if start is not None and at >= start:
+                found.append(at - start)
+            began = None
+        elif _STARTED.search(message) and began is None:
+            began = at
+    return found[::-1]
+
+
+# The stoppedReason ECS gives a task it replaced because its target failed the load balancer's health checks.
+FAILED_ELB_CHECKS = "failed ELB health checks"
+
+
+def _images(task: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(sorted(str(c.get("imageDigest") or c.get("image") or "") for c in task.get("containers") or []))
+
+
+def stopped_before_ready(stopped: Iterable[Mapping[str, Any]], running: Iterable[Mapping[str, Any]]) -> list[float]:
+    """How long each task lived (startedAt to stoppingAt) that ECS stopped for failing ELB health checks while a
+    task of the same images runs now: that image can serve, so it was not broken but not given the time to
+    start. Shortest first. ECS lists a stopped task for about an hour: older evidence is gone."""
+    serving = {_images(t) for t in running if t.get("lastStatus") == "RUNNING"}
+    lived: list[float] = []
+    for t in stopped:
+        if FAILED_ELB_CHECKS not in str(t.get("stoppedReason") or "") or _images(t) not in serving:
+            continue
+        started, stopping = timestamp(t.get("startedAt")), timestamp(t.get("stoppingAt") or t.get("stoppedAt"))
+        if started is not None and stopping is not None and stopping >= started:
+            lived.append(stopping - started)
+    return sorted(lived)
+
+
+def history(
+    tasks: Iterable[Mapping[str, Any]],
+    deployments: Iterable[Mapping[str, Any]] | None,
+    service: Mapping[str, Any] | None = None,
+    stopped: Iterable[Mapping[str, Any]] = (),
+) -> History:
+    """What was measured: task starts, and the recent deploys from ECS's service deployments or, where they are
+    not to be had (``deployments`` None), from the service's events."""
+    tasks = list(tasks)
     starts = task_starts(tasks)
+    if deployments is not None:
+        took, source = completed(deployments), "its service deployments"
+    else:
+        service = service or {}
+        took, source = (
+            completed_from_events(service.get("events") or [], service.get("deployments") or []),
+            "its events",
+        )
     return History(
         start=statistics.median(starts) if starts else None,
         start_samples=len(starts),
-        completed=tuple(completed(deployments)),
+        completed=tuple(took),
+        completed_from=source if took else None,
+        stopped_before_ready=tuple(stopped_before_ready(stopped, tasks)),
     )

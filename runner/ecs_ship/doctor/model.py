@@ -12,7 +12,9 @@ The formulae are the ones AWS documents for a rolling update behind an Applicati
   a deploy takes ceil(desired / wave) waves. With no room above the desired count, every wave first drains and
   stops old tasks before new ones can start. With neither, ECS cannot replace any task: the deploy never ends.
 * The health-check grace period holds off ECS's reaction to failing checks after a task starts: a broken deploy
-  is noticed after max(grace, UnhealthyThresholdCount x interval).
+  is noticed after max(grace, UnhealthyThresholdCount x interval). Shorter than the app's start, it breaks
+  deploys: ECS stops each new task for failing its health checks before it can answer them. No API says when
+  an app became ready; tasks that ECS stopped so while the same image serves now are the evidence.
 
 A task's own start (placement, image pull, the containers starting) is measured from the service's tasks (their
 createdAt to startedAt); with none to measure, an assumed figure is used and said to be one.
@@ -71,7 +73,10 @@ class History:
 
     start: float | None = None  # median of the tasks' createdAt -> startedAt
     start_samples: int = 0
-    completed: tuple[float, ...] = ()  # recent successful service deployments, start to finish (to `stable`)
+    completed: tuple[float, ...] = ()  # recent successful deploys, start to finish (to `stable`), newest first
+    completed_from: str | None = None  # what told them: "its service deployments" or "its events"
+    # How long tasks lived that ECS stopped for failing ELB health checks while their image serves now.
+    stopped_before_ready: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -207,7 +212,7 @@ def rows(s: Settings, h: History) -> list[Row]:
     for i, tg in enumerate(s.target_groups):
         out += _target_group_rows(s, h, now, i, tg)
     out += _rollout_rows(s, h, now)
-    out.append(_grace_row(s))
+    out.append(_grace_row(s, h))
     out.append(_breaker_row(s))
     return out
 
@@ -342,7 +347,27 @@ def _rollout_rows(s: Settings, h: History, now: Estimate) -> list[Row]:
     ]
 
 
-def _grace_row(s: Settings) -> Row:
+def _grace_row(s: Settings, h: History) -> Row:
+    lived = max(h.stopped_before_ready, default=None)
+    if lived is not None and s.grace_period <= lived:
+        # Twice as long as the stopped tasks lived, in whole tens, a minute at least: they were still starting.
+        grace = max(60, math.ceil(2 * lived / 10) * 10)
+        return Row(
+            "health check grace period",
+            f"{s.grace_period} s",
+            f"{len(h.stopped_before_ready)} task(s) of the image serving now stopped for failing ELB health checks "
+            f"{lived:.0f} s after they started",
+            BREAKS,
+            f"{grace} s (twice as long as they lived)",
+            why="the app takes longer to answer its health check than the grace period allows: ECS stops new "
+            "tasks before they can serve, and a deploy fails or never ends",
+            change=Change(
+                f"UpdateService healthCheckGracePeriodSeconds={grace}",
+                f"aws ecs update-service --cluster {s.cluster} --service {s.service} "
+                f"--health-check-grace-period-seconds {grace}",
+                f"aws_ecs_service health_check_grace_period_seconds = {grace}",
+            ),
+        )
     interval = max((tg.unhealthy_threshold * tg.interval for tg in s.target_groups), default=0)
     if s.grace_period > interval and s.target_groups:
         return Row(

@@ -1,5 +1,5 @@
-"""The read-only calls `ecs-ship doctor` makes: the service, its target groups and their attributes, its tasks,
-and ECS's record of its recent service deployments."""
+"""The read-only calls `ecs-ship doctor` makes: the service, its target groups and their attributes, its running
+and recently stopped tasks, and ECS's record of its recent service deployments."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import deploy
-from ..aws import Clients, unsupported
+from ..aws import Clients, error_code, unsupported
 from ..errors import DeployError
 from .history import history
 from .model import History, Settings, TargetGroupSettings
@@ -61,14 +61,23 @@ def read(clients: Clients, cluster: str, service_name: str) -> tuple[Settings, H
     groups: list[TargetGroupSettings] = []
     for tg in deploy.describe_target_groups(clients, deploy.target_group_arns(service)):
         groups.append(target_group(tg, deploy.deregistration_delay(clients, str(tg["TargetGroupArn"]))))
-    pages = clients.ecs.get_paginator("list_tasks").paginate(cluster=cluster, serviceName=service_name)
-    arns = [arn for page in pages for arn in page.get("taskArns", [])][:100]
-    tasks = clients.ecs.describe_tasks(cluster=cluster, tasks=arns).get("tasks", []) if arns else []
-    return settings(service, groups, cluster), history(tasks, _service_deployments(clients, cluster, service_name))
+    tasks = _tasks(clients, cluster, service_name, "RUNNING")
+    # Stopped tasks (ECS lists them for about an hour): which were stopped before they could serve.
+    stopped = _tasks(clients, cluster, service_name, "STOPPED")
+    deployments = _service_deployments(clients, cluster, service_name)
+    return settings(service, groups, cluster), history(tasks, deployments, service, stopped)
 
 
-def _service_deployments(clients: Clients, cluster: str, service: str) -> list[Mapping[str, Any]]:
-    """The service's recent successful service deployments; none where the API does not keep them."""
+def _tasks(clients: Clients, cluster: str, service: str, status: str) -> list[Mapping[str, Any]]:
+    """Up to 100 of the service's tasks in `status`: one page of ListTasks, one DescribeTasks."""
+    page = clients.ecs.list_tasks(cluster=cluster, serviceName=service, desiredStatus=status, maxResults=100)
+    arns = list(page.get("taskArns", []))
+    return list(clients.ecs.describe_tasks(cluster=cluster, tasks=arns).get("tasks", [])) if arns else []
+
+
+def _service_deployments(clients: Clients, cluster: str, service: str) -> list[Mapping[str, Any]] | None:
+    """The service's recent successful service deployments; None where the API does not keep them or the role
+    may not read them (the service's events tell instead)."""
     try:
         listed = clients.ecs.list_service_deployments(
             cluster=cluster, service=service, status=["SUCCESSFUL"], maxResults=RECENT
@@ -78,7 +87,7 @@ def _service_deployments(clients: Clients, cluster: str, service: str) -> list[M
             return []
         found = clients.ecs.describe_service_deployments(serviceDeploymentArns=arns)
     except Exception as exc:
-        if unsupported(exc):
-            return []
+        if unsupported(exc) or error_code(exc) in ("AccessDeniedException", "AccessDenied"):
+            return None
         raise
     return list(found.get("serviceDeployments", []))

@@ -46,7 +46,8 @@ def text(s: Settings, h: History, found: list[Row], now: Estimate, after: Estima
     measured = _start(h, s)
     if h.completed:
         measured += (
-            f"; the last {len(h.completed)} deploy(s) took {statistics.median(h.completed):.0f} s to complete (median)"
+            f"; the last {len(h.completed)} deploy(s) took {statistics.median(h.completed):.0f} s to complete "
+            f"(median, from {h.completed_from})"
         )
     lines.append(f"measured: {measured}")
     lines.append(
@@ -76,6 +77,7 @@ def document(s: Settings, h: History, found: list[Row], now: Estimate, after: Es
             "task_start": _round(h.start),
             "task_start_samples": h.start_samples,
             "completed": [_round(c) for c in h.completed],
+            "completed_from": h.completed_from,
         },
         "expected": {
             "now": {
