@@ -134,6 +134,11 @@ def parser() -> argparse.ArgumentParser:
     )
     common(sp)
     sp.add_argument("--json", action="store_true", help="print one JSON document per service instead of the table")
+    sp.add_argument(
+        "--run-local",
+        action="store_true",
+        help="also run the task a deploy would register on the local Docker engine and ask it each health check",
+    )
     sp = sub.add_parser("logs", help="the service's CloudWatch log lines, prefixed by task and container")
     common(sp)
     sp.add_argument(

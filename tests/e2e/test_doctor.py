@@ -189,3 +189,31 @@ def test_a_grace_period_shorter_than_the_app_s_start_is_flagged_from_the_tasks_e
     assert "of the image serving now stopped for failing ELB health checks" in run.text, run.text
     assert f"--service {w.service} --health-check-grace-period-seconds 60" in run.text, run.text
     assert writes(sandbox, mark) == []
+
+
+def test_run_local_asks_the_image_each_health_check_and_a_path_it_refuses_breaks_deploys(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+) -> None:
+    w = make_world(circuit_breaker=True, rollback=True)
+    app = make_app()
+    app.write_spec(spec_for(w))
+    group = w.target_group_arn.split("/")[1]
+
+    mark = sandbox.ledger.mark()
+    served = ecs_ship(sandbox, "doctor", "--run-local", "--spec", str(app.spec))
+    assert served.code == 0, served.text
+    assert re.search(rf"health check path of {group} +/health +the image answers HTTP 200 when run locally", served.out)
+
+    # Someone points the group at a path the app does not serve (plain boto3, as a console edit would).
+    assert writes(sandbox, mark) == []
+    aws(sandbox, "elbv2", w.region).modify_target_group(TargetGroupArn=w.target_group_arn, HealthCheckPath="/ready")
+    mark = sandbox.ledger.mark()
+    refused = ecs_ship(sandbox, "doctor", "--run-local", "--json", "--spec", str(app.spec))
+    assert refused.code == 1, refused.text
+    doc = json.loads(refused.out)  # stdout holds the JSON alone: the local run says its lines on stderr
+    assert doc["breaks"] == [f"health check path of {group}"], doc
+    row = next(r for r in doc["settings"] if r["setting"] == f"health check path of {group}")
+    assert row["value"] == "/ready" and "HTTP 404, not HTTP 200" in row["why"], row
+    assert writes(sandbox, mark) == []
+    assert sandbox.docker is not None
+    assert sandbox.docker.containers.list(all=True, filters={"label": "ecs-ship.local"}) == []  # nothing left running

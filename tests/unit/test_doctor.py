@@ -14,9 +14,10 @@ from botocore.stub import Stubber
 from ecs_ship.aws import Clients
 from ecs_ship.doctor import BREAKS, OK, SLOW, History, Settings, TargetGroupSettings, estimate, rows
 from ecs_ship.doctor.history import history
-from ecs_ship.doctor.model import accepts_errors, health_seconds, summary, waves
+from ecs_ship.doctor.model import health_seconds, summary, waves
 from ecs_ship.doctor.read import read
 from ecs_ship.doctor.report import document, text
+from ecs_ship.matcher import accepts, accepts_errors
 
 TG = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web-tg/abc"
 # AWS's defaults for an ALB target group of a new service: 30 s x 5 healthy checks, 300 s of draining.
@@ -53,11 +54,17 @@ def test_waves_follow_the_rounding_ecs_documents(
 
 
 @pytest.mark.parametrize(
-    ("matcher", "accepts"),
+    ("matcher", "errors"),
     [("200", False), ("200-299", False), ("200-399", False), ("200-499", True), ("200,404", True), ("", False)],
 )
-def test_a_matcher_that_accepts_client_or_server_errors_is_found(matcher: str, accepts: bool) -> None:
-    assert accepts_errors(matcher) is accepts
+def test_a_matcher_that_accepts_client_or_server_errors_is_found(matcher: str, errors: bool) -> None:
+    assert accepts_errors(matcher) is errors
+
+
+def test_a_matcher_accepts_the_codes_elbv2_would() -> None:
+    assert accepts("200", 200) and not accepts("200", 204) and not accepts("200", 302)
+    assert accepts("200-299", 204) and accepts("200,302", 302) and not accepts("200,302", 301)
+    assert accepts("", 200) and not accepts("", 404)  # ELBv2's default for HTTP checks: 200
 
 
 def test_aws_defaults_serve_after_start_and_health_and_complete_after_the_drain() -> None:
@@ -361,3 +368,24 @@ def test_a_grace_period_shorter_than_the_app_s_start_breaks_deploys() -> None:
     assert next(r for r in rows(replace(s, grace_period=120), h) if "grace" in r.setting).level == OK
     # Without a task of the same image serving, tasks stopped by health checks say nothing of the grace period.
     assert history([], [], None, stopped).stopped_before_ready == ()
+
+
+def test_a_health_check_path_the_image_refuses_breaks_deploys_and_one_it_never_answered_is_not_judged() -> None:
+    from ecs_ship.doctor.model import PathCheck
+
+    name = DEFAULT_GROUP.name
+
+    def path_row(check: PathCheck) -> Any:
+        return next(r for r in rows(DEFAULTS, MEASURED, [check]) if r.setting == f"health check path of {name}")
+
+    served = path_row(PathCheck(name, "/health", "200", True, "HTTP 200", True))
+    assert served.level == OK and "answers HTTP 200" in served.cost
+    refused = path_row(PathCheck(name, "/healthz", "200", False, "HTTP 404", True))
+    assert refused.level == BREAKS and refused.value == "/healthz"
+    assert refused.why is not None and "HTTP 404, not HTTP 200" in refused.why
+    silent = path_row(PathCheck(name, "/health", "200", False, "ConnectionError", False))
+    assert silent.level == OK and silent.cost.startswith("not checked")
+    # A check of another group is not this group's row.
+    assert not [
+        r for r in rows(DEFAULTS, MEASURED, [PathCheck("other", "/", "200", False, "x", True)]) if "path" in r.setting
+    ]

@@ -23,10 +23,11 @@ createdAt to startedAt); with none to measure, an assumed figure is used and sai
 from __future__ import annotations
 
 import math
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from .. import timing
+from ..matcher import accepts_errors
 
 OK, SLOW, BREAKS = "ok", "slow", "breaks"
 
@@ -80,6 +81,18 @@ class History:
 
 
 @dataclass(frozen=True)
+class PathCheck:
+    """What the image answered, run locally, to a target group's health check (``doctor --run-local``)."""
+
+    target_group: str  # its name
+    path: str  # HealthCheckPath
+    codes: str  # Matcher.HttpCode
+    served: bool
+    answer: str  # "HTTP 404", "ConnectionError", ...
+    answered: bool  # an HTTP status came back: a refusal is the app's, not a start too slow to check
+
+
+@dataclass(frozen=True)
 class Change:
     """The exact change: as the API, the AWS CLI and Terraform name it."""
 
@@ -125,19 +138,6 @@ def waves(desired: int, minimum_healthy_percent: int, maximum_percent: int) -> t
     if per_wave <= 0:
         return None
     return math.ceil(desired / per_wave), room == 0
-
-
-def accepts_errors(matcher: str) -> bool:
-    """Does the success-code matcher count a 4xx or 5xx answer as healthy (e.g. "200-499")?"""
-    for part in re.split(r"\s*,\s*", matcher.strip()):
-        low, _, high = part.partition("-")
-        try:
-            top = int(high or low)
-        except ValueError:
-            continue
-        if top >= 400:
-            return True
-    return False
 
 
 def estimate(s: Settings, h: History) -> Estimate:
@@ -204,13 +204,15 @@ def _saves(now: Estimate, after: Estimate) -> float | None:
     return max(0.0, now.stable - after.stable)
 
 
-def rows(s: Settings, h: History) -> list[Row]:
+def rows(s: Settings, h: History, checks: Sequence[PathCheck] = ()) -> list[Row]:
     """One row per setting that matters to a deploy's time or outcome, each with its own suggestion alone
-    (``saves``: what that one change saves, the others left as they are)."""
+    (``saves``: what that one change saves, the others left as they are); ``checks``, what the image answered
+    locally to each group's health check, where it was run."""
     now = estimate(s, h)
     out: list[Row] = []
     for i, tg in enumerate(s.target_groups):
         out += _target_group_rows(s, h, now, i, tg)
+        out += [_path_row(c) for c in checks if c.target_group == tg.name]
     out += _rollout_rows(s, h, now)
     out.append(_grace_row(s, h))
     out.append(_breaker_row(s))
@@ -296,6 +298,24 @@ def _target_group_rows(s: Settings, h: History, now: Estimate, i: int, tg: Targe
             )
         )
     return out
+
+
+def _path_row(c: PathCheck) -> Row:
+    setting = f"health check path of {c.target_group}"
+    wanted = f"HTTP {c.codes or '200'}"
+    if c.served:
+        return Row(setting, c.path, f"the image answers {c.answer} when run locally", OK)
+    if not c.answered:
+        return Row(setting, c.path, f"not checked: the image run locally gave no HTTP answer ({c.answer})", OK)
+    return Row(
+        setting,
+        c.path,
+        f"the image answers {c.answer} when run locally, not {wanted}",
+        BREAKS,
+        f"a path the app answers with {wanted}",
+        why=f"GET {c.path} fails the group's check ({c.answer}, not {wanted}): every new task is marked unhealthy "
+        "and replaced, and no deploy of this image succeeds",
+    )
 
 
 def _deployment_change(s: Settings, text: str, terraform: str) -> Change:

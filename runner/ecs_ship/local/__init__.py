@@ -24,7 +24,7 @@ from .plan import (
     plan_local,
     start_order,
 )
-from .run import LABEL, container_name, run_local
+from .run import LABEL, Probe, container_name, run_local
 
 __all__ = [
     "LABEL",
@@ -33,6 +33,7 @@ __all__ = [
     "LocalOptions",
     "LocalPlan",
     "Mount",
+    "Probe",
     "container_name",
     "engine_network",
     "healthcheck",

@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import docker.errors
 import requests
 from docker.models.containers import Container
 
-from .. import taskdef
+from .. import matcher, taskdef
 from ..aws import Clients
 from ..errors import DeployError
 from ..spec import ServiceSpec, Spec
@@ -27,6 +28,22 @@ LABEL = "ecs-ship.local"
 _POLL = 0.25
 _LOG_JOIN = 10.0
 _HOLDER_COMMAND = ["sleep", "2147483647"]
+
+
+@dataclass
+class Probe:
+    """A health check asked of the local task instead of running it until Ctrl-C (`ecs-ship doctor --run-local`):
+    GET `path` on the main container until it answers a code `codes` accepts (a target group's Matcher.HttpCode),
+    then stop. `served`, `answer` (what it said last) and `answered` (an HTTP status came back) are filled in.
+    An app may answer 503 while it warms up: a refused code ends the probe only once it has stood for `settle`
+    seconds."""
+
+    path: str
+    codes: str
+    settle: float = 10.0
+    served: bool = False
+    answer: str = "no answer"
+    answered: bool = False
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -77,7 +94,7 @@ class _Task:
         return {LABEL: self.run_id, f"{LABEL}.family": self.plan.family, f"{LABEL}.container": container}
 
     # --- the run --------------------------------------------------------------------------------------------------
-    def run(self, health_check_path: str | None, ready_timeout: float) -> int:
+    def run(self, health_check_path: str | None, ready_timeout: float, probe: Probe | None = None) -> int:
         plan = self.plan
         self.say(f"running {plan.family} locally as run {self.run_id} ({plan.network} networking)")
         if plan.network == "bridge":
@@ -97,9 +114,11 @@ class _Task:
             if self.cancel.is_set():
                 return self._cancelled()
             self._start(c)
-        code = self._ready(health_check_path, ready_timeout)
+        code = self._ready(health_check_path, ready_timeout, probe)
         if code is not None:
             return code
+        if probe is not None:
+            return 0  # asked and answered: the task is removed now
         while not self.cancel.wait(_POLL):
             code = self._poll()
             if code is not None:
@@ -268,8 +287,11 @@ class _Task:
                 return 1
             self.cancel.wait(_POLL)
 
-    def _ready(self, path: str | None, timeout: float) -> int | None:
-        """None once the main container answers (its health check path, else a TCP connect); else an exit code."""
+    def _ready(self, path: str | None, timeout: float, probe: Probe | None = None) -> int | None:
+        """None once the main container answers (its health check path, else a TCP connect); else an exit code.
+        A probe's path and codes replace the spec's path and any 2xx/3xx."""
+        if probe is not None:
+            path = probe.path
         port = self.plan.port
         if port is None:
             self.say("no container maps a port: the task runs without a URL")
@@ -280,6 +302,7 @@ class _Task:
         session.trust_env = False  # a proxy from the environment must never see a loopback request
         deadline = time.monotonic() + timeout
         last = "no answer"
+        refused_since: float | None = None  # a probe's first answer with a code it does not accept
         try:
             while True:
                 if self.cancel.is_set():
@@ -294,13 +317,25 @@ class _Task:
                 else:
                     try:
                         resp = session.get(target, timeout=2, allow_redirects=False)
-                        if 200 <= resp.status_code < 400:
-                            break
                         last = f"HTTP {resp.status_code}"
+                        if probe is not None:
+                            probe.answer, probe.answered = last, True
+                            if matcher.accepts(probe.codes, resp.status_code):
+                                probe.served = True
+                                break
+                            refused_since = refused_since or time.monotonic()
+                            if time.monotonic() - refused_since >= probe.settle:
+                                self.say(f"GET {target} answered {last}, not HTTP {probe.codes or '200'}")
+                                return 1
+                        elif 200 <= resp.status_code < 400:
+                            break
                     except requests.RequestException as exc:
                         last = type(exc).__name__
+                        if probe is not None:
+                            probe.answer = last
                 if time.monotonic() >= deadline:
-                    what = f"GET {target} answered no 2xx/3xx" if target else f"nothing listened on 127.0.0.1:{port}"
+                    wanted = f"HTTP {probe.codes or '200'}" if probe is not None else "2xx/3xx"
+                    what = f"GET {target} answered no {wanted}" if target else f"nothing listened on 127.0.0.1:{port}"
                     self.say(f"failed to become ready: {what} within {timeout:.0f}s (last: {last})")
                     return 1
                 self.cancel.wait(_POLL)
@@ -358,6 +393,7 @@ def run_local(
     ready_timeout: float = 60.0,
     mask: Callable[[str], None] | None = None,
     cwd: Path | None = None,
+    probe: Probe | None = None,
 ) -> int:
     """Run ``svc``'s task on the local engine until ``cancel`` is set or the task stops; remove it either way.
 
@@ -366,7 +402,8 @@ def run_local(
     raises InputError, engine failures DeployError; everything started is removed in every case.
 
     ``ready_timeout`` bounds the wait for the health check path (a TCP connect without one) and each dependsOn
-    wait of a container that sets no startTimeout.
+    wait of a container that sets no startTimeout. With a ``probe``, the task stops once the probe is answered
+    (0) or not in time (1), and the probe says what the main container answered.
     """
     say = _serialised(say)
     mask = mask or (lambda _secret: None)
@@ -395,7 +432,7 @@ def run_local(
 
     task = _Task(plan, docker_client, say, cancel, uuid.uuid4().hex[:8])
     try:
-        return task.run(svc.load_balancer.health_check_path, ready_timeout)
+        return task.run(svc.load_balancer.health_check_path, ready_timeout, probe)
     except docker.errors.APIError as exc:
         raise DeployError(f"failed to run {plan.family} locally: {explain_engine_error(exc)}") from exc
     finally:
