@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from . import ratelimit
 from .commands import Command
 from .context import Context
 from .errors import Interrupted
@@ -40,6 +41,8 @@ def run_services(ctx: Context, spec: Spec, services: list[ServiceSpec], command:
         command.execute(ctx, command.prepare(ctx, spec, svc))
         return []
     pool = ThreadPoolExecutor(max_workers=len(services), thread_name_prefix=THREAD_PREFIX)
+    if command.watches:
+        ratelimit.SHARED.starting(s.name for s in services)
     try:
         prepared, failures = _phase(ctx, pool, services, lambda s: command.prepare(ctx, spec, s))
         if failures:
@@ -49,6 +52,8 @@ def run_services(ctx: Context, spec: Spec, services: list[ServiceSpec], command:
     finally:
         # Never wait here for threads that ignore the cancel; the process exit does not wait for them either.
         pool.shutdown(wait=False, cancel_futures=True)
+        for svc in services:
+            ratelimit.SHARED.started(svc.name)
 
 
 class InterruptedRun(Interrupted):
@@ -73,6 +78,7 @@ def _phase(
             outcome: tuple[bool, Any] = (True, work(svc))
         except BaseException as exc:
             outcome = (False, exc)
+            ratelimit.SHARED.started(svc.name)  # failed before its deployment began: the others need not wait for it
         with lock:
             outcomes[svc.name] = outcome
             if len(outcomes) == len(services):

@@ -12,10 +12,12 @@ per-request increase took twenty seconds to come back, the watch polling slowly 
 botocore's own retries still retry the throttled request; the budget only paces what is sent.
 
 A watch's polls are the run's background: twenty services in their health checks would take every token as it
-comes, and the preparations and writes of the services still starting would queue behind them. So requests
-made in ``background()`` leave the last ``RESERVE`` seconds of tokens (at the budget's current rate) to the
-others. Counted in seconds, not tokens: after AWS throttled and the rate halved to 1 a second, a reserve of 8
-tokens would hold every poll back 9 s, and the watch would see its targets turn healthy that late.
+comes, and the preparations and writes of the services still starting would queue behind them. So while some
+service of the run has not started its deployment (``starting``), requests made in ``background()`` leave the
+last ``RESERVE`` seconds of tokens (at the budget's current rate) to the others. Once every service watches,
+there is no one to leave them to: a reserve then only delays the polls, and with them the news they bring.
+The reserve is counted in seconds, not tokens: after AWS throttled and the rate halved to 1 a second, a reserve
+of 8 tokens would hold every poll back 9 s, and the watch would see its targets turn healthy that late.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,6 +175,21 @@ class Budgets:
         self._lock = threading.Lock()
         self._budgets: dict[str, RateBudget] = {}
         self._usage: dict[str, list[float]] = {}  # API -> [sent, throttled, seconds waited]
+        self._starting: set[str] = set()  # services of the run that have not started their deployment yet
+
+    def starting(self, services: Iterable[str]) -> None:
+        """These services will make their writes after other services' watches have begun polling."""
+        with self._lock:
+            self._starting |= set(services)
+
+    def started(self, service: str) -> None:
+        """The service's deployment began (or its run ended): it needs no reserve any more."""
+        with self._lock:
+            self._starting.discard(service)
+
+    def _reserve(self) -> float:
+        with self._lock:
+            return RESERVE if self._starting else 0.0
 
     def get(self, region: str) -> RateBudget:
         with self._lock:
@@ -188,7 +205,7 @@ class Budgets:
             usage = self._usage.setdefault(api, [0, 0, 0.0])
 
         def before_send(**_: Any) -> None:
-            waited = budget.take(RESERVE if in_background() else 0.0)
+            waited = budget.take(self._reserve() if in_background() else 0.0)
             with self._lock:
                 usage[0] += 1
                 usage[2] += waited

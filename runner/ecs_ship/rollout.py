@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import aws, deploy, watch
+from . import aws, deploy, ratelimit, watch
 from .context import Context, rev
 from .errors import DeployError
 from .plan import ApiCall
@@ -98,6 +98,7 @@ def watch_deployment(
 ) -> watch.Outcome:
     """Follow one deployment; `service` is a describe_services entry already read (its target groups); `seed`
     the service as the UpdateService that started the deployment answered (the first poll's reading)."""
+    ratelimit.SHARED.started(svc.name)
     goal = watch.Goal(
         deployment_id,
         svc.wait.until,

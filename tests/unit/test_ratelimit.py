@@ -190,3 +190,27 @@ def test_a_watch_poll_is_a_background_request_only_while_it_polls() -> None:
             pass
         assert ratelimit.in_background()
     assert not ratelimit.in_background()
+
+
+def test_polls_leave_the_reserve_only_while_a_service_of_the_run_has_not_started_its_deployment() -> None:
+    budgets = Budgets(rate=2.0, burst=4.0)
+    t = Time()
+    shared = budgets.get("us-east-1")
+    shared.clock, shared.sleep = t.clock, t.sleep
+    kw: dict[str, Any] = {"region_name": "us-east-1", "aws_access_key_id": "k", "aws_secret_access_key": "s"}
+    elbv2 = budgets.attach("us-east-1", boto3.client("elbv2", **kw))
+    elbv2.meta.events.register("before-send", lambda request, **_: _ok(request))
+
+    def poll() -> float:
+        start = t.now
+        with ratelimit.background():
+            elbv2.describe_load_balancers()
+        return t.now - start
+
+    budgets.starting(["web", "worker"])
+    budgets.started("web")  # web watches; worker is still preparing: its writes keep their second of tokens
+    assert poll() == 0.0  # four tokens: two may go to polls
+    assert poll() == 0.0
+    assert poll() == 0.5  # the third waits for a token beyond the reserve (two at two a second)
+    budgets.started("worker")  # every service watches: nothing is held back for anyone
+    assert poll() == 0.0 and poll() == 0.0
