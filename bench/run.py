@@ -165,10 +165,14 @@ def notes(selected: list[Scenario], peers_at_20: bool) -> list[str]:
             f"Peers not run with more than {scenarios.PEERS_UP_TO} services: 20 aws or ecs-deploy processes at once "
             "swamp a 2-core machine (--peers-at-20 runs them)."
         )
-    if any(s.time_scale for s in selected):
+    scales = sorted({s.time_scale for s in selected if s.time_scale}, reverse=True)
+    if scales:
+        clock = " (several services: ".join(f"{x:g} AWS s per second" for x in scales) + (
+            ")" if len(scales) > 1 else ""
+        )
         out.append(
             f"AWS timings: health checks every 30 s, 5 to be healthy, 300 s draining, the simulator's clock at "
-            f"{scenarios.TIME_SCALE:g} AWS s per second; lags in AWS s. The tools' own polling is not scaled."
+            f"{clock}; lags in AWS s. The tools' own polling is not scaled."
         )
     return out
 
