@@ -496,3 +496,24 @@ def test_while_ours_cannot_be_placed_another_deployments_stopping_tasks_are_list
     assert not cadence.lost_tasks(GOAL, (new, old), snap(new, drained))
     assert cadence.lost_tasks(GOAL, (new, old), snap(new, drained, events=(stuck,)))
     assert cadence.lost_tasks(GOAL, (new, old), snap(replace(new, failed=1), old))
+
+
+def test_while_only_target_health_is_awaited_tasks_and_ecs_record_are_refreshed_once_a_minute(world: Any) -> None:
+    """AWS's defaults hold a new target `initial` for up to 150 s: a task of ours that stops in that time moves
+    its target and the service's counters, so the tasks and ECS's record are only refreshed, rarely."""
+    clients, s_ecs, s_elb, clock = world
+    reader = start_running(clients, s_ecs, s_elb, clock)
+    every = int(cadence.HEALTH_PHASE_SERVICE_EVERY)
+    for n in range(1, int(cadence.HEALTH_PHASE_REFRESH)):
+        clock.now += 1
+        s_elb.add_response("describe_target_health", health("initial"))
+        if n % every == 0:
+            s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 1)))
+        reader.snapshot(GOAL)
+    clock.now += 1  # a minute since they were read: the service's poll refreshes them
+    s_elb.add_response("describe_target_health", health("initial"))
+    s_ecs.add_response("describe_services", service(deployment(NEW, "PRIMARY", 1)))
+    s_ecs.add_response("describe_service_deployments", sd())
+    s_ecs.add_response("list_tasks", {"taskArns": [TASK]}, {"cluster": "c", "startedBy": NEW})
+    s_ecs.add_response("describe_tasks", tasks())
+    assert assess(reader.snapshot(GOAL), GOAL).kind == "waiting"

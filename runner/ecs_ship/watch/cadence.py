@@ -22,6 +22,11 @@ While every new task runs and only target health is awaited (the longest phase: 
 per task, 150 s with AWS's defaults), the target groups are what changes, so they are read first and the
 service only every ``HEALTH_PHASE_SERVICE_EVERY`` seconds, or at once when a target of ours did anything but
 stay ``initial``: turned healthy (confirm the counts before a verdict), unhealthy, draining, or went away.
+The tasks and ECS's record are then refreshed only every ``HEALTH_PHASE_REFRESH`` seconds: whatever happens to
+a task of ours in that phase moves its target (ECS deregisters a task it stops, and the target drains) or a
+counter of the service, and ECS's record moves with the deployment's status, which the service read shows.
+With AWS's defaults the 15-second refreshes were a third of a service's reads that were not target health,
+and with twenty services in one run every such read is a target-group poll another service waits for.
 
 These functions are pure (the last snapshot and the goal in, a decision out) so the call pattern is unit-tested
 without AWS.
@@ -42,6 +47,8 @@ TARGETS_REFRESH = 5.0
 # A task of ours that stops in the health phase also takes its target out of the groups, which is news read at
 # once: the service's own read only catches what touches no target (an event, a newer deployment).
 HEALTH_PHASE_SERVICE_EVERY = 5.0
+# The safety net for what moves neither a target nor a counter, while only target health is awaited.
+HEALTH_PHASE_REFRESH = 60.0
 
 
 def counters(goal: Goal, deployments: tuple[DeploymentState, ...]) -> frozenset[tuple[str, str, int, int, int, int]]:
@@ -184,18 +191,22 @@ def target_news(last: Snapshot, goal: Goal, targets: tuple[TargetState, ...]) ->
     return any(state != "initial" and before.get(key) != state for key, state in now.items())
 
 
-def read_service_deployment(goal: Goal, seen: Seen, deployments: tuple[DeploymentState, ...], now: float) -> bool:
+def read_service_deployment(
+    goal: Goal, seen: Seen, deployments: tuple[DeploymentState, ...], now: float, health: bool = False
+) -> bool:
+    """`health`: the poll is in the health phase (see `health_phase`), which refreshes less often."""
     if goal.service_deployment_arn is None:
         return False
     if goal.shifts_traffic or goal.ecs_rollback:
         return True
     if lifecycle(goal, deployments) != seen.service_deployment_lifecycle:
         return True
-    return stale(seen.service_deployment_at, now, SERVICE_DEPLOYMENT_REFRESH)
+    return stale(seen.service_deployment_at, now, HEALTH_PHASE_REFRESH if health else SERVICE_DEPLOYMENT_REFRESH)
 
 
-def read_tasks(goal: Goal, seen: Seen, snap: Snapshot, now: float) -> bool:
-    """`snap` holds this poll's deployments and events, with the tasks and targets of the last read."""
+def read_tasks(goal: Goal, seen: Seen, snap: Snapshot, now: float, health: bool = False) -> bool:
+    """`snap` holds this poll's deployments and events, with the tasks and targets of the last read; `health`:
+    the poll is in the health phase, which refreshes less often."""
     mine = own_tasks(snap, goal)
     ours = next((d for d in snap.deployments if d.id == goal.deployment_id), None)
     # A placement stall is judged by the tasks other deployments are stopping, which move no counter.
@@ -203,7 +214,9 @@ def read_tasks(goal: Goal, seen: Seen, snap: Snapshot, now: float) -> bool:
         return True
     if ours is not None and not mine and not (ours.running or ours.pending or ours.failed):
         return False  # nothing of ours to read yet
-    if moved(seen.tasks_counters, counters(goal, snap.deployments)) or stale(seen.tasks_at, now, TASKS_REFRESH):
+    if moved(seen.tasks_counters, counters(goal, snap.deployments)):
+        return True
+    if stale(seen.tasks_at, now, HEALTH_PHASE_REFRESH if health else TASKS_REFRESH):
         return True
     # ECS's container health verdict moves no counter either.
     return bool(goal.essential_checks) and any(t.running and t.health_status != "HEALTHY" for t in mine)

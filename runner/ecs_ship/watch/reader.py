@@ -231,7 +231,8 @@ class Reader:
         last = self.last
         targets = last.targets if last is not None else ()
         targets_read, read_service = False, True
-        if last is not None and cadence.health_phase(last, goal):
+        health = last is not None and cadence.health_phase(last, goal)
+        if health and last is not None:
             # Only target health is awaited: the groups first, the service when they have news (or rarely).
             targets, targets_read = self._read_targets(goal), True
             read_service = cadence.target_news(last, goal, targets) or cadence.stale(
@@ -255,7 +256,7 @@ class Reader:
             self._service, read_service = self._describe_service(), True
         snap = self._from_service(self._service, last, targets)
         now = snap.at
-        if read_service and cadence.read_service_deployment(goal, self.seen, snap.deployments, now):
+        if read_service and cadence.read_service_deployment(goal, self.seen, snap.deployments, now, health):
             prev, sd = self._service_deployment, self._read_service_deployment(goal.service_deployment_arn)
             self.seen = replace(
                 self.seen,
@@ -273,7 +274,7 @@ class Reader:
         # A target of ours that went away says a task stopped, which the counters may not (its replacement can
         # have started already): the tasks are read too.
         target_gone = targets_read and last is not None and cadence.target_gone(last, goal, targets)
-        if read_service and (target_gone or cadence.read_tasks(goal, self.seen, snap, now)):
+        if read_service and (target_gone or cadence.read_tasks(goal, self.seen, snap, now, health)):
             before = last.deployments if last is not None else None
             stopped = before is None or cadence.lost_tasks(goal, before, snap)
             tasks, stopping = self._read_tasks(goal, stopped, cadence.started_tasks(snap, goal))
