@@ -143,7 +143,7 @@ def progress(r: RunRecord) -> str:
     extra = f" noticed {r.failure_noticed:.1f}s" if r.failure_noticed is not None else ""
     extra += f" first write {r.first_write:.1f}s" if r.first_write is not None else ""
     return (
-        f"{r.scenario:26} {r.tool:25} run {r.run} {r.seconds:6.1f}s exit {r.code} lag {lag} "
+        f"{r.scenario:37} {r.tool:25} run {r.run} {r.seconds:6.1f}s exit {r.code} lag {lag} "
         f"calls/s {r.calls_per_second:.1f} throttled {r.throttled_calls}{extra}"
     )
 

@@ -137,6 +137,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     _multi("throttled-20svc-4clusters", 20, 4, throttled=True),
     _multi("throttled-aws-timings-1svc", 1, 1, throttled=True, aws_timings=True),
     _multi("throttled-aws-timings-20svc", 20, 1, throttled=True, aws_timings=True),
+    _multi("throttled-aws-timings-20svc-4clusters", 20, 4, throttled=True, aws_timings=True),
 )
 BY_NAME = {s.name: s for s in SCENARIOS}
 # Scenario groups accepted by --scenarios next to single names.
@@ -151,6 +152,7 @@ GROUPS = {
         "throttled-20svc-4clusters",
         "throttled-aws-timings-1svc",
         "throttled-aws-timings-20svc",
+        "throttled-aws-timings-20svc-4clusters",
     ),
 }
 
