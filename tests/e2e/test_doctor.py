@@ -217,3 +217,49 @@ def test_run_local_asks_the_image_each_health_check_and_a_path_it_refuses_breaks
     assert writes(sandbox, mark) == []
     assert sandbox.docker is not None
     assert sandbox.docker.containers.list(all=True, filters={"label": "ecs-ship.local"}) == []  # nothing left running
+
+
+def test_an_app_that_ignores_sigterm_costs_its_stop_timeout_and_the_row_says_so(
+    sandbox: Sandbox, make_world: Callable[..., World], make_app: Callable[[], App]
+) -> None:
+    # The service's app exits on SIGTERM; then someone deploys a revision whose app ignores it, with a 5 s
+    # stopTimeout, and later forces a new deployment: ECS kills that app when the 5 s run out. All plain boto3.
+    w = make_world(circuit_breaker=True, rollback=True)
+    ecs = aws(sandbox, "ecs", w.region)
+    current = ecs.describe_services(cluster=w.cluster, services=[w.service])["services"][0]["taskDefinition"]
+    td = ecs.describe_task_definition(taskDefinition=current)["taskDefinition"]
+    container = dict(td["containerDefinitions"][0])
+    container["environment"] = [*container.get("environment", []), {"name": "ON_TERM", "value": "ignore"}]
+    container["stopTimeout"] = 5
+    keep = ("family", "networkMode", "requiresCompatibilities", "cpu", "memory", "executionRoleArn", "taskRoleArn")
+    ignoring = ecs.register_task_definition(**{k: td[k] for k in keep if td.get(k)}, containerDefinitions=[container])[
+        "taskDefinition"
+    ]["taskDefinitionArn"]
+
+    def stopped() -> list[dict[str, Any]]:
+        arns = ecs.list_tasks(cluster=w.cluster, serviceName=w.service, desiredStatus="STOPPED")["taskArns"]
+        found = ecs.describe_tasks(cluster=w.cluster, tasks=arns)["tasks"] if arns else []
+        return [t for t in found if t.get("lastStatus") == "STOPPED"]
+
+    ecs.update_service(cluster=w.cluster, service=w.service, taskDefinition=ignoring, forceNewDeployment=True)
+    wait_until(lambda: len(stopped()) == 1, 60, 0.5, "the first task to stop")
+    ecs.update_service(cluster=w.cluster, service=w.service, forceNewDeployment=True)
+    wait_until(lambda: len(stopped()) == 2, 60, 0.5, "the task that ignores SIGTERM to stop")
+
+    exited, killed = sorted(stopped(), key=lambda t: t["taskDefinitionArn"] == ignoring)
+    assert exited["containers"][0]["exitCode"] == 0 and killed["containers"][0]["exitCode"] == 137
+    # Both drained as long; the one that ignored SIGTERM then waited out its stopTimeout (not the sandbox's 2 s).
+    took = [(t["stoppedAt"] - t["stoppingAt"]).total_seconds() for t in (exited, killed)]
+    assert took[1] - took[0] >= 4, took
+
+    app = make_app()
+    app.write_spec(spec_for(w))
+    mark = sandbox.ledger.mark()
+    run = ecs_ship(sandbox, "doctor", "--json", "--spec", str(app.spec))
+    assert run.code == 0, run.text  # slow, not broken
+    doc = json.loads(run.out)
+    row = next(r for r in doc["settings"] if r["setting"] == "stop timeout (stopTimeout)")
+    assert row["level"] == "slow" and row["value"] == "5 s", row
+    assert "ignored SIGTERM and was killed (exit 137) in 1 of 2 task(s) ECS stopped" in row["cost"], row
+    assert doc["measured"]["stopped_by_ecs"] == 2 and doc["measured"]["killed_at_stop"] == [container["name"]]
+    assert writes(sandbox, mark) == []

@@ -1316,7 +1316,7 @@ class Simulator:
             with self.world.lock:
                 if task.moto.last_status in ("RUNNING", "DEACTIVATING"):
                     task.moto.last_status = "STOPPING"
-            codes = self._teardown(started)
+            codes = self._teardown(started, defs)
             for lt in log_threads:
                 lt.join(timeout=5)
             with self.world.lock:
@@ -1401,12 +1401,17 @@ class Simulator:
                 (c.essential, c.name in task.checks, c.health_status) for c in task.moto.containers
             )
 
-    def _teardown(self, started: dict[str, Any]) -> dict[str, int]:
+    def _teardown(self, started: dict[str, Any], defs: list[dict[str, Any]]) -> dict[str, int]:
         codes: dict[str, int] = {}
-        # At the session's end no one waits for a graceful stop (see stop()).
-        # Otherwise docker counts whole seconds; 0 would kill without the SIGTERM ECS always sends first.
-        grace = 0 if self._stop.is_set() else int(max(1, self.config.real(self.config.stop_timeout)))
+        # Each container's stopTimeout where its definition sets one (ECS waits that long after SIGTERM before it
+        # kills the container), else the sandbox's stand-in for ECS's 30 s default.
+        timeouts = {str(d.get("name")): d.get("stopTimeout") for d in defs}
         for name, c in started.items():
+            wanted = timeouts.get(name)
+            grace_aws = float(wanted) if isinstance(wanted, int) and wanted >= 0 else self.config.stop_timeout
+            # At the session's end no one waits for a graceful stop (see stop()). Otherwise docker counts whole
+            # seconds; 0 would kill without the SIGTERM ECS always sends first.
+            grace = 0 if self._stop.is_set() else int(max(1, round(self.config.real(grace_aws))))
             try:
                 c.stop(timeout=grace)
                 c.reload()

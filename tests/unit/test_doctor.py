@@ -26,6 +26,31 @@ DEFAULTS = Settings("c", "web", 1, 100, 200, 0, False, "ROLLING", 0, "FARGATE", 
 MEASURED = History(start=20.0, start_samples=3)
 
 
+TD = "arn:aws:ecs:us-east-1:1:task-definition/web:3"
+
+
+def task_definition(**stop_timeouts: int | None) -> dict[str, Any]:
+    """DescribeTaskDefinition's answer: a container per keyword, with its stopTimeout (None: not set)."""
+    containers = []
+    for name, seconds in stop_timeouts.items():
+        c: dict[str, Any] = {"name": name, "image": f"r/{name}:1"}
+        if seconds is not None:
+            c["stopTimeout"] = seconds
+        containers.append(c)
+    return {"taskDefinition": {"taskDefinitionArn": TD, "family": "web", "containerDefinitions": containers}}
+
+
+def replaced(arn: str, stop_code: str = "ServiceSchedulerInitiated", **exit_codes: int) -> dict[str, Any]:
+    """A task ECS stopped, with its containers' exit codes."""
+    return {
+        "taskArn": arn,
+        "lastStatus": "STOPPED",
+        "stopCode": stop_code,
+        "stoppedReason": "Scaling activity initiated by (deployment ecs-svc/1)",
+        "containers": [{"name": n, "exitCode": code} for n, code in exit_codes.items()],
+    }
+
+
 def by_setting(found: list[Any], prefix: str) -> Any:
     return next(r for r in found if r.setting.startswith(prefix))
 
@@ -192,6 +217,7 @@ def test_doctor_reads_only() -> None:
         "status": "ACTIVE",
         "desiredCount": 2,
         "launchType": "FARGATE",
+        "taskDefinition": TD,
         "loadBalancers": [{"targetGroupArn": TG, "containerName": "web", "containerPort": 8080}],
         "deploymentConfiguration": {
             "maximumPercent": 200,
@@ -209,7 +235,7 @@ def test_doctor_reads_only() -> None:
         "Matcher": {"HttpCode": "200"},
         "HealthCheckPath": "/health",
     }
-    task, gone = "arn:aws:ecs:us-east-1:1:task/c/t1", "arn:aws:ecs:us-east-1:1:task/c/t0"
+    task, gone, old = (f"arn:aws:ecs:us-east-1:1:task/c/{t}" for t in ("t1", "t0", "t-old"))
     running = {"cluster": "c", "serviceName": "web", "desiredStatus": "RUNNING", "maxResults": 100}
     sd = "arn:aws:ecs:us-east-1:1:service-deployment/c/web/d1"
     with Stubber(ecs) as s_ecs, Stubber(elbv2) as s_elb:
@@ -220,6 +246,7 @@ def test_doctor_reads_only() -> None:
             {"Attributes": [{"Key": "deregistration_delay.timeout_seconds", "Value": "120"}]},
             {"TargetGroupArn": TG},
         )
+        s_ecs.add_response("describe_task_definition", task_definition(web=10, sidecar=None), {"taskDefinition": TD})
         image = [{"name": "web", "image": "r/web:1", "imageDigest": "sha256:1"}]
         s_ecs.add_response("list_tasks", {"taskArns": [task]}, running)
         s_ecs.add_response(
@@ -237,7 +264,7 @@ def test_doctor_reads_only() -> None:
                 "failures": [],
             },
         )
-        s_ecs.add_response("list_tasks", {"taskArns": [gone]}, {**running, "desiredStatus": "STOPPED"})
+        s_ecs.add_response("list_tasks", {"taskArns": [gone, old]}, {**running, "desiredStatus": "STOPPED"})
         s_ecs.add_response(
             "describe_tasks",
             {
@@ -249,7 +276,8 @@ def test_doctor_reads_only() -> None:
                         "startedAt": t0,
                         "stoppingAt": t0 + timedelta(seconds=40),
                         "containers": image,
-                    }
+                    },
+                    replaced(old, web=137, sidecar=0),
                 ],
                 "failures": [],
             },
@@ -280,6 +308,8 @@ def test_doctor_reads_only() -> None:
     assert settings.target_groups[0].deregistration_delay == 120 and settings.target_groups[0].interval == 30
     assert h.start == 25 and h.completed == (290,)
     assert h.stopped_before_ready == (40,)  # the image that serves now was stopped 40 s after it started
+    assert settings.stop_timeouts == (("web", 10), ("sidecar", None)) and settings.stop_timeout == 30
+    assert h.stops == 1 and h.killed == ("web",)  # the task a deploy replaced; web was killed after stopTimeout
 
 
 def test_without_service_deployments_recent_deploys_are_timed_from_the_service_events() -> None:
@@ -318,6 +348,7 @@ def test_a_role_that_may_not_list_service_deployments_gets_recent_deploys_from_t
         "status": "ACTIVE",
         "desiredCount": 1,
         "launchType": "FARGATE",
+        "taskDefinition": TD,
         "deployments": [{"id": "ecs-svc/9", "status": "PRIMARY", "createdAt": t0}],
         "events": [
             {
@@ -328,6 +359,7 @@ def test_a_role_that_may_not_list_service_deployments_gets_recent_deploys_from_t
     }
     with Stubber(ecs) as s_ecs:
         s_ecs.add_response("describe_services", {"services": [service], "failures": []})
+        s_ecs.add_response("describe_task_definition", task_definition(web=None))
         for status in ("RUNNING", "STOPPED"):
             s_ecs.add_response(
                 "list_tasks",
@@ -389,3 +421,52 @@ def test_a_health_check_path_the_image_refuses_breaks_deploys_and_one_it_never_a
     assert not [
         r for r in rows(DEFAULTS, MEASURED, [PathCheck("other", "/", "200", False, "x", True)]) if "path" in r.setting
     ]
+
+
+def test_an_app_that_ignores_sigterm_costs_its_stop_timeout_on_every_old_task() -> None:
+    """ECS sends SIGTERM once an old task has drained and kills what still runs stopTimeout seconds later."""
+    killed = replace(MEASURED, stops=3, killed=("web", "web", "web"))
+    s = replace(DEFAULTS, stop_timeouts=(("web", None),))
+    base, now = estimate(s, MEASURED), estimate(s, killed)
+    assert now.serving == base.serving  # the new tasks serve before any old one stops
+    assert base.stable is not None and now.stable == base.stable + 30  # ECS's default, waited out
+    row = by_setting(rows(s, killed), "stop timeout")
+    assert row.level == SLOW and row.value == "30 s (ECS's default)"
+    assert "web ignored SIGTERM and was killed (exit 137) in 3 of 3 task(s)" in row.cost
+    assert row.saves == 25  # down to 5 s
+    assert "stopTimeout=5" in row.change.api and '"stopTimeout": 5 in web' in row.change.cli
+    # With every change applied, the old tasks still wait out the 5 s suggested.
+    (_, after), (_, after_exiting) = summary(s, killed), summary(s, MEASURED)
+    assert after.stable is not None and after_exiting.stable is not None
+    assert after.stable == after_exiting.stable + 5
+
+
+def test_with_no_room_to_start_first_every_wave_waits_for_the_old_tasks_to_exit() -> None:
+    s = replace(DEFAULTS, desired=2, minimum_healthy_percent=50, maximum_percent=100, stop_timeouts=(("web", 20),))
+    killed = replace(MEASURED, stops=1, killed=("web",))
+    base, now = estimate(s, MEASURED), estimate(s, killed)
+    assert base.serving is not None and now.serving == base.serving + 2 * 20  # two waves, each stopping first
+
+
+def test_an_app_that_exits_on_sigterm_costs_nothing_and_no_stop_is_not_judged() -> None:
+    s = replace(DEFAULTS, stop_timeouts=(("web", 120),))
+    exits = replace(MEASURED, stops=2)
+    assert estimate(s, exits) == estimate(s, MEASURED)
+    row = by_setting(rows(s, exits), "stop timeout")
+    assert row.level == OK and row.value == "120 s" and "exited on SIGTERM" in row.cost
+    assert "not measured" in by_setting(rows(s, MEASURED), "stop timeout").cost
+
+
+def test_only_tasks_ecs_stopped_and_killed_for_want_of_sigterm_count() -> None:
+    from ecs_ship.doctor.history import killed_at_stop
+
+    oom = replaced("t3", web=137)
+    oom["containers"][0]["reason"] = "OutOfMemoryError: Container killed due to memory usage"
+    stopped = [
+        replaced("t1", web=137, sidecar=137),  # one task: counted once
+        replaced("t2", web=0),
+        oom,  # the kernel's kill, not ECS's
+        replaced("t4", "EssentialContainerExited", web=137),  # it exited by itself
+        {**replaced("t5"), "containers": [{"name": "web"}]},  # never ran: no exit code to judge by
+    ]
+    assert killed_at_stop(stopped) == (3, ["web"])

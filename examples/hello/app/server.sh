@@ -13,6 +13,7 @@ VERSION="${VERSION:-v1}"
 PORT="${PORT:-8080}"
 CRASH="${CRASH:-0}"
 START_DELAY="${START_DELAY:-0}"
+ON_TERM="${ON_TERM:-exit}"
 
 if [ "$CRASH" = "1" ]; then
     echo "fatal: hello $VERSION refusing to start (CRASH=1)" >&2
@@ -25,6 +26,11 @@ fi
 # trap only between commands, hence `wait` on what runs in the background.
 server=""
 trap '[ -n "$server" ] && kill "$server" 2>/dev/null; exit 0' TERM INT
+if [ "$ON_TERM" = "ignore" ]; then
+    # As an app with no handler: SIGTERM does nothing, and whoever stops the
+    # container waits out its stop timeout, then kills it (exit 137).
+    trap '' TERM
+fi
 
 if [ "$START_DELAY" -gt 0 ] 2>/dev/null; then
     # Announce the delay so a slow start is distinguishable from a hang in

@@ -83,6 +83,30 @@ def stopped_before_ready(stopped: Iterable[Mapping[str, Any]], running: Iterable
     return sorted(lived)
 
 
+# ECS's stopCode for a task its service scheduler stopped: a deploy replacing it, a scale-in, a failed check.
+SCHEDULER = "ServiceSchedulerInitiated"
+SIGKILL_EXIT = 137  # 128 + 9: killed, here by ECS once stopTimeout ran out after SIGTERM
+
+
+def killed_at_stop(stopped: Iterable[Mapping[str, Any]]) -> tuple[int, list[str]]:
+    """Of the tasks ECS's scheduler stopped with their containers' exit codes known: how many, and the containers
+    (one per task, by name) that did not exit on SIGTERM and were killed. An out-of-memory kill exits 137 too;
+    ECS says so in the container's reason, and it is not counted."""
+    stops, killed = 0, []
+    for t in stopped:
+        if t.get("stopCode") != SCHEDULER or t.get("lastStatus") != "STOPPED":
+            continue
+        containers = [c for c in t.get("containers") or [] if c.get("exitCode") is not None]
+        if not containers:
+            continue
+        stops += 1
+        for c in containers:
+            if c.get("exitCode") == SIGKILL_EXIT and "OutOfMemory" not in str(c.get("reason") or ""):
+                killed.append(str(c.get("name", "")))
+                break
+    return stops, killed
+
+
 def history(
     tasks: Iterable[Mapping[str, Any]],
     deployments: Iterable[Mapping[str, Any]] | None,
@@ -91,8 +115,9 @@ def history(
 ) -> History:
     """What was measured: task starts, and the recent deploys from ECS's service deployments or, where they are
     not to be had (``deployments`` None), from the service's events."""
-    tasks = list(tasks)
+    tasks, stopped = list(tasks), list(stopped)
     starts = task_starts(tasks)
+    stops, killed = killed_at_stop(stopped)
     if deployments is not None:
         took, source = completed(deployments), "its service deployments"
     else:
@@ -107,4 +132,6 @@ def history(
         completed=tuple(took),
         completed_from=source if took else None,
         stopped_before_ready=tuple(stopped_before_ready(stopped, tasks)),
+        stops=stops,
+        killed=tuple(killed),
     )

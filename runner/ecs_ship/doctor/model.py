@@ -15,6 +15,11 @@ The formulae are the ones AWS documents for a rolling update behind an Applicati
   is noticed after max(grace, UnhealthyThresholdCount x interval). Shorter than the app's start, it breaks
   deploys: ECS stops each new task for failing its health checks before it can answer them. No API says when
   an app became ready; tasks that ECS stopped so while the same image serves now are the evidence.
+* When an old task has drained, ECS sends its containers SIGTERM and kills any still running ``stopTimeout``
+  seconds later (30 s unless the container definition says otherwise). An app that exits on SIGTERM costs
+  nothing here; one that ignores it (a process running as PID 1 with no handler does) costs the whole timeout
+  on every old task, before the deploy is complete. The evidence: tasks ECS's scheduler stopped whose
+  containers exited 137 (SIGKILL) with no out-of-memory reason.
 
 A task's own start (placement, image pull, the containers starting) is measured from the service's tasks (their
 createdAt to startedAt); with none to measure, an assumed figure is used and said to be one.
@@ -38,6 +43,9 @@ FAST_THRESHOLD = 2
 # Long enough for the requests of most web apps to finish on the old task; long-lived connections need more.
 FAST_DEREGISTRATION = 30
 ASSUMED_START = {"FARGATE": 30.0, "EC2": 10.0}  # when no task of the service can be measured
+DEFAULT_STOP_TIMEOUT = 30  # ECS's, on Fargate and in the EC2 agent (ECS_CONTAINER_STOP_TIMEOUT)
+# After the drain no request is in flight on the old task: a few seconds is enough for an app to close cleanly.
+FAST_STOP_TIMEOUT = 5
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,16 @@ class Settings:
     bake_minutes: int
     launch_type: str  # FARGATE or EC2
     target_groups: tuple[TargetGroupSettings, ...]
+    # (container, stopTimeout) for each container of the service's task definition; None: ECS's default
+    stop_timeouts: tuple[tuple[str, int | None], ...] = ()
+
+    @property
+    def stop_timeout(self) -> int:
+        """How long ECS may wait for the task's containers to exit once it asked them to (the longest)."""
+        return max(
+            (DEFAULT_STOP_TIMEOUT if seconds is None else seconds for _, seconds in self.stop_timeouts),
+            default=DEFAULT_STOP_TIMEOUT,
+        )
 
 
 @dataclass(frozen=True)
@@ -78,6 +96,10 @@ class History:
     completed_from: str | None = None  # what told them: "its service deployments" or "its events"
     # How long tasks lived that ECS stopped for failing ELB health checks while their image serves now.
     stopped_before_ready: tuple[float, ...] = ()
+    # Tasks ECS's scheduler stopped (a deploy replacing them, a scale-in) whose containers' exit codes are known,
+    # and the containers of those that did not exit on SIGTERM and were killed when stopTimeout ran out.
+    stops: int = 0
+    killed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -140,10 +162,16 @@ def waves(desired: int, minimum_healthy_percent: int, maximum_percent: int) -> t
     return math.ceil(desired / per_wave), room == 0
 
 
+def stop_seconds(s: Settings, h: History) -> int:
+    """What stopping an old task costs after its drain: the timeout where its app was seen to ignore SIGTERM."""
+    return s.stop_timeout if h.killed else 0
+
+
 def estimate(s: Settings, h: History) -> Estimate:
     start = h.start if h.start is not None else ASSUMED_START.get(s.launch_type, ASSUMED_START["FARGATE"])
     health = max((health_seconds(tg) for tg in s.target_groups), default=0.0)
-    drain = max((tg.deregistration_delay for tg in s.target_groups), default=0)
+    # An old task is gone (and its room free) once it has drained and its containers have exited.
+    drain = max((tg.deregistration_delay for tg in s.target_groups), default=0) + stop_seconds(s, h)
     noticed = (
         start
         + max(
@@ -195,6 +223,15 @@ def suggested(s: Settings) -> Settings:
         maximum_percent=200 if slow else s.maximum_percent,
         minimum_healthy_percent=100 if slow else s.minimum_healthy_percent,
         circuit_breaker=True,
+        stop_timeouts=_fast_stops(s),
+    )
+
+
+def _fast_stops(s: Settings) -> tuple[tuple[str, int | None], ...]:
+    timeouts = s.stop_timeouts or (("", None),)
+    return tuple(
+        (name, min(DEFAULT_STOP_TIMEOUT if seconds is None else seconds, FAST_STOP_TIMEOUT))
+        for name, seconds in timeouts
     )
 
 
@@ -215,6 +252,7 @@ def rows(s: Settings, h: History, checks: Sequence[PathCheck] = ()) -> list[Row]
         out += [_path_row(c) for c in checks if c.target_group == tg.name]
     out += _rollout_rows(s, h, now)
     out.append(_grace_row(s, h))
+    out.append(_stop_row(s, h, now))
     out.append(_breaker_row(s))
     return out
 
@@ -397,6 +435,35 @@ def _grace_row(s: Settings, h: History) -> Row:
             OK,
         )
     return Row("health check grace period", f"{s.grace_period} s", "none while the deploy is healthy", OK)
+
+
+def _stop_row(s: Settings, h: History, now: Estimate) -> Row:
+    setting = "stop timeout (stopTimeout)"
+    own = any(seconds is not None for _, seconds in s.stop_timeouts)
+    value = f"{s.stop_timeout} s" + ("" if own else " (ECS's default)")
+    if not h.stops:
+        return Row(setting, value, "not measured: no task stopped by ECS to learn from", OK)
+    if not h.killed:
+        return Row(setting, value, f"none: the {h.stops} task(s) ECS stopped exited on SIGTERM", OK)
+    killed = ", ".join(sorted(set(h.killed)))
+    names = ", ".join(name for name, _ in s.stop_timeouts) or "each container"
+    fast = FAST_STOP_TIMEOUT
+    return Row(
+        setting,
+        value,
+        f"{s.stop_timeout} s on every old task after its drain: {killed} ignored SIGTERM and was killed "
+        f"(exit 137) in {len(h.killed)} of {h.stops} task(s) ECS stopped",
+        SLOW,
+        f"an app that exits on SIGTERM (linuxParameters.initProcessEnabled gives PID 1 an init that passes it on), "
+        f"else {fast} s",
+        _saves(now, estimate(replace(s, stop_timeouts=_fast_stops(s)), h)),
+        change=Change(
+            f"RegisterTaskDefinition containerDefinitions[].stopTimeout={fast} ({names}), then deploy the revision",
+            f'aws ecs register-task-definition --cli-input-json file://taskdef.json with "stopTimeout": {fast} in '
+            f"{names} (ecs-ship's task_definition file takes the same key)",
+            f"aws_ecs_task_definition container_definitions = jsonencode([{{ ..., stopTimeout = {fast} }}])",
+        ),
+    )
 
 
 def _breaker_row(s: Settings) -> Row:

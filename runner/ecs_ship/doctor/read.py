@@ -1,5 +1,5 @@
-"""The read-only calls `ecs-ship doctor` makes: the service, its target groups and their attributes, its running
-and recently stopped tasks, and ECS's record of its recent service deployments."""
+"""The read-only calls `ecs-ship doctor` makes: the service, its task definition, its target groups and their
+attributes, its running and recently stopped tasks, and ECS's record of its recent service deployments."""
 
 from __future__ import annotations
 
@@ -22,7 +22,20 @@ def launch_type(service: Mapping[str, Any]) -> str:
     return "FARGATE" if providers and all(p.startswith("FARGATE") for p in providers) else "EC2"
 
 
-def settings(service: Mapping[str, Any], groups: list[TargetGroupSettings], cluster: str) -> Settings:
+def stop_timeouts(task_definition: Mapping[str, Any]) -> tuple[tuple[str, int | None], ...]:
+    """Each container's stopTimeout as its definition sets it (None: ECS's default)."""
+    return tuple(
+        (str(c.get("name", "")), int(c["stopTimeout"]) if c.get("stopTimeout") is not None else None)
+        for c in task_definition.get("containerDefinitions") or []
+    )
+
+
+def settings(
+    service: Mapping[str, Any],
+    groups: list[TargetGroupSettings],
+    cluster: str,
+    task_definition: Mapping[str, Any] | None = None,
+) -> Settings:
     conf = service.get("deploymentConfiguration") or {}
     breaker = conf.get("deploymentCircuitBreaker") or {}
     return Settings(
@@ -37,6 +50,7 @@ def settings(service: Mapping[str, Any], groups: list[TargetGroupSettings], clus
         bake_minutes=int(conf.get("bakeTimeInMinutes") or 0),
         launch_type=launch_type(service),
         target_groups=tuple(groups),
+        stop_timeouts=stop_timeouts(task_definition or {}),
     )
 
 
@@ -61,11 +75,13 @@ def read(clients: Clients, cluster: str, service_name: str) -> tuple[Settings, H
     groups: list[TargetGroupSettings] = []
     for tg in deploy.describe_target_groups(clients, deploy.target_group_arns(service)):
         groups.append(target_group(tg, deploy.deregistration_delay(clients, str(tg["TargetGroupArn"]))))
+    # The revision the service runs: its containers' stop timeouts.
+    task_definition = clients.ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
     tasks = _tasks(clients, cluster, service_name, "RUNNING")
     # Stopped tasks (ECS lists them for about an hour): which were stopped before they could serve.
     stopped = _tasks(clients, cluster, service_name, "STOPPED")
     deployments = _service_deployments(clients, cluster, service_name)
-    return settings(service, groups, cluster), history(tasks, deployments, service, stopped)
+    return settings(service, groups, cluster, task_definition), history(tasks, deployments, service, stopped)
 
 
 def _tasks(clients: Clients, cluster: str, service: str, status: str) -> list[Mapping[str, Any]]:

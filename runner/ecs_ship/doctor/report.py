@@ -78,6 +78,8 @@ def document(s: Settings, h: History, found: list[Row], now: Estimate, after: Es
             "task_start_samples": h.start_samples,
             "completed": [_round(c) for c in h.completed],
             "completed_from": h.completed_from,
+            "stopped_by_ecs": h.stops,
+            "killed_at_stop": list(h.killed),
         },
         "expected": {
             "now": {
