@@ -231,7 +231,7 @@ class Reader:
         last = self.last
         targets = last.targets if last is not None else ()
         targets_read, read_service = False, True
-        health = last is not None and cadence.health_phase(last, goal)
+        health = cadence.health_phase(last, goal)
         if health and last is not None:
             # Only target health is awaited: the groups first, the service when they have news (or rarely).
             targets, targets_read = self._read_targets(goal), True
